@@ -1,0 +1,41 @@
+// Cosmos DB-compatible server for the local stack (never deployed).
+// Usage: node devstack/cosmos_server.js --port PORT --host HOST --cert CERT --key KEY
+// Prints one JSON line {"event":"ready",...} when listening. State lives in memory only:
+// a restart of this process starts with an empty account (the stack says so).
+"use strict";
+const fs = require("fs");
+const { createHttpsServer } = require("@vercel/cosmosdb-server");
+
+function parseArgs(argv) {
+  const args = { port: 0, host: "127.0.0.1" };
+  for (let i = 0; i < argv.length; i += 2) {
+    const name = argv[i].replace(/^--/, "");
+    args[name] = argv[i + 1];
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+if (!args.cert || !args.key) {
+  process.stderr.write("cosmos_server: --cert and --key are required\n");
+  process.exit(2);
+}
+// keepAlive: without it the server closes every connection and each request pays a TLS handshake.
+const server = createHttpsServer({
+  keepAlive: true,
+  cert: fs.readFileSync(args.cert),
+  key: fs.readFileSync(args.key),
+});
+server.keepAliveTimeout = 60000;
+server.listen(Number(args.port), args.host, () => {
+  const { port } = server.address();
+  process.stdout.write(
+    JSON.stringify({ event: "ready", service: "cosmos", url: `https://${args.host}:${port}/`, persistence: "memory" }) + "\n",
+  );
+});
+function stop() {
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
