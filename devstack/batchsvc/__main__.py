@@ -1,0 +1,107 @@
+"""`python -m devstack.batchsvc`: run the local Batch-compatible service until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from devstack.batchsvc import logs
+from devstack.batchsvc.errors import ConfigurationError
+from devstack.batchsvc.nodes import NodeFile
+from devstack.batchsvc.server import BatchService, ServiceConfig
+
+log = logging.getLogger("devstack.batchsvc")
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--node-env wants NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _node_file(text: str) -> NodeFile:
+    try:
+        return NodeFile.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devstack.batchsvc", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
+    parser.add_argument(
+        "--state-dir", type=Path, required=True, help="where the SQLite state lives"
+    )
+    parser.add_argument("--account", required=True, help="Batch account name (SharedKey)")
+    parser.add_argument("--key", required=True, help="base64 account key (SharedKey)")
+    parser.add_argument(
+        "--nodes-root",
+        type=Path,
+        default=None,
+        help="root of the simulated nodes' directories (default STATE_DIR/nodes)",
+    )
+    parser.add_argument(
+        "--node-file",
+        type=_node_file,
+        action="append",
+        default=[],
+        metavar="SRC:RELPATH",
+        help="copy SRC into every node's shared dir at RELPATH (as if baked in the image)",
+    )
+    parser.add_argument(
+        "--node-env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment variable every task gets (as if set in the node image)",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logs.configure(args.log_level)
+    config = ServiceConfig(
+        state_dir=args.state_dir.resolve(),
+        account=args.account,
+        key=args.key,
+        host=args.host,
+        port=args.port,
+        nodes_root=args.nodes_root.resolve() if args.nodes_root else None,
+        node_files=list(args.node_file),
+        node_env=dict(args.node_env),
+    )
+    try:
+        service = BatchService(config)
+    except (ConfigurationError, ValueError, OSError) as e:
+        log.error("cannot start: %s", e)
+        return 2
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received signal %s, stopping", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.start()
+    sys.stdout.write(json.dumps({"event": "ready", "service": "batch", "url": service.url}) + "\n")
+    sys.stdout.flush()
+    while not done.wait(timeout=1.0):
+        pass
+    service.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""Job operations: create, get, list, update, replace, terminate, delete, task counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devstack.batchsvc import validation as v
+from devstack.batchsvc.account import Account
+from devstack.batchsvc.errors import Conflict, NotFound
+from devstack.batchsvc.messages import Request, Response, accepted, created, entity_headers
+from devstack.batchsvc.odata import ListQuery, page, select
+from devstack.batchsvc.registry import Job, public, touch, transition
+from devstack.batchsvc.scheduler import KILL_DELETE
+from devstack.batchsvc.timestamps import UNBOUNDED, iso, now
+
+_UNSUPPORTED = ("jobManagerTask", "jobPreparationTask", "jobReleaseTask", "networkConfiguration")
+
+
+def job_not_found(job_id: str) -> NotFound:
+    return NotFound(
+        "The specified job does not exist.", code="JobNotFound", values={"JobId": job_id}
+    )
+
+
+def find_job(account: Account, job_id: str) -> Job:
+    job = account.registry.jobs.get(job_id)
+    if job is None:
+        raise job_not_found(job_id)
+    return job
+
+
+def render(account: Account, job: Job) -> dict[str, Any]:
+    doc = public(job.doc)
+    doc["odata.metadata"] = f"{account.base_url}/$metadata#jobs/@Element"
+    return doc
+
+
+def _constraints(body: dict[str, Any]) -> dict[str, Any]:
+    given = body.get("constraints") or {}
+    v.duration(given, "maxWallClockTime")
+    return {
+        "maxWallClockTime": given.get("maxWallClockTime") or UNBOUNDED,
+        "maxTaskRetryCount": v.integer(given, "maxTaskRetryCount", 0, -1, 100),
+    }
+
+
+def _pool_info(body: dict[str, Any]) -> dict[str, Any]:
+    info = v.require(body, "poolInfo")
+    if not isinstance(info, dict):
+        raise v.invalid("poolInfo", info, "The value must be an object.")
+    if info.get("autoPoolSpecification"):
+        raise v.unsupported(
+            "poolInfo.autoPoolSpecification", "Create the pool first and name it in poolId."
+        )
+    if not info.get("poolId"):
+        raise v.missing("poolInfo.poolId")
+    return {"poolId": str(info["poolId"])}
+
+
+def _modes(body: dict[str, Any], doc: dict[str, Any]) -> None:
+    if body.get("onAllTasksComplete") is not None:
+        if body["onAllTasksComplete"] not in ("noaction", "terminatejob"):
+            raise v.invalid(
+                "onAllTasksComplete", body["onAllTasksComplete"], "noaction or terminatejob"
+            )
+        doc["onAllTasksComplete"] = body["onAllTasksComplete"]
+    if body.get("onTaskFailure") is not None:
+        if body["onTaskFailure"] not in ("noaction", "performexitoptionsjobaction"):
+            raise v.invalid(
+                "onTaskFailure", body["onTaskFailure"], "noaction or performexitoptionsjobaction"
+            )
+        doc["onTaskFailure"] = body["onTaskFailure"]
+
+
+def create_job(account: Account, request: Request) -> Response:
+    body = request.json()
+    job_id = v.entity_id(body)
+    pool_info = _pool_info(body)
+    for name in _UNSUPPORTED:
+        if body.get(name):
+            raise v.unsupported(name, "Run the work as ordinary tasks.")
+    moment = iso(now())
+    doc: dict[str, Any] = {
+        "id": job_id,
+        "usesTaskDependencies": bool(body.get("usesTaskDependencies", False)),
+        "url": account.registry.url(f"/jobs/{job_id}"),
+        "creationTime": moment,
+        "state": "active",
+        "stateTransitionTime": moment,
+        "priority": v.integer(body, "priority", 0, -1000, 1000),
+        "allowTaskPreemption": bool(body.get("allowTaskPreemption", False)),
+        "maxParallelTasks": v.integer(body, "maxParallelTasks", -1, -1, None),
+        "constraints": _constraints(body),
+        "poolInfo": pool_info,
+        "onAllTasksComplete": "noaction",
+        "onTaskFailure": "noaction",
+        "executionInfo": {"startTime": moment, "poolId": pool_info["poolId"]},
+    }
+    if body.get("displayName") is not None:
+        doc["displayName"] = body["displayName"]
+    if body.get("commonEnvironmentSettings") is not None:
+        doc["commonEnvironmentSettings"] = v.name_values(body, "commonEnvironmentSettings")
+    if body.get("metadata") is not None:
+        doc["metadata"] = v.name_values(body, "metadata")
+    _modes(body, doc)
+    touch(doc)
+    with account.registry.lock:
+        if job_id in account.registry.jobs:
+            raise Conflict("The specified job already exists.", code="JobExists")
+        job = Job(account.registry.next_seq(), doc)
+        account.registry.jobs[job_id] = job
+        account.registry.save_job(job)
+    account.scheduler.wake()
+    return created(doc)
+
+
+def get_job(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        doc = render(account, find_job(account, request.path_args["jobId"]))
+    fields = request.params.get("$select")
+    return Response(200, select(doc, fields.split(",") if fields else None), entity_headers(doc))
+
+
+def list_jobs(account: Account, request: Request) -> Response:
+    query = ListQuery.from_params(request.params)
+    with account.registry.lock:
+        items = [(j.seq, public(j.doc)) for j in account.registry.jobs.values()]
+    items.sort(key=lambda item: item[0])
+    body = page(items, query, account.registry.url("/jobs"))
+    body["odata.metadata"] = f"{account.base_url}/$metadata#jobs"
+    return Response(200, body)
+
+
+def _apply_update(job: Job, body: dict[str, Any], replace: bool) -> None:
+    doc = job.doc
+    if replace or "priority" in body:
+        doc["priority"] = v.integer(body, "priority", 0, -1000, 1000)
+    if replace or "maxParallelTasks" in body:
+        doc["maxParallelTasks"] = v.integer(body, "maxParallelTasks", -1, -1, None)
+    if replace or "allowTaskPreemption" in body:
+        doc["allowTaskPreemption"] = bool(body.get("allowTaskPreemption", False))
+    if replace or body.get("constraints") is not None:
+        doc["constraints"] = _constraints(body)
+    if body.get("poolInfo") is not None or replace:
+        if job.state not in ("disabled",) and body.get("poolInfo") is not None:
+            new_pool = _pool_info(body)["poolId"]
+            if new_pool != job.pool_id:
+                raise Conflict(
+                    "The pool of a job can only be changed while the job is disabled.",
+                    code="JobNotDisabled",
+                )
+    if replace or "metadata" in body:
+        doc["metadata"] = v.name_values(body, "metadata")
+    if replace:
+        doc["onAllTasksComplete"] = "noaction"
+    _modes(body, doc)
+
+
+def _updatable(account: Account, job_id: str) -> Job:
+    job = find_job(account, job_id)
+    if job.state == "deleting":
+        raise Conflict(
+            "The specified job has been marked for deletion and is being garbage collected.",
+            code="JobBeingDeleted",
+        )
+    if job.state in ("completed", "terminating"):
+        raise Conflict("The specified job is already in a completed state.", code="JobCompleted")
+    return job
+
+
+def update_job(account: Account, request: Request) -> Response:
+    body = request.json()
+    with account.registry.lock:
+        job = _updatable(account, request.path_args["jobId"])
+        _apply_update(job, body, replace=False)
+        touch(job.doc)
+        account.registry.save_job(job)
+        headers = entity_headers(job.doc)
+        headers["DataServiceId"] = str(job.doc["url"])
+    account.scheduler.wake()
+    return Response(200, None, headers)
+
+
+def replace_job(account: Account, request: Request) -> Response:
+    body = request.json()
+    _pool_info(body)
+    with account.registry.lock:
+        job = _updatable(account, request.path_args["jobId"])
+        _apply_update(job, body, replace=True)
+        touch(job.doc)
+        account.registry.save_job(job)
+        headers = entity_headers(job.doc)
+        headers["DataServiceId"] = str(job.doc["url"])
+    account.scheduler.wake()
+    return Response(200, None, headers)
+
+
+def terminate_job(account: Account, request: Request) -> Response:
+    body = request.json(required=False)
+    reason = str(body.get("terminateReason") or "UserTerminate")
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        if job.state == "deleting":
+            raise Conflict(
+                "The specified job has been marked for deletion and is being garbage collected.",
+                code="JobBeingDeleted",
+            )
+        if job.state == "completed":
+            raise Conflict(
+                "The specified job is already in a completed state.", code="JobCompleted"
+            )
+        if job.state != "terminating":
+            account.scheduler.terminate_job(job, reason)
+        return accepted(job.doc)
+
+
+def delete_job(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        if job.state == "deleting":
+            raise Conflict(
+                "The specified job has been marked for deletion and is being garbage collected.",
+                code="JobBeingDeleted",
+            )
+        transition(job.doc, "deleting")
+        account.registry.save_job(job)
+        job.pending.clear()
+        account.scheduler.kill_job(job.id, KILL_DELETE)
+    account.scheduler.wake()
+    return accepted()
+
+
+def task_counts(account: Account, request: Request) -> Response:
+    counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
+    slots = dict(counts)
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        for task in job.tasks.values():
+            state = task.state
+            bucket = "active" if state in ("active", "preparing") else state
+            counts[bucket] += 1
+            slots[bucket] += task.slots
+            if state == "completed":
+                result = (task.doc.get("executionInfo") or {}).get("result")
+                outcome = "succeeded" if result == "success" else "failed"
+                counts[outcome] += 1
+                slots[outcome] += task.slots
+    return Response(
+        200,
+        {
+            "odata.metadata": f"{account.base_url}/$metadata#taskcounts/@Element",
+            "taskCounts": counts,
+            "taskSlotCounts": slots,
+        },
+    )

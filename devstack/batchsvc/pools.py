@@ -1,0 +1,143 @@
+"""Pool operations: create, get, exists, list, delete (and, through `account.grow`, nodes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devstack.batchsvc import validation as v
+from devstack.batchsvc.account import Account
+from devstack.batchsvc.errors import Conflict, NotFound
+from devstack.batchsvc.messages import Request, Response, accepted, created, entity_headers
+from devstack.batchsvc.odata import ListQuery, page, select
+from devstack.batchsvc.registry import Pool, public, touch, transition
+from devstack.batchsvc.scheduler import KILL_REQUEUE
+from devstack.batchsvc.timestamps import iso, now
+
+_COPIED = (
+    "displayName",
+    "virtualMachineConfiguration",
+    "networkConfiguration",
+    "startTask",
+    "applicationPackageReferences",
+    "userAccounts",
+    "metadata",
+    "mountConfiguration",
+    "upgradePolicy",
+)
+
+
+def pool_not_found(pool_id: str) -> NotFound:
+    return NotFound(
+        "The specified pool does not exist.", code="PoolNotFound", values={"PoolId": pool_id}
+    )
+
+
+def find_pool(account: Account, pool_id: str) -> Pool:
+    pool = account.registry.pools.get(pool_id)
+    if pool is None:
+        raise pool_not_found(pool_id)
+    return pool
+
+
+def render(account: Account, pool: Pool) -> dict[str, Any]:
+    doc = public(pool.doc)
+    doc["odata.metadata"] = f"{account.base_url}/$metadata#pools/@Element"
+    return doc
+
+
+def create_pool(account: Account, request: Request) -> Response:
+    body = request.json()
+    pool_id = v.entity_id(body)
+    vm_size = v.require(body, "vmSize")
+    slots = v.integer(body, "taskSlotsPerNode", 1, 1, 256)
+    dedicated = v.integer(body, "targetDedicatedNodes", 0, 0, 1000)
+    low = v.integer(body, "targetLowPriorityNodes", 0, 0, 1000)
+    if body.get("enableAutoScale"):
+        raise v.unsupported("enableAutoScale", "Create the pool with fixed targets and resize it.")
+    policy = body.get("taskSchedulingPolicy") or {"nodeFillType": "spread"}
+    if policy.get("nodeFillType") not in ("spread", "pack"):
+        raise v.invalid(
+            "taskSchedulingPolicy.nodeFillType", policy.get("nodeFillType"), "spread or pack"
+        )
+    v.duration(body, "resizeTimeout")
+    with account.registry.lock:
+        existing = account.registry.pools.get(pool_id)
+        if existing is not None:
+            if existing.doc.get("state") == "deleting":
+                raise Conflict(
+                    "The specified pool has been marked for deletion and is being reclaimed.",
+                    code="PoolBeingDeleted",
+                )
+            raise Conflict("The specified pool already exists.", code="PoolExists")
+        moment = iso(now())
+        doc: dict[str, Any] = {
+            "id": pool_id,
+            "url": account.registry.url(f"/pools/{pool_id}"),
+            "creationTime": moment,
+            "state": "active",
+            "stateTransitionTime": moment,
+            "allocationState": "steady",
+            "allocationStateTransitionTime": moment,
+            "vmSize": str(vm_size).lower(),
+            "resizeTimeout": body.get("resizeTimeout") or "PT15M",
+            "currentDedicatedNodes": 0,
+            "currentLowPriorityNodes": 0,
+            "targetDedicatedNodes": dedicated,
+            "targetLowPriorityNodes": low,
+            "enableAutoScale": False,
+            "enableInterNodeCommunication": bool(body.get("enableInterNodeCommunication", False)),
+            "taskSlotsPerNode": slots,
+            "taskSchedulingPolicy": policy,
+        }
+        for key in _COPIED:
+            if body.get(key) is not None:
+                doc[key] = body[key]
+        touch(doc)
+        pool = Pool(account.registry.next_seq(), doc)
+        account.registry.pools[pool_id] = pool
+        account.grow(pool, dedicated, low)
+        account.registry.save_pool(pool)
+        return created(doc)
+
+
+def get_pool(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        pool = find_pool(account, request.path_args["poolId"])
+        doc = render(account, pool)
+    fields = request.params.get("$select")
+    return Response(200, select(doc, fields.split(",") if fields else None), entity_headers(doc))
+
+
+def pool_exists(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        pool = account.registry.pools.get(request.path_args["poolId"])
+        if pool is None:
+            return Response(404)
+        return Response(200, None, entity_headers(pool.doc))
+
+
+def list_pools(account: Account, request: Request) -> Response:
+    query = ListQuery.from_params(request.params)
+    with account.registry.lock:
+        items = [(p.seq, render(account, p)) for p in account.registry.pools.values()]
+    for _, doc in items:
+        doc.pop("odata.metadata", None)
+    items.sort(key=lambda item: item[0])
+    body = page(items, query, account.registry.url("/pools"))
+    body["odata.metadata"] = f"{account.base_url}/$metadata#pools"
+    return Response(200, body)
+
+
+def delete_pool(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        pool = find_pool(account, request.path_args["poolId"])
+        if pool.doc.get("state") == "deleting":
+            raise Conflict(
+                "The specified pool has been marked for deletion and is being reclaimed.",
+                code="PoolBeingDeleted",
+            )
+        transition(pool.doc, "deleting")
+        account.registry.save_pool(pool)
+        account.scheduler.kill_pool(pool.id, KILL_REQUEUE)
+        account.scheduler.wake()
+        return accepted()

@@ -1,0 +1,117 @@
+"""Task processes: the command line, environment and directories Batch gives a task on Linux."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+TASK_USER = "_azbatch"
+
+
+@dataclass(frozen=True)
+class TaskPlace:
+    """Where a task runs: its node and its directories (Batch's node layout)."""
+
+    account: str
+    account_url: str
+    pool_id: str
+    node_id: str
+    node_root: Path
+    is_dedicated: bool
+    job_id: str
+    task_id: str
+
+    @property
+    def task_dir(self) -> Path:
+        return self.node_root / "workitems" / self.job_id / "job-1" / self.task_id
+
+    @property
+    def working_dir(self) -> Path:
+        return self.task_dir / "wd"
+
+    @property
+    def relative_task_dir(self) -> str:
+        return f"workitems/{self.job_id}/job-1/{self.task_id}"
+
+
+def batch_environment(
+    place: TaskPlace,
+    node_env: Mapping[str, str],
+    settings: list[dict[str, str]],
+) -> dict[str, str]:
+    """Only what Batch sets, never this service's own environment (no secret leaks)."""
+    env = {
+        "PATH": DEFAULT_PATH,
+        "HOME": str(place.node_root / "home"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "USER": TASK_USER,
+        "LOGNAME": TASK_USER,
+        "SHELL": "/bin/sh",
+    }
+    env.update(node_env)
+    env.update(
+        {
+            "AZ_BATCH_ACCOUNT_NAME": place.account,
+            "AZ_BATCH_ACCOUNT_URL": place.account_url,
+            "AZ_BATCH_POOL_ID": place.pool_id,
+            "AZ_BATCH_NODE_ID": place.node_id,
+            "AZ_BATCH_NODE_IS_DEDICATED": "true" if place.is_dedicated else "false",
+            "AZ_BATCH_NODE_ROOT_DIR": str(place.node_root),
+            "AZ_BATCH_NODE_SHARED_DIR": str(place.node_root / "shared"),
+            "AZ_BATCH_NODE_STARTUP_DIR": str(place.node_root / "startup"),
+            "AZ_BATCH_NODE_MOUNTS_DIR": str(place.node_root / "fsmounts"),
+            "AZ_BATCH_JOB_ID": place.job_id,
+            "AZ_BATCH_TASK_ID": place.task_id,
+            "AZ_BATCH_TASK_DIR": str(place.task_dir),
+            "AZ_BATCH_TASK_WORKING_DIR": str(place.working_dir),
+            "AZ_BATCH_TASK_USER": TASK_USER,
+            "AZ_BATCH_TASK_USER_IDENTITY": "PoolNonAdmin",
+        }
+    )
+    for item in settings:
+        env[str(item["name"])] = str(item.get("value") or "")
+    return env
+
+
+def split_command_line(command_line: str) -> list[str]:
+    """Word splitting as Batch does on Linux: quotes respected, no shell features."""
+    return shlex.split(command_line)
+
+
+def spawn(args: list[str], place: TaskPlace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start the task in its own process group with stdout.txt / stderr.txt in the task dir."""
+    place.working_dir.mkdir(parents=True, exist_ok=True)
+    Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+    with (
+        open(place.task_dir / "stdout.txt", "wb") as out,
+        open(place.task_dir / "stderr.txt", "wb") as err,
+    ):
+        return subprocess.Popen(
+            args,
+            cwd=place.working_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the task's whole process tree (its process group), as Batch does."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()

@@ -1,0 +1,273 @@
+"""The HTTP front of the service: auth, api-version, routing, errors, admin endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from devstack.batchsvc import routes
+from devstack.batchsvc.account import Account
+from devstack.batchsvc.auth import SharedKeyVerifier
+from devstack.batchsvc.errors import BadRequest, BatchServiceError, NotFound
+from devstack.batchsvc.messages import Request, Response, error_body
+from devstack.batchsvc.nodes import NodeFile
+from devstack.batchsvc.stats import RequestStats
+from devstack.batchsvc.timestamps import now, rfc1123
+
+log = logging.getLogger(__name__)
+
+API_VERSIONS = frozenset({"2025-06-01", "2025-06-01.21.0"})
+ADMIN_PREFIX = "/_devstack/"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    state_dir: Path
+    account: str
+    key: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    nodes_root: Path | None = None
+    node_files: list[NodeFile] = field(default_factory=list)
+    node_env: dict[str, str] = field(default_factory=dict)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+    service: BatchService
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "devstack-batch/1.0"
+    sys_version = ""
+    # Buffered writes: headers and body leave in one segment (no Nagle / delayed-ACK stalls).
+    wbufsize = 64 * 1024
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http %s", format % args)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        started = time.monotonic()
+        service = self.server.service
+        raw_path, _, raw_query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length > 0 else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        request_id = str(uuid.uuid4())
+        if service.stopping:
+            self.close_connection = True
+            error = BatchServiceError(
+                "The service is shutting down.", code="ServerBusy", status=503
+            )
+            self._send(method, Response(503, error_body(error, service.url)), request_id, headers)
+            return
+        if raw_path.startswith(ADMIN_PREFIX):
+            response = service.admin(method, raw_path, raw_body, self.client_address[0])
+            self._send(method, response, request_id, headers)
+            return
+        operation = "Unknown"
+        try:
+            service.verifier.verify(method, raw_path, raw_query, headers)
+            params = {k: v[0] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
+            _check_api_version(params)
+            found = routes.match(method, raw_path)
+            if found is None:
+                raise _no_route(method, raw_path)
+            route, path_args = found
+            operation = route.operation
+            request = Request(method, raw_path, params, headers, raw_body, path_args)
+            response = route.handler(service.account, request)
+        except BatchServiceError as e:
+            response = Response(
+                e.status, error_body(e, service.url) if method != "HEAD" else None, e.headers
+            )
+        except Exception as e:  # a bug here must still answer in Batch's error format
+            log.exception("unhandled error in %s %s", method, raw_path)
+            error = BatchServiceError(
+                f"Server encountered an internal error: {e}", code="InternalError"
+            )
+            response = Response(500, error_body(error, service.url))
+        service.stats.record(operation, response.status)
+        self._send(method, response, request_id, headers)
+        log.debug(
+            "request %s %s -> %s in %.1f ms",
+            operation,
+            raw_path,
+            response.status,
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _send(
+        self, method: str, response: Response, request_id: str, headers: dict[str, str]
+    ) -> None:
+        if isinstance(response.body, bytes):
+            payload = response.body
+        elif response.body is None:
+            payload = b""
+        else:
+            payload = json.dumps(response.body, separators=(",", ":")).encode("utf-8")
+        self.send_response(response.status)
+        self.send_header("Date", rfc1123(now()))
+        self.send_header("request-id", request_id)
+        client_id = headers.get("client-request-id") or headers.get("x-ms-client-request-id")
+        if client_id:
+            self.send_header("client-request-id", client_id)
+        self.send_header("DataServiceVersion", "3.0")
+        for name, value in response.headers.items():
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        if payload or response.body is not None:
+            self.send_header("Content-Type", response.content_type)
+        length = response.headers.get("Content-Length")
+        self.send_header(
+            "Content-Length", length if (method == "HEAD" and length) else str(len(payload))
+        )
+        self.end_headers()
+        if method != "HEAD" and payload:
+            self.wfile.write(payload)
+
+
+def _check_api_version(params: dict[str, str]) -> None:
+    version = params.get("api-version")
+    if not version:
+        raise BadRequest(
+            "A query parameter that's mandatory for this request is not specified.",
+            code="MissingRequiredQueryParameter",
+            values={"QueryParameterName": "api-version"},
+        )
+    if version not in API_VERSIONS:
+        raise BadRequest(
+            "The value for one of the HTTP query parameters is not in the correct format.",
+            code="InvalidQueryParameterValue",
+            values={
+                "QueryParameterName": "api-version",
+                "QueryParameterValue": version,
+                "Reason": f"This service supports api-version {sorted(API_VERSIONS)[0]}.",
+            },
+        )
+
+
+def _no_route(method: str, raw_path: str) -> BatchServiceError:
+    if routes.path_exists(raw_path):
+        return BatchServiceError(
+            f"The requested operation {method} is not supported on this resource.",
+            code="UnsupportedOperation",
+            status=405,
+        )
+    return NotFound(
+        "The requested URI does not represent any resource on the server.",
+        code="InvalidUri",
+        values={"Uri": raw_path},
+    )
+
+
+class BatchService:
+    """A running service: `start()`, then `url`; `stop()` kills tasks, persists and closes."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        if not ipaddress.ip_address(socket.gethostbyname(config.host)).is_loopback:
+            raise ValueError(f"the service binds to loopback only (got {config.host})")
+        self.config = config
+        self.verifier = SharedKeyVerifier(config.account, config.key)
+        self.stats = RequestStats()
+        self._httpd = _Server((config.host, config.port), _Handler)
+        self._httpd.service = self
+        host, port = self._httpd.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        nodes_root = config.nodes_root or (config.state_dir / "nodes")
+        self.account = Account.open(
+            config.account,
+            self.url,
+            config.state_dir,
+            nodes_root.resolve(),
+            list(config.node_files),
+            dict(config.node_env),
+        )
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="batch-http", daemon=True
+        )
+        self._stopped = False
+        self.stopping = False
+
+    def start(self) -> BatchService:
+        self.account.scheduler.start()
+        self._thread.start()
+        log.info("batch service listening on %s for account %s", self.url, self.config.account)
+        return self
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stopping = True
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self.account.scheduler.stop()
+        with self.account.registry.lock:
+            self.account.registry.store.close()
+        log.info("batch service stopped")
+
+    def __enter__(self) -> BatchService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # admin endpoints (no auth, loopback only) ------------------------------------------------
+
+    def admin(self, method: str, raw_path: str, raw_body: bytes, client: str) -> Response:
+        if not ipaddress.ip_address(client).is_loopback:
+            return Response(403, {"error": "admin endpoints answer loopback clients only"})
+        path = raw_path[len(ADMIN_PREFIX) :].rstrip("/")
+        if method == "GET" and path == "stats":
+            return Response(200, self.stats.snapshot(), content_type="application/json")
+        if method == "POST" and path == "stats/reset":
+            self.stats.reset()
+            return Response(200, {"reset": True}, content_type="application/json")
+        if method == "GET" and path == "health":
+            return Response(
+                200,
+                {"status": "ok", "running": self.account.scheduler.running_count()},
+                content_type="application/json",
+            )
+        return Response(
+            404,
+            {"error": f"no admin endpoint {method} {raw_path}"},
+            content_type="application/json",
+        )

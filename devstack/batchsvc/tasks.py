@@ -1,0 +1,280 @@
+"""Task operations: create one, create a collection, get, list, delete, terminate, reactivate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from devstack.batchsvc import validation as v
+from devstack.batchsvc.account import Account
+from devstack.batchsvc.errors import BadRequest, BatchServiceError, Conflict, NotFound
+from devstack.batchsvc.jobs import find_job
+from devstack.batchsvc.messages import Request, Response, created, entity_headers, error_body
+from devstack.batchsvc.odata import ListQuery, page, select
+from devstack.batchsvc.registry import Job, Task, public, touch, transition
+from devstack.batchsvc.scheduler import KILL_DELETE, KILL_TERMINATE
+from devstack.batchsvc.timestamps import UNBOUNDED, iso, now
+
+MAX_TASKS_PER_COLLECTION = 100
+MAX_COLLECTION_BYTES = 1024 * 1024
+
+_COPIED = (
+    "displayName",
+    "exitConditions",
+    "resourceFiles",
+    "outputFiles",
+    "affinityInfo",
+    "applicationPackageReferences",
+    "authenticationTokenSettings",
+    "containerSettings",
+)
+
+
+def task_not_found(task_id: str) -> NotFound:
+    return NotFound(
+        "The specified task does not exist.", code="TaskNotFound", values={"TaskId": task_id}
+    )
+
+
+def find_task(job: Job, task_id: str) -> Task:
+    task = job.tasks.get(task_id)
+    if task is None:
+        raise task_not_found(task_id)
+    return task
+
+
+def render(account: Account, task: Task) -> dict[str, Any]:
+    doc = public(task.doc)
+    doc["odata.metadata"] = f"{account.base_url}/$metadata#tasks/@Element"
+    return doc
+
+
+def _job_accepting_tasks(account: Account, job_id: str) -> Job:
+    job = find_job(account, job_id)
+    if job.state == "deleting":
+        raise Conflict(
+            "The specified job has been marked for deletion and is being garbage collected.",
+            code="JobBeingDeleted",
+        )
+    if job.state in ("completed", "terminating"):
+        raise Conflict("The specified job is already in a completed state.", code="JobCompleted")
+    return job
+
+
+def build_task(account: Account, job: Job, body: dict[str, Any]) -> dict[str, Any]:
+    """The stored document of a new task, or BadRequest naming the invalid property."""
+    task_id = v.entity_id(body)
+    command_line = v.require(body, "commandLine")
+    if not isinstance(command_line, str):
+        raise v.invalid("commandLine", command_line, "The value must be a string.")
+    if body.get("multiInstanceSettings"):
+        raise v.unsupported(
+            "multiInstanceSettings",
+            "Multi-instance (MPI) tasks need several real nodes; this service runs each task as one process.",
+        )
+    if body.get("dependsOn") and not job.doc.get("usesTaskDependencies"):
+        raise BadRequest(
+            "The Task has dependencies but the Job does not allow task dependencies.",
+            code="TaskDependenciesNotSpecifiedOnJob",
+            values={"TaskId": task_id},
+        )
+    given = body.get("constraints") or {}
+    v.duration(given, "maxWallClockTime")
+    v.duration(given, "retentionTime")
+    job_constraints = job.doc.get("constraints") or {}
+    constraints = {
+        "maxWallClockTime": given.get("maxWallClockTime") or UNBOUNDED,
+        "retentionTime": given.get("retentionTime") or "P7D",
+        "maxTaskRetryCount": v.integer(
+            given, "maxTaskRetryCount", int(job_constraints.get("maxTaskRetryCount") or 0), -1, 100
+        ),
+    }
+    moment = iso(now())
+    doc: dict[str, Any] = {
+        "id": task_id,
+        "url": account.registry.url(f"/jobs/{job.id}/tasks/{task_id}"),
+        "creationTime": moment,
+        "state": "active",
+        "stateTransitionTime": moment,
+        "commandLine": command_line,
+        "constraints": constraints,
+        "requiredSlots": v.integer(body, "requiredSlots", 1, 1, 256),
+        "userIdentity": body.get("userIdentity")
+        or {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}},
+        "executionInfo": {"retryCount": 0, "requeueCount": 0},
+    }
+    if body.get("environmentSettings") is not None:
+        doc["environmentSettings"] = v.name_values(body, "environmentSettings")
+    if body.get("dependsOn"):
+        doc["dependsOn"] = body["dependsOn"]
+    for key in _COPIED:
+        if body.get(key) is not None:
+            doc[key] = body[key]
+    touch(doc)
+    return doc
+
+
+def _add(account: Account, job: Job, doc: dict[str, Any]) -> Task:
+    task = Task(job.id, account.registry.next_seq(), doc)
+    job.tasks[task.id] = task
+    job.pending[task.id] = None
+    return task
+
+
+def task_exists(task_id: str) -> Conflict:
+    return Conflict(
+        "The specified task already exists.", code="TaskExists", values={"TaskId": task_id}
+    )
+
+
+def create_task(account: Account, request: Request) -> Response:
+    body = request.json()
+    with account.registry.lock:
+        job = _job_accepting_tasks(account, request.path_args["jobId"])
+        doc = build_task(account, job, body)
+        if doc["id"] in job.tasks:
+            raise task_exists(doc["id"])
+        task = _add(account, job, doc)
+        account.registry.save_task(task)
+    account.scheduler.wake()
+    return created(doc)
+
+
+def create_task_collection(account: Account, request: Request) -> Response:
+    if len(request.raw_body) > MAX_COLLECTION_BYTES:
+        raise BatchServiceError(
+            "The request body is too large and exceeds the maximum permissible limit.",
+            code="RequestBodyTooLarge",
+            status=413,
+            values={"MaxLimit": str(MAX_COLLECTION_BYTES)},
+        )
+    body = request.json()
+    values = body.get("value")
+    if not isinstance(values, list) or not values:
+        raise v.missing("value")
+    if len(values) > MAX_TASKS_PER_COLLECTION:
+        raise BadRequest(
+            "The number of tasks in the collection exceeds the maximum of 100.",
+            code="TooManyTasks",
+            values={"MaxTasks": str(MAX_TASKS_PER_COLLECTION)},
+        )
+    results: list[dict[str, Any]] = []
+    added: list[Task] = []
+    with account.registry.lock:
+        job = _job_accepting_tasks(account, request.path_args["jobId"])
+        for item in values:
+            task_id = str(item.get("id") or "") if isinstance(item, dict) else ""
+            try:
+                if not isinstance(item, dict):
+                    raise v.invalid("value", json.dumps(item), "Each task must be an object.")
+                doc = build_task(account, job, item)
+                if doc["id"] in job.tasks:
+                    raise task_exists(doc["id"])
+            except BatchServiceError as e:
+                results.append(
+                    {"status": "clienterror", "taskId": task_id, "error": _task_error(account, e)}
+                )
+                continue
+            added.append(_add(account, job, doc))
+            results.append(
+                {
+                    "status": "success",
+                    "taskId": doc["id"],
+                    "eTag": doc["eTag"],
+                    "lastModified": doc["lastModified"],
+                    "location": doc["url"],
+                }
+            )
+        if added:
+            account.registry.save_tasks(job.id, added)
+    account.scheduler.wake()
+    return Response(
+        200,
+        {
+            "odata.metadata": f"{account.base_url}/$metadata#taskaddresult",
+            "value": results,
+        },
+    )
+
+
+def _task_error(account: Account, error: BatchServiceError) -> dict[str, Any]:
+    body = error_body(error, account.base_url)
+    body.pop("odata.metadata", None)
+    return body
+
+
+def get_task(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        doc = render(account, find_task(job, request.path_args["taskId"]))
+    fields = request.params.get("$select")
+    return Response(200, select(doc, fields.split(",") if fields else None), entity_headers(doc))
+
+
+def list_tasks(account: Account, request: Request) -> Response:
+    query = ListQuery.from_params(request.params)
+    job_id = request.path_args["jobId"]
+    with account.registry.lock:
+        job = find_job(account, job_id)
+        items = [(t.seq, public(t.doc)) for t in job.tasks.values()]
+    items.sort(key=lambda item: item[0])
+    body = page(items, query, account.registry.url(f"/jobs/{job_id}/tasks"))
+    body["odata.metadata"] = f"{account.base_url}/$metadata#tasks"
+    return Response(200, body)
+
+
+def delete_task(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        task = find_task(job, request.path_args["taskId"])
+        account.scheduler.kill_task(job.id, task.id, KILL_DELETE)
+        job.tasks.pop(task.id, None)
+        job.pending.pop(task.id, None)
+        account.registry.store.delete_task(job.id, task.id)
+    account.scheduler.wake()
+    return Response(200)
+
+
+def terminate_task(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        task = find_task(job, request.path_args["taskId"])
+        if task.state == "completed":
+            raise Conflict("The specified task is already completed.", code="TaskCompleted")
+        if not account.scheduler.kill_task(job.id, task.id, KILL_TERMINATE):
+            job.pending.pop(task.id, None)
+            info = task.doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
+            info["endTime"] = iso(now())
+            info["result"] = "failure"
+            info["failureInfo"] = {
+                "category": "usererror",
+                "code": "TaskEnded",
+                "message": "Task Was Ended by User Request",
+            }
+            transition(task.doc, "completed")
+            account.registry.save_task(task)
+        headers = entity_headers(task.doc)
+    account.scheduler.wake()
+    return Response(204, None, headers)
+
+
+def reactivate_task(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        job = _job_accepting_tasks(account, request.path_args["jobId"])
+        task = find_task(job, request.path_args["taskId"])
+        info = task.doc.get("executionInfo") or {}
+        if task.state != "completed" or info.get("result") != "failure":
+            raise Conflict(
+                "Only a task that completed with a failure can be reactivated.",
+                code="TaskNotFailed",
+            )
+        task.doc["executionInfo"] = {
+            "retryCount": 0,
+            "requeueCount": int(info.get("requeueCount") or 0),
+        }
+        transition(task.doc, "active")
+        job.pending[task.id] = None
+        account.registry.save_task(task)
+        headers = entity_headers(task.doc)
+    account.scheduler.wake()
+    return Response(204, None, headers)
