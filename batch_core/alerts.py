@@ -1,0 +1,120 @@
+"""Alerts: an operator hears about failures once. Each alert is recorded in Cosmos
+`alerts` (id = hash of kind and subject, so a repeat is a no-op), logged as a structured
+line, and posted to a webhook (generic JSON, Teams or Slack) when one is configured."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import AzureError
+from azure.cosmos import ContainerProxy
+from azure.cosmos.exceptions import CosmosResourceExistsError
+
+from batch_core.clock import iso
+from batch_core.cosmosdb import translate
+from batch_core.settings import Settings
+
+log = logging.getLogger(__name__)
+WEBHOOK_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # failed, stuck, poison, ...
+    subject: str  # what it is about, e.g. "incoming/data.csv"
+    message: str  # what happened and what to do next
+    at: dt.datetime
+    run_key: str | None = None
+    severity: str = "error"
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(f"{self.kind}|{self.subject}|{self.run_key}".encode()).hexdigest()[
+            :40
+        ]
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "schema_version": 1,
+            "kind": self.kind,
+            "subject": self.subject,
+            "message": self.message,
+            "severity": self.severity,
+            "run_key": self.run_key,
+            "at": iso(self.at),
+        }
+
+
+class Alerts:
+    def __init__(self, container: ContainerProxy, webhook_url: str | None, kind: str) -> None:
+        self._c = container
+        self._url = webhook_url
+        self._kind = kind
+
+    @classmethod
+    def build(cls, container: ContainerProxy, settings: Settings) -> Alerts:
+        return cls(container, settings.alert_webhook_url, settings.alert_webhook_kind)
+
+    def raise_alert(self, alert: Alert) -> bool:
+        """Record and deliver `alert`; False if the same alert was raised before."""
+        doc = alert.to_doc()
+        try:
+            self._c.create_item(doc)
+        except CosmosResourceExistsError:
+            return False
+        except AzureError as e:
+            raise translate(e, f"record alert {alert.kind} {alert.subject}") from e
+        log.error(
+            "ALERT %s %s: %s",
+            alert.kind,
+            alert.subject,
+            alert.message,
+            extra={"alert": doc},
+        )
+        if self._url:
+            self._post(alert)
+        return True
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        query = f"SELECT TOP {int(limit)} * FROM c ORDER BY c.at DESC"
+        try:
+            return list(self._c.query_items(query, enable_cross_partition_query=True))
+        except AzureError as e:
+            raise translate(e, "list alerts") from e
+
+    def _post(self, alert: Alert) -> None:
+        assert self._url is not None
+        body = json.dumps(webhook_body(self._kind, alert)).encode()
+        request = urllib.request.Request(
+            self._url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+                response.read()
+        except (urllib.error.URLError, TimeoutError, OSError) as e:
+            # The alert is recorded in Cosmos either way; the operator can still see it there.
+            log.warning("alert webhook failed for %s %s: %s", alert.kind, alert.subject, e)
+
+
+def webhook_body(kind: str, alert: Alert) -> dict[str, Any]:
+    title = f"dropbatch {alert.severity}: {alert.kind} — {alert.subject}"
+    if kind == "slack":
+        return {"text": f"*{title}*\n{alert.message}"}
+    if kind == "teams":
+        return {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": title,
+            "themeColor": "D70000" if alert.severity == "error" else "FFA500",
+            "title": title,
+            "text": alert.message,
+        }
+    return {"source": "dropbatch", **alert.to_doc()}

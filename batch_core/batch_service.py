@@ -1,0 +1,204 @@
+"""Azure Batch as the pipeline uses it: the pool, the job of the day, one task per file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+
+from azure.batch import BatchClient, models
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
+from batch_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def batch_client(settings: Settings) -> BatchClient:
+    credential: object
+    if settings.batch_key:
+        credential = AzureNamedKeyCredential(settings.batch_account, settings.batch_key)
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    return BatchClient(settings.batch_url, credential)  # type: ignore[arg-type]
+
+
+def error_code(error: AzureError) -> str | None:
+    """Batch's error code (TaskExists, JobNotFound, ...) from an SDK exception."""
+    model = getattr(error, "model", None)
+    code = getattr(model, "code", None)
+    if code:
+        return str(code)
+    response = getattr(error, "response", None)
+    if response is None:
+        return None
+    try:
+        body = json.loads(response.text())
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return str(body.get("code")) if isinstance(body, dict) and body.get("code") else None
+
+
+def translate(error: AzureError, doing: str) -> DropbatchError:
+    code = error_code(error)
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return TransientError(f"{doing}: Batch unreachable ({type(error).__name__})")
+    if isinstance(error, HttpResponseError):
+        status = error.status_code or 0
+        if status == 404:
+            return NotFoundError(f"{doing}: {code or 'not found'}")
+        if status in (408, 429) or status >= 500:
+            return TransientError(f"{doing}: Batch answered HTTP {status} {code or ''}".rstrip())
+        return PermanentError(f"{doing}: Batch answered HTTP {status} {code or ''}".rstrip())
+    return PermanentError(f"{doing}: {type(error).__name__}: {error}")
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    state: str
+    exit_code: int | None
+    failure: str | None
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: str
+    state: str
+    created_at: dt.datetime | None
+
+
+class BatchService:
+    def __init__(self, client: BatchClient, settings: Settings) -> None:
+        self._c = client
+        self._s = settings
+        self._known_jobs: set[str] = set()
+
+    def ensure_pool(self) -> None:
+        pool_id = self._s.batch_pool_id
+        try:
+            if self._c.pool_exists(pool_id):
+                return
+            self._c.create_pool(self._pool_spec())
+            log.info("created pool %s (%s)", pool_id, self._s.batch_vm_size)
+        except AzureError as e:
+            if error_code(e) == "PoolExists":
+                return
+            raise translate(e, f"create pool {pool_id}") from e
+
+    def _pool_spec(self) -> models.BatchPoolCreateOptions:
+        publisher, offer, sku, version = (self._s.batch_vm_image.split(":") + ["latest"] * 4)[:4]
+        return models.BatchPoolCreateOptions(
+            id=self._s.batch_pool_id,
+            vm_size=self._s.batch_vm_size,
+            virtual_machine_configuration=models.VirtualMachineConfiguration(
+                image_reference=models.BatchVmImageReference(
+                    publisher=publisher, offer=offer, sku=sku, version=version
+                ),
+                node_agent_sku_id=self._s.batch_node_agent_sku,
+            ),
+            target_dedicated_nodes=self._s.batch_max_nodes,
+            task_slots_per_node=self._s.batch_task_slots_per_node,
+        )
+
+    def ensure_job(self, job_id: str) -> None:
+        job = models.BatchJobCreateOptions(
+            id=job_id,
+            pool_info=models.BatchPoolInfo(pool_id=self._s.batch_pool_id),
+            display_name=f"dropbatch files of {job_id.rsplit('-', 1)[-1]}",
+        )
+        try:
+            self._c.create_job(job)
+            log.info("created job %s on pool %s", job_id, self._s.batch_pool_id)
+        except AzureError as e:
+            if error_code(e) != "JobExists":
+                raise translate(e, f"create job {job_id}") from e
+        self._known_jobs.add(job_id)
+
+    def add_task(self, job_id: str, task: models.BatchTaskCreateOptions) -> bool:
+        """Add a task; True if created, False if it existed already (a duplicate event)."""
+        if job_id not in self._known_jobs:
+            self.ensure_pool()
+            self.ensure_job(job_id)
+        try:
+            self._c.create_task(job_id, task)
+            return True
+        except AzureError as e:
+            code = error_code(e)
+            if code == "TaskExists":
+                return False
+            if code in ("JobNotFound", "JobCompleted", "JobBeingDeleted"):
+                self._known_jobs.discard(job_id)
+            raise translate(e, f"add task {task.id} to job {job_id}") from e
+
+    def task_status(self, job_id: str, task_id: str) -> TaskStatus | None:
+        try:
+            t = self._c.get_task(
+                job_id, task_id, select=["id", "state", "executionInfo", "stateTransitionTime"]
+            )
+        except AzureError as e:
+            if isinstance(e, HttpResponseError) and e.status_code == 404:
+                return None
+            raise translate(e, f"read task {task_id}") from e
+        info = t.execution_info
+        failure = None
+        if info is not None and info.failure_info is not None:
+            failure = f"{info.failure_info.code}: {info.failure_info.message}"
+        return TaskStatus(
+            state=str(t.state or "active"),
+            exit_code=info.exit_code if info is not None else None,
+            failure=failure,
+            started_at=info.start_time if info is not None else None,
+            ended_at=info.end_time if info is not None else None,
+        )
+
+    def task_file(self, job_id: str, task_id: str, path: str) -> bytes | None:
+        try:
+            return b"".join(self._c.download_task_file(job_id, task_id, path))
+        except AzureError as e:
+            if isinstance(e, HttpResponseError) and e.status_code == 404:
+                return None
+            raise translate(e, f"read {path} of task {task_id}") from e
+
+    def jobs(self, prefix: str) -> list[JobInfo]:
+        try:
+            return [
+                JobInfo(str(j.id), str(j.state), j.creation_time)
+                for j in self._c.list_jobs(select=["id", "state", "creationTime"])
+                if j.id and j.id.startswith(prefix)
+            ]
+        except AzureError as e:
+            raise translate(e, "list jobs") from e
+
+    def unfinished_tasks(self, job_id: str) -> int:
+        try:
+            counts = self._c.get_job_task_counts(job_id)
+        except AzureError as e:
+            raise translate(e, f"count tasks of job {job_id}") from e
+        return int(counts.task_counts.active + counts.task_counts.running)
+
+    def terminate_job(self, job_id: str) -> None:
+        try:
+            self._c.begin_terminate_job(job_id, polling_interval=1).result()
+        except AzureError as e:
+            if error_code(e) not in ("JobCompleted", "JobNotFound"):
+                raise translate(e, f"terminate job {job_id}") from e
+
+    def delete_job(self, job_id: str) -> None:
+        self._known_jobs.discard(job_id)
+        try:
+            self._c.begin_delete_job(job_id, polling_interval=1).result()
+        except AzureError as e:
+            if error_code(e) not in ("JobNotFound", "JobBeingDeleted"):
+                raise translate(e, f"delete job {job_id}") from e

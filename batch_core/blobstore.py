@@ -1,0 +1,141 @@
+"""Blob storage as the pipeline uses it: list dropped files, read results, quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import BlobServiceClient
+
+from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
+from batch_core.keys import normalize_etag
+from batch_core.settings import Settings
+
+PARENT_METADATA = "dropbatch_parent"
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """What the trigger knows of a blob: never its content."""
+
+    container: str
+    name: str
+    etag: str
+    size: int
+    last_modified: dt.datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def parent(self) -> str | None:
+        return self.metadata.get(PARENT_METADATA)
+
+
+def translate(error: AzureError, doing: str) -> DropbatchError:
+    if isinstance(error, ResourceNotFoundError):
+        return NotFoundError(f"{doing}: not found")
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return TransientError(f"{doing}: storage unreachable ({type(error).__name__})")
+    if isinstance(error, HttpResponseError):
+        status = error.status_code or 0
+        if status in (408, 429) or status >= 500:
+            return TransientError(f"{doing}: storage answered HTTP {status}; will retry")
+        return PermanentError(f"{doing}: storage answered HTTP {status}: {error.reason}")
+    return PermanentError(f"{doing}: {type(error).__name__}: {error}")
+
+
+def blob_service(settings: Settings) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(settings.storage_connection_string)
+
+
+class BlobStore:
+    def __init__(self, service: BlobServiceClient, settings: Settings) -> None:
+        self._svc = service
+        self._s = settings
+
+    @property
+    def account(self) -> str:
+        return self._s.storage_account
+
+    def provision(self) -> None:
+        for name in (
+            self._s.container_incoming,
+            self._s.container_results,
+            self._s.container_logs,
+            self._s.container_failed,
+        ):
+            try:
+                self._svc.create_container(name)
+            except ResourceExistsError:
+                pass
+            except AzureError as e:
+                raise translate(e, f"create container {name}") from e
+
+    def list(self, container: str) -> Iterator[BlobRef]:
+        try:
+            client = self._svc.get_container_client(container)
+            for b in client.list_blobs(include=["metadata"]):
+                yield BlobRef(
+                    container=container,
+                    name=b.name,
+                    etag=normalize_etag(b.etag),
+                    size=int(b.size or 0),
+                    last_modified=b.last_modified,
+                    metadata=dict(b.metadata or {}),
+                )
+        except AzureError as e:
+            raise translate(e, f"list container {container}") from e
+
+    def current_etag(self, container: str, name: str) -> str | None:
+        """The blob's etag now, or None when it is gone."""
+        try:
+            props = self._svc.get_blob_client(container, name).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as e:
+            raise translate(e, f"read properties of {container}/{name}") from e
+        return normalize_etag(props.etag)
+
+    def read_json(self, container: str, name: str) -> dict[str, Any] | None:
+        try:
+            data = self._svc.get_blob_client(container, name).download_blob().readall()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as e:
+            raise translate(e, f"read {container}/{name}") from e
+        try:
+            value = json.loads(data)
+        except ValueError as e:
+            raise PermanentError(f"{container}/{name} is not valid JSON: {e}") from e
+        return value if isinstance(value, dict) else None
+
+    def write(self, container: str, name: str, data: bytes | str, content_type: str) -> None:
+        from azure.storage.blob import ContentSettings
+
+        try:
+            self._svc.get_blob_client(container, name).upload_blob(
+                data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+            )
+        except AzureError as e:
+            raise translate(e, f"write {container}/{name}") from e
+
+    def copy(self, src_container: str, name: str, dst_container: str, dst_name: str) -> bool:
+        """Server-side copy within the account; False when the source is gone."""
+        src = self._svc.get_blob_client(src_container, name)
+        try:
+            self._svc.get_blob_client(dst_container, dst_name).start_copy_from_url(src.url)
+        except ResourceNotFoundError:
+            return False
+        except AzureError as e:
+            raise translate(e, f"copy {src_container}/{name} to {dst_container}") from e
+        return True

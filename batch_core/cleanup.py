@@ -1,0 +1,36 @@
+"""Cleanup: jobs of past days that have drained are terminated, then deleted after the
+retention period. Each job is handled on its own; one log line per action."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from batch_core.errors import DropbatchError
+from batch_core.pipeline import Pipeline
+from batch_core.submission import job_id_for
+
+log = logging.getLogger(__name__)
+
+
+def sweep(p: Pipeline, now: dt.datetime) -> dict[str, int]:
+    done = {"terminated": 0, "deleted": 0}
+    today = job_id_for(p.settings, now.date())
+    retention = dt.timedelta(days=p.settings.job_retention_days)
+    for job in p.batch.jobs(prefix=f"{p.settings.batch_job_prefix}-"):
+        if job.id >= today:
+            continue
+        try:
+            if job.state == "active" and p.batch.unfinished_tasks(job.id) == 0:
+                p.batch.terminate_job(job.id)
+                log.info("cleanup: terminated drained job %s", job.id)
+                done["terminated"] += 1
+            elif job.state == "completed" and (
+                job.created_at is None or now - job.created_at > retention
+            ):
+                p.batch.delete_job(job.id)
+                log.info("cleanup: deleted job %s (older than %s)", job.id, retention)
+                done["deleted"] += 1
+        except DropbatchError as e:
+            log.warning("cleanup of job %s failed: %s", job.id, e)
+    return done

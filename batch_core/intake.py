@@ -1,0 +1,105 @@
+"""Intake: a blob landed (trigger or sweep). Record it, then submit its task. Never reads
+the file: name, etag, size and metadata only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from batch_core.blobstore import BlobRef
+from batch_core.errors import ConflictError
+from batch_core.keys import file_key, task_id
+from batch_core.pipeline import Pipeline
+from batch_core.routes import Route, no_route_reason, route_for
+from batch_core.run import Run
+from batch_core.states import RunState
+from batch_core.submission import job_id_for, task_for
+
+log = logging.getLogger(__name__)
+
+
+def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
+    """Handle one BlobCreated event. A duplicate event changes nothing; returns the run (None
+    for ignored names)."""
+    route = route_for(blob.name, p.settings.ignore_prefixes)
+    if route is Route.IGNORE:
+        log.info("ignored %s/%s: matches an ignored prefix", blob.container, blob.name)
+        return None
+    key = file_key(p.blobs.account, blob.container, blob.name, blob.etag)
+    fresh = Run(
+        key=key,
+        container=blob.container,
+        name=blob.name,
+        etag=blob.etag,
+        size=blob.size,
+        route=route.value,
+        state=RunState.RECEIVED,
+        reason="received",
+        created_at=now,
+        updated_at=now,
+        parent=blob.parent,
+        history=({"at": now.isoformat(), "state": "received", "reason": "received"},),
+    )
+    run, created = p.ledger.create(fresh)
+    if not created:
+        log.info(
+            "duplicate event for %s/%s (run %s is %s)", blob.container, blob.name, key, run.state
+        )
+    if run.state is RunState.RECEIVED:
+        if route is Route.NONE:
+            return _advance_or_reread(p, run, RunState.REJECTED, no_route_reason(blob.name), now)
+        return submit(p, run, attempt=1, now=now)
+    if run.state is RunState.SUBMITTED and run.task_id and run.next_attempt_at is None:
+        # The first delivery may have died between the ledger and Batch; adding the same task
+        # id again is a no-op when it exists (TaskExists).
+        create_task(p, run)
+    return run
+
+
+def submit(p: Pipeline, run: Run, attempt: int, now: dt.datetime) -> Run:
+    """Plan the task in the ledger, then create it now."""
+    planned = plan(p, run, attempt, now)
+    if planned.attempt == attempt and planned.state is RunState.SUBMITTED:
+        create_task(p, planned)
+    return planned
+
+
+def plan(
+    p: Pipeline, run: Run, attempt: int, now: dt.datetime, not_before: dt.datetime | None = None
+) -> Run:
+    """Record the job and task id of `attempt` before the task exists. If creating it fails,
+    the reconciler finds the planned task missing and adds it: the ids never change."""
+    job = job_id_for(p.settings, now.date())
+    tid = task_id(run.name, run.key, attempt)
+    when = f", not before {not_before:%H:%M:%S}" if not_before else ""
+    return _advance_or_reread(
+        p,
+        run,
+        RunState.SUBMITTED,
+        f"attempt {attempt}: task {tid} on job {job}{when}",
+        now,
+        attempt=attempt,
+        job_id=job,
+        task_id=tid,
+        next_attempt_at=not_before,
+    )
+
+
+def create_task(p: Pipeline, run: Run) -> bool:
+    """Create the planned task of `run`; False if it existed already."""
+    assert run.job_id and run.task_id, "plan() first"
+    return p.batch.add_task(run.job_id, task_for(run, run.attempt, p.settings))
+
+
+def _advance_or_reread(
+    p: Pipeline, run: Run, state: RunState, reason: str, now: dt.datetime, **changes: object
+) -> Run:
+    try:
+        return p.ledger.advance(run, state, reason, now, **changes)
+    except ConflictError:
+        # Another delivery of the same event got there first; its result stands.
+        stored = p.ledger.get(run.key)
+        if stored is None:
+            raise
+        log.info("run %s was moved concurrently to %s; leaving it", run.key, stored.state)
+        return stored

@@ -1,0 +1,107 @@
+"""The ledger: one run document per file version in the Cosmos container `runs`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError
+from azure.cosmos import ContainerProxy
+from azure.cosmos.exceptions import CosmosResourceExistsError
+
+from batch_core.cosmosdb import call, translate, translated
+from batch_core.errors import ConflictError, NotFoundError
+from batch_core.run import Run
+from batch_core.states import ACTIVE, RunState
+
+log = logging.getLogger(__name__)
+
+
+class Ledger:
+    def __init__(self, container: ContainerProxy) -> None:
+        self._c = container
+
+    def create(self, run: Run) -> tuple[Run, bool]:
+        """Record a new run; if the key exists already (a duplicate event), return the stored
+        run and False."""
+        try:
+            doc = self._c.create_item(run.to_doc())
+        except CosmosResourceExistsError:
+            existing = self.get(run.key)
+            if existing is None:  # deleted in between: extremely unlikely, try again later
+                raise ConflictError(f"run {run.key} vanished while being created") from None
+            return existing, False
+        except AzureError as e:
+            raise translate(e, f"create run {run.key}") from e
+        return Run.from_doc(doc), True
+
+    def get(self, key: str) -> Run | None:
+        try:
+            doc = call(f"read run {key}", lambda: self._c.read_item(key, partition_key=key))
+        except NotFoundError:
+            return None
+        return Run.from_doc(doc)
+
+    def save(self, run: Run) -> Run:
+        """Replace the stored run if nobody changed it since it was read (ConflictError if so)."""
+        kwargs: dict[str, Any] = {}
+        if run.doc_etag:
+            kwargs = {"etag": run.doc_etag, "match_condition": MatchConditions.IfNotModified}
+        doc = call(
+            f"update run {run.key}",
+            lambda: self._c.replace_item(run.key, run.to_doc(), **kwargs),
+        )
+        return Run.from_doc(doc)
+
+    def advance(
+        self, run: Run, state: RunState, reason: str, at: dt.datetime, **changes: Any
+    ) -> Run:
+        """Move a run forward (never backward) and store it; logs one line per transition."""
+        if not run.state.can_move_to(state):
+            raise ConflictError(f"run {run.key}: {run.state} cannot move to {state}")
+        saved = self.save(run.moved(state, reason, at, **changes))
+        log.info(
+            "run %s %s -> %s: %s (%s/%s)",
+            run.key, run.state.value, state.value, reason, run.container, run.name,
+        )  # fmt: skip
+        return saved
+
+    def active(self) -> list[Run]:
+        query = "SELECT * FROM c WHERE ARRAY_CONTAINS(@states, c.state)"
+        params = [{"name": "@states", "value": [s.value for s in ACTIVE]}]
+        return list(self._query(query, params))
+
+    def keys_in(self, container: str) -> set[str]:
+        query = "SELECT VALUE c.id FROM c WHERE c.container = @c"
+        with translated("list run keys"):
+            items = self._c.query_items(
+                query,
+                parameters=[{"name": "@c", "value": container}],
+                enable_cross_partition_query=True,
+            )
+            return {str(i) for i in items}
+
+    def recent(self, limit: int = 200, state: RunState | None = None) -> list[Run]:
+        where = "WHERE c.state = @state " if state else ""
+        query = f"SELECT TOP {int(limit)} * FROM c {where}ORDER BY c.updated_at DESC"
+        params = [{"name": "@state", "value": state.value}] if state else []
+        return list(self._query(query, params))
+
+    def children_of(self, parent: str) -> list[Run]:
+        query = "SELECT * FROM c WHERE c.parent = @p"
+        return list(self._query(query, [{"name": "@p", "value": parent}]))
+
+    def _query(self, query: str, params: list[dict[str, Any]]) -> Iterator[Run]:
+        with translated("query runs"):
+            docs = list(
+                self._c.query_items(
+                    query,
+                    parameters=params,  # type: ignore[arg-type]
+                    enable_cross_partition_query=True,
+                )
+            )
+        for doc in docs:
+            yield Run.from_doc(doc)

@@ -1,0 +1,38 @@
+"""The pipeline's parts, built once from settings and passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from batch_core.alerts import Alerts
+from batch_core.batch_service import BatchService, batch_client
+from batch_core.blobstore import BlobStore, blob_service
+from batch_core.cosmosdb import ALERTS, RUNS, cosmos_client, database, provision
+from batch_core.ledger import Ledger
+from batch_core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    settings: Settings
+    ledger: Ledger
+    blobs: BlobStore
+    batch: BatchService
+    alerts: Alerts
+
+    @classmethod
+    def build(cls, settings: Settings) -> Pipeline:
+        cosmos = cosmos_client(settings)
+        db = database(cosmos, settings)
+        return cls(
+            settings=settings,
+            ledger=Ledger(db.get_container_client(RUNS)),
+            blobs=BlobStore(blob_service(settings), settings),
+            batch=BatchService(batch_client(settings), settings),
+            alerts=Alerts.build(db.get_container_client(ALERTS), settings),
+        )
+
+    def provision(self) -> None:
+        """Create containers and the database if missing (idempotent)."""
+        self.blobs.provision()
+        provision(cosmos_client(self.settings), self.settings)

@@ -1,0 +1,232 @@
+"""Reconcile: the timer's sweep. Each active run is compared with its Batch task and moved
+forward; failures are retried with backoff, then quarantined and alerted; blobs nobody
+recorded are submitted; runs stuck too long raise an alert; then cleanup runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from batch_core import cleanup, intake
+from batch_core.alerts import Alert
+from batch_core.batch_service import TaskStatus
+from batch_core.errors import DropbatchError
+from batch_core.keys import file_key, output_prefix
+from batch_core.pipeline import Pipeline
+from batch_core.routes import Route, route_for
+from batch_core.run import Run
+from batch_core.states import RunState, TaskVerdict, verdict_for_task
+
+log = logging.getLogger(__name__)
+
+# A blob younger than this is left to its trigger before the sweep submits it.
+SWEEP_GRACE = dt.timedelta(seconds=30)
+# A run recorded but never planned (its trigger died in between) is picked up after this.
+RECEIVED_GRACE = dt.timedelta(seconds=30)
+SUMMARY_HIGHLIGHTS = ("rows", "documents", "rejects", "rows_without_coordinates", "children")
+
+
+@dataclass
+class TickReport:
+    examined: int = 0
+    moved: Counter[str] = field(default_factory=Counter)
+    retried: int = 0
+    swept: int = 0
+    alerts: int = 0
+    errors: list[str] = field(default_factory=list)
+    cleanup: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "examined": self.examined,
+            "moved": dict(self.moved),
+            "retried": self.retried,
+            "swept": self.swept,
+            "alerts": self.alerts,
+            "errors": self.errors,
+            "cleanup": self.cleanup,
+        }
+
+
+def tick(p: Pipeline, now: dt.datetime) -> TickReport:
+    report = TickReport()
+    for run in p.ledger.active():
+        report.examined += 1
+        try:
+            _reconcile(p, run, now, report)
+        except DropbatchError as e:
+            # One run's trouble must not stop the others; it is looked at again next tick.
+            log.warning("reconcile of run %s (%s) failed: %s", run.key, run.name, e)
+            report.errors.append(f"{run.name}: {e}")
+    try:
+        _sweep(p, now, report)
+    except DropbatchError as e:
+        log.warning("sweep of %s failed: %s", p.settings.container_incoming, e)
+        report.errors.append(f"sweep: {e}")
+    try:
+        report.cleanup = cleanup.sweep(p, now)
+    except DropbatchError as e:
+        log.warning("cleanup failed: %s", e)
+        report.errors.append(f"cleanup: {e}")
+    log.info("reconcile tick: %s", report.as_dict(), extra={"tick": report.as_dict()})
+    return report
+
+
+def _reconcile(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
+    if run.state is RunState.RECEIVED:
+        if now - run.updated_at >= RECEIVED_GRACE:
+            intake.submit(p, run, max(run.attempt, 1), now)
+            report.moved["submitted"] += 1
+        return
+    if run.next_attempt_at is not None and now < run.next_attempt_at:
+        return  # backing off before the next attempt
+    assert run.job_id and run.task_id
+    status = p.batch.task_status(run.job_id, run.task_id)
+    if status is None:
+        _create_missing_task(p, run, now, report)
+        return
+    verdict = verdict_for_task(status.state, status.exit_code, status.failure)
+    if verdict.state is None or verdict.state is RunState.RUNNING:
+        if verdict.state is RunState.RUNNING and run.state is not RunState.RUNNING:
+            p.ledger.advance(run, RunState.RUNNING, f"task {run.task_id} running", now)
+            report.moved["running"] += 1
+        _check_stuck(p, run, now, report)
+        return
+    _finish(p, run, status, verdict, now, report)
+
+
+def _create_missing_task(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
+    """The ledger planned a task that Batch does not have: the file vanished, or creating the
+    task failed (or its job was cleaned away). Create it, unless the file is gone."""
+    etag = p.blobs.current_etag(run.container, run.name)
+    if etag != run.etag:
+        why = "deleted" if etag is None else "replaced by a newer version"
+        p.ledger.advance(run, RunState.VANISHED, f"the blob was {why} before it was processed", now)
+        report.moved["vanished"] += 1
+        return
+    if run.next_attempt_at is not None:
+        run = p.ledger.save(_without_backoff(run))
+    intake.create_task(p, run)
+    log.info("created planned task %s for %s", run.task_id, run.name)
+
+
+def _without_backoff(run: Run) -> Run:
+    import dataclasses
+
+    return dataclasses.replace(run, next_attempt_at=None)
+
+
+def _finish(
+    p: Pipeline,
+    run: Run,
+    status: TaskStatus,
+    verdict: TaskVerdict,
+    now: dt.datetime,
+    report: TickReport,
+) -> None:
+    _keep_task_output(p, run)
+    prefix = output_prefix(run.name, run.key)
+    summary = p.blobs.read_json(p.settings.container_results, f"{prefix}/summary.json") or {}
+    state = verdict.state
+    assert state is not None
+    if state is RunState.FAILED and verdict.retry and run.attempt < p.settings.max_attempts:
+        delay = dt.timedelta(seconds=p.settings.retry_backoff_seconds * 2 ** (run.attempt - 1))
+        intake.plan(p, run, run.attempt + 1, now, not_before=now + delay)
+        log.warning(
+            "run %s attempt %d failed (%s); attempt %d in %ds",
+            run.key, run.attempt, verdict.reason, run.attempt + 1, delay.total_seconds(),
+        )  # fmt: skip
+        report.retried += 1
+        return
+    reason = str(summary.get("reason") or verdict.reason)
+    changes: dict[str, Any] = {
+        "summary": {k: summary[k] for k in SUMMARY_HIGHLIGHTS if k in summary and k != "children"}
+    }
+    if state is RunState.SUCCEEDED and run.route == "zip":
+        children = summary.get("children") or []
+        changes["children"] = tuple(str(c.get("blob", "")) for c in children if isinstance(c, dict))
+        changes["summary"]["children"] = len(children)
+    if state is RunState.FAILED:
+        attempts = f" after {run.attempt} attempt{'s' if run.attempt > 1 else ''}"
+        reason = f"{verdict.reason}{attempts}; quarantined in {p.settings.container_failed}"
+        quarantined = p.blobs.copy(
+            run.container, run.name, p.settings.container_failed, f"{prefix}/{_base(run.name)}"
+        )
+        if not quarantined:
+            reason = f"{verdict.reason}{attempts}; the blob is gone, nothing to quarantine"
+    done = p.ledger.advance(run, state, reason, now, **changes)
+    report.moved[state.value] += 1
+    if state is RunState.FAILED:
+        # Alert only once the state is stored, so a crash in between cannot lose the failure.
+        raised = p.alerts.raise_alert(
+            Alert(
+                kind="failed",
+                subject=f"{run.container}/{run.name}",
+                message=(
+                    f"{reason}. Task logs: {p.settings.container_logs}/{prefix}/. "
+                    "Fix the cause, then upload the file again to reprocess it."
+                ),
+                at=now,
+                run_key=done.key,
+            )
+        )
+        report.alerts += int(raised)
+
+
+def _keep_task_output(p: Pipeline, run: Run) -> None:
+    """Copy the task's stdout and stderr to the logs container before Batch deletes them."""
+    assert run.job_id and run.task_id
+    prefix = output_prefix(run.name, run.key)
+    for name in ("stdout.txt", "stderr.txt"):
+        data = p.batch.task_file(run.job_id, run.task_id, name)
+        if data is not None:
+            p.blobs.write(
+                p.settings.container_logs,
+                f"{prefix}/attempt-{run.attempt}/{name}",
+                data,
+                "text/plain; charset=utf-8",
+            )
+
+
+def _check_stuck(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
+    limit = dt.timedelta(seconds=p.settings.stuck_after_seconds)
+    if now - run.updated_at < limit:
+        return
+    raised = p.alerts.raise_alert(
+        Alert(
+            kind="stuck",
+            subject=f"{run.container}/{run.name}",
+            message=(
+                f"run {run.key} has been {run.state.value} since {run.updated_at:%Y-%m-%d %H:%M}Z "
+                f"(task {run.task_id} on job {run.job_id}). Check the pool has nodes "
+                "and the task is not hung; the reconciler keeps watching it."
+            ),
+            at=now,
+            run_key=run.key,
+            severity="warning",
+        )
+    )
+    report.alerts += int(raised)
+
+
+def _sweep(p: Pipeline, now: dt.datetime, report: TickReport) -> None:
+    """Submit blobs in the incoming container that no trigger recorded (missed events)."""
+    container = p.settings.container_incoming
+    known = p.ledger.keys_in(container)
+    for blob in p.blobs.list(container):
+        if route_for(blob.name, p.settings.ignore_prefixes) is Route.IGNORE:
+            continue
+        if file_key(p.blobs.account, container, blob.name, blob.etag) in known:
+            continue
+        if blob.last_modified is not None and now - blob.last_modified < SWEEP_GRACE:
+            continue
+        log.warning("sweep: %s/%s has no run (missed trigger); submitting it", container, blob.name)
+        intake.receive(p, blob, now)
+        report.swept += 1
+
+
+def _base(name: str) -> str:
+    return name.rsplit("/", 1)[-1]

@@ -1,0 +1,240 @@
+"""Settings: one frozen object built from the environment. Names match
+local.settings.sample.json; nothing else in the package reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from batch_core.errors import SettingError
+
+# Setting names, the single place they are spelled.
+STORAGE = "AzureWebJobsStorage"
+BATCH_URL = "DROPBATCH_BATCH_URL"
+BATCH_ACCOUNT = "DROPBATCH_BATCH_ACCOUNT"
+BATCH_KEY = "DROPBATCH_BATCH_KEY"
+BATCH_POOL_ID = "DROPBATCH_BATCH_POOL_ID"
+BATCH_VM_SIZE = "DROPBATCH_BATCH_VM_SIZE"
+BATCH_VM_IMAGE = "DROPBATCH_BATCH_VM_IMAGE"
+BATCH_NODE_AGENT_SKU = "DROPBATCH_BATCH_NODE_AGENT_SKU"
+BATCH_MAX_NODES = "DROPBATCH_BATCH_MAX_NODES"
+BATCH_TASK_SLOTS = "DROPBATCH_BATCH_TASK_SLOTS_PER_NODE"
+BATCH_JOB_PREFIX = "DROPBATCH_BATCH_JOB_PREFIX"
+COSMOS_ENDPOINT = "DROPBATCH_COSMOS_ENDPOINT"
+COSMOS_KEY = "DROPBATCH_COSMOS_KEY"
+COSMOS_DATABASE = "DROPBATCH_COSMOS_DATABASE"
+COSMOS_CA_CERT = "DROPBATCH_COSMOS_CA_CERT"
+CONTAINER_INCOMING = "DROPBATCH_CONTAINER_INCOMING"
+CONTAINER_RESULTS = "DROPBATCH_CONTAINER_RESULTS"
+CONTAINER_LOGS = "DROPBATCH_CONTAINER_LOGS"
+CONTAINER_FAILED = "DROPBATCH_CONTAINER_FAILED"
+WORKER_COMMAND = "DROPBATCH_WORKER_COMMAND"
+WORKER_IDENTITY_CLIENT_ID = "DROPBATCH_WORKER_IDENTITY_CLIENT_ID"
+TASK_MAX_SECONDS = "DROPBATCH_TASK_MAX_SECONDS"
+MAX_ATTEMPTS = "DROPBATCH_MAX_ATTEMPTS"
+RETRY_BACKOFF_SECONDS = "DROPBATCH_RETRY_BACKOFF_SECONDS"
+STUCK_AFTER_SECONDS = "DROPBATCH_STUCK_AFTER_SECONDS"
+JOB_RETENTION_DAYS = "DROPBATCH_JOB_RETENTION_DAYS"
+RECONCILE_SCHEDULE = "DROPBATCH_RECONCILE_SCHEDULE"
+IGNORE_PREFIXES = "DROPBATCH_IGNORE_PREFIXES"
+ALERT_WEBHOOK_URL = "DROPBATCH_ALERT_WEBHOOK_URL"
+ALERT_WEBHOOK_KIND = "DROPBATCH_ALERT_WEBHOOK_KIND"
+# Settings passed through to the worker's task environment (limits and CSV options). They are
+# never secrets: the worker reads its credentials from the node, not from the task.
+WORKER_PASSTHROUGH_PREFIX = "DROPBATCH_WORKER_"
+
+WEBHOOK_KINDS = ("generic", "teams", "slack")
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection_string: str
+    blob_endpoint: str
+    storage_account: str
+    batch_url: str
+    batch_account: str
+    batch_key: str | None
+    batch_pool_id: str
+    batch_vm_size: str
+    batch_vm_image: str
+    batch_node_agent_sku: str
+    batch_max_nodes: int
+    batch_task_slots_per_node: int
+    batch_job_prefix: str
+    cosmos_endpoint: str
+    cosmos_key: str | None
+    cosmos_database: str
+    cosmos_ca_cert: str | None
+    container_incoming: str
+    container_results: str
+    container_logs: str
+    container_failed: str
+    worker_command: str
+    worker_identity_client_id: str | None
+    task_max_seconds: int
+    max_attempts: int
+    retry_backoff_seconds: int
+    stuck_after_seconds: int
+    job_retention_days: int
+    ignore_prefixes: tuple[str, ...]
+    alert_webhook_url: str | None
+    alert_webhook_kind: str
+    worker_settings: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `env` (default: the process environment); raise SettingError
+        naming the first missing or malformed setting."""
+        r = _Reader(os.environ if env is None else env)
+        storage = r.required(STORAGE)
+        parts = parse_connection_string(storage)
+        blob_endpoint = _blob_endpoint(parts)
+        account = parts.get("AccountName") or (urlparse(blob_endpoint).hostname or "").split(".")[0]
+        return cls(
+            storage_connection_string=storage,
+            blob_endpoint=blob_endpoint,
+            storage_account=account,
+            batch_url=r.url(BATCH_URL),
+            batch_account=r.required(BATCH_ACCOUNT),
+            batch_key=r.optional(BATCH_KEY),
+            batch_pool_id=r.identifier(BATCH_POOL_ID, "dropbatch"),
+            batch_vm_size=r.text(BATCH_VM_SIZE, "standard_d2s_v3"),
+            batch_vm_image=r.text(BATCH_VM_IMAGE, "canonical:ubuntu-24_04-lts:server:latest"),
+            batch_node_agent_sku=r.text(BATCH_NODE_AGENT_SKU, "batch.node.ubuntu 24.04"),
+            batch_max_nodes=r.integer(BATCH_MAX_NODES, 2, minimum=0),
+            batch_task_slots_per_node=r.integer(BATCH_TASK_SLOTS, 2, minimum=1),
+            batch_job_prefix=r.identifier(BATCH_JOB_PREFIX, "dropbatch"),
+            cosmos_endpoint=r.url(COSMOS_ENDPOINT),
+            cosmos_key=r.optional(COSMOS_KEY),
+            cosmos_database=r.text(COSMOS_DATABASE, "dropbatch"),
+            cosmos_ca_cert=r.optional(COSMOS_CA_CERT),
+            container_incoming=r.container(CONTAINER_INCOMING, "incoming"),
+            container_results=r.container(CONTAINER_RESULTS, "results"),
+            container_logs=r.container(CONTAINER_LOGS, "logs"),
+            container_failed=r.container(CONTAINER_FAILED, "failed"),
+            worker_command=r.text(WORKER_COMMAND, "python3 -m worker"),
+            worker_identity_client_id=r.optional(WORKER_IDENTITY_CLIENT_ID),
+            task_max_seconds=r.integer(TASK_MAX_SECONDS, 3600, minimum=1),
+            max_attempts=r.integer(MAX_ATTEMPTS, 3, minimum=1),
+            retry_backoff_seconds=r.integer(RETRY_BACKOFF_SECONDS, 30, minimum=0),
+            stuck_after_seconds=r.integer(STUCK_AFTER_SECONDS, 7200, minimum=1),
+            job_retention_days=r.integer(JOB_RETENTION_DAYS, 2, minimum=0),
+            ignore_prefixes=tuple(
+                p for p in (r.optional(IGNORE_PREFIXES) or "").split(",") if p.strip()
+            ),
+            alert_webhook_url=r.optional_url(ALERT_WEBHOOK_URL),
+            alert_webhook_kind=r.choice(ALERT_WEBHOOK_KIND, WEBHOOK_KINDS, "generic"),
+            worker_settings={
+                k: v for k, v in r.env.items() if k.startswith(WORKER_PASSTHROUGH_PREFIX)
+            },
+        )
+
+
+def parse_connection_string(value: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for item in value.split(";"):
+        if not item.strip():
+            continue
+        name, sep, rest = item.partition("=")
+        if not sep:
+            raise SettingError(STORAGE, f"'{name}' is not of the form Name=Value")
+        parts[name.strip()] = rest.strip()
+    return parts
+
+
+def _blob_endpoint(parts: Mapping[str, str]) -> str:
+    if "BlobEndpoint" in parts:
+        return parts["BlobEndpoint"].rstrip("/")
+    if "AccountName" in parts:
+        protocol = parts.get("DefaultEndpointsProtocol", "https")
+        suffix = parts.get("EndpointSuffix", "core.windows.net")
+        return f"{protocol}://{parts['AccountName']}.blob.{suffix}"
+    if parts.get("UseDevelopmentStorage") == "true":
+        return "http://127.0.0.1:10000/devstoreaccount1"
+    raise SettingError(STORAGE, "has neither BlobEndpoint nor AccountName")
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise SettingError(name, "is missing; see local.settings.sample.json")
+        return value
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def url(self, name: str) -> str:
+        value = self.required(name)
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise SettingError(name, f"'{value}' is not an http(s) URL")
+        return value.rstrip("/")
+
+    def optional_url(self, name: str) -> str | None:
+        return self.url(name) if self.optional(name) else None
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingError(name, f"'{raw}' is not a whole number") from None
+        if value < minimum:
+            raise SettingError(name, f"{value} is below the minimum {minimum}")
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.text(name, default).lower()
+        if value not in allowed:
+            raise SettingError(name, f"'{value}' is not one of {', '.join(allowed)}")
+        return value
+
+    def identifier(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if not all(c.isalnum() or c in "-_" for c in value) or len(value) > 40:
+            raise SettingError(name, f"'{value}' must be letters, digits, - or _ (40 at most)")
+        return value
+
+    def container(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        ok = 3 <= len(value) <= 63 and all(c.islower() or c.isdigit() or c == "-" for c in value)
+        if not ok:
+            raise SettingError(name, f"'{value}' is not a valid blob container name")
+        return value
+
+
+def local_settings_values(path: str) -> dict[str, str]:
+    """The `Values` of a local.settings.json file (the Functions host's format)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise SettingError(path, "file not found; run `make up` to write it") from None
+    except ValueError as e:
+        raise SettingError(path, f"is not valid JSON: {e}") from None
+    values = doc.get("Values") if isinstance(doc, dict) else None
+    if not isinstance(values, dict):
+        raise SettingError(path, "has no Values object")
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def settings_with_file(path: str | None) -> Settings:
+    """Settings from the environment, overlaid with a local.settings.json file if given."""
+    env = dict(os.environ)
+    if path:
+        env.update(local_settings_values(path))
+    return Settings.from_env(env)

@@ -1,0 +1,91 @@
+"""Run states, worker exit codes, and the one function that maps a Batch task's end to a run
+state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class RunState(StrEnum):
+    RECEIVED = "received"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    VANISHED = "vanished"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    def can_move_to(self, other: RunState) -> bool:
+        """Transitions only move forward; a terminal state is final. `submitted` may repeat
+        (a retry resubmits the file with a new attempt)."""
+        if self.terminal:
+            return False
+        if other == self == RunState.SUBMITTED:
+            return True
+        return _RANK[other] > _RANK[self]
+
+
+TERMINAL = frozenset({RunState.SUCCEEDED, RunState.REJECTED, RunState.FAILED, RunState.VANISHED})
+ACTIVE = (RunState.RECEIVED, RunState.SUBMITTED, RunState.RUNNING)
+_RANK = {
+    RunState.RECEIVED: 0,
+    RunState.SUBMITTED: 1,
+    RunState.RUNNING: 2,
+    RunState.SUCCEEDED: 3,
+    RunState.REJECTED: 3,
+    RunState.FAILED: 3,
+    RunState.VANISHED: 3,
+}
+
+
+class WorkerExit(IntEnum):
+    """Exit codes of `python -m worker` (see worker/README.md)."""
+
+    OK = 0
+    CONFIG = 2
+    REJECTED = 3
+    VANISHED = 4
+    TRANSIENT = 75
+    THROTTLED = 76
+
+
+@dataclass(frozen=True)
+class TaskVerdict:
+    """What a task's state means for its run: a new state (None = unchanged), whether to try
+    again (when attempts are left), and a reason for the operator."""
+
+    state: RunState | None
+    retry: bool
+    reason: str
+
+
+def verdict_for_task(task_state: str, exit_code: int | None, failure: str | None) -> TaskVerdict:
+    """Map a Batch task state (active, preparing, running, completed) and its exit code."""
+    if task_state in ("active", "preparing"):
+        return TaskVerdict(None, False, "waiting for a node")
+    if task_state == "running":
+        return TaskVerdict(RunState.RUNNING, False, "running")
+    if task_state != "completed":
+        return TaskVerdict(None, False, f"unknown task state {task_state!r}")
+    if exit_code is None:
+        return TaskVerdict(RunState.FAILED, True, f"task did not run: {failure or 'no exit code'}")
+    if exit_code == WorkerExit.OK:
+        return TaskVerdict(RunState.SUCCEEDED, False, "processed")
+    if exit_code == WorkerExit.REJECTED:
+        return TaskVerdict(RunState.REJECTED, False, "input rejected")
+    if exit_code == WorkerExit.VANISHED:
+        return TaskVerdict(RunState.VANISHED, False, "the blob was deleted or replaced first")
+    if exit_code == WorkerExit.CONFIG:
+        return TaskVerdict(
+            RunState.FAILED, False, "worker configuration error (exit 2): fix the settings"
+        )
+    if exit_code == WorkerExit.TRANSIENT:
+        return TaskVerdict(RunState.FAILED, True, "transient failure (exit 75)")
+    if exit_code == WorkerExit.THROTTLED:
+        return TaskVerdict(RunState.FAILED, True, "Cosmos DB write budget spent (exit 76)")
+    return TaskVerdict(RunState.FAILED, True, f"worker crashed (exit {exit_code})")

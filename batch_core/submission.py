@@ -1,0 +1,50 @@
+"""Submission: one Batch task per file version, on the job of the day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from azure.batch import models
+
+from batch_core.keys import task_id
+from batch_core.run import Run
+from batch_core.settings import Settings
+
+
+def job_id_for(settings: Settings, day: dt.date) -> str:
+    return f"{settings.batch_job_prefix}-{day:%Y%m%d}"
+
+
+def task_for(run: Run, attempt: int, settings: Settings) -> models.BatchTaskCreateOptions:
+    """The task that processes `run`. Its command line and environment hold names and
+    endpoints only: the worker gets credentials from the node (identity or node file)."""
+    env = {
+        "DROPBATCH_ROUTE": run.route,
+        "DROPBATCH_FILE_KEY": run.key,
+        "DROPBATCH_INPUT_CONTAINER": run.container,
+        "DROPBATCH_INPUT_BLOB": run.name,
+        "DROPBATCH_INPUT_ETAG": run.etag,
+        "DROPBATCH_ATTEMPT": str(attempt),
+        "DROPBATCH_BLOB_ENDPOINT": settings.blob_endpoint,
+        "DROPBATCH_COSMOS_ENDPOINT": settings.cosmos_endpoint,
+        "DROPBATCH_COSMOS_DATABASE": settings.cosmos_database,
+        "DROPBATCH_CONTAINER_INCOMING": settings.container_incoming,
+        "DROPBATCH_CONTAINER_RESULTS": settings.container_results,
+        "DROPBATCH_CONTAINER_LOGS": settings.container_logs,
+        **dict(settings.worker_settings),
+    }
+    if settings.worker_identity_client_id:
+        env["DROPBATCH_WORKER_IDENTITY_CLIENT_ID"] = settings.worker_identity_client_id
+    return models.BatchTaskCreateOptions(
+        id=task_id(run.name, run.key, attempt),
+        display_name=f"{run.route} {run.name}"[:1024],
+        command_line=settings.worker_command,
+        environment_settings=[
+            models.EnvironmentSetting(name=k, value=v) for k, v in sorted(env.items())
+        ],
+        constraints=models.BatchTaskConstraints(
+            max_wall_clock_time=dt.timedelta(seconds=settings.task_max_seconds),
+            # Retries are the reconciler's: it knows which exit codes are worth another try.
+            max_task_retry_count=0,
+        ),
+    )

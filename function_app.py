@@ -1,0 +1,60 @@
+"""dropbatch's Azure Functions app. Each trigger parses its binding into a typed value, calls
+one batch_core function and returns; the pipeline is built once, on first use."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import azure.functions as func
+
+from batch_core import intake, reconcile
+from batch_core.blobstore import BlobRef
+from batch_core.clock import utcnow
+from batch_core.keys import normalize_etag
+from batch_core.pipeline import Pipeline
+from batch_core.settings import Settings
+
+app = func.FunctionApp()
+log = logging.getLogger("dropbatch.functions")
+
+
+@functools.cache
+def pipeline() -> Pipeline:
+    return Pipeline.build(Settings.from_env())
+
+
+@app.blob_trigger(
+    arg_name="blob",
+    path="incoming/{name}",
+    connection="AzureWebJobsStorage",
+    source=func.BlobSource.EVENT_GRID,
+)
+def on_blob(blob: func.InputStream) -> None:
+    """A file landed in `incoming`: record it and submit its task (never reads the content)."""
+    intake.receive(pipeline(), blob_ref(blob), utcnow())
+
+
+@app.timer_trigger(
+    arg_name="timer", schedule="%DROPBATCH_RECONCILE_SCHEDULE%", run_on_startup=False
+)
+def reconcile_timer(timer: func.TimerRequest) -> None:
+    """Move runs forward from their Batch tasks, retry, quarantine, alert, sweep, clean up."""
+    if timer.past_due:
+        log.info("reconcile timer is past due; running now")
+    reconcile.tick(pipeline(), utcnow())
+
+
+def blob_ref(blob: func.InputStream) -> BlobRef:
+    container, _, name = (blob.name or "").partition("/")
+    props = blob.blob_properties or {}
+    etag = props.get("ETag") or props.get("Etag") or props.get("etag") or ""
+    if not etag:
+        raise ValueError(f"blob trigger for {blob.name} carried no ETag property")
+    return BlobRef(
+        container=container,
+        name=name,
+        etag=normalize_etag(str(etag)),
+        size=int(blob.length or props.get("Length") or 0),
+        metadata={str(k): str(v) for k, v in (blob.metadata or {}).items()},
+    )
