@@ -1,0 +1,186 @@
+"""The host: loads settings and the app, starts the listeners, stops them gracefully.
+
+Start-up follows the real host's order: host.json, then the settings file into the
+environment, then the app import, then every trigger resolved against the settings.
+Any failure there is a :class:`StartupError` naming its cause. Stopping stops polling
+and waits for running invocations, bounded by ``functionTimeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from azure.core.exceptions import AzureError
+
+from devstack.funchost import logs
+from devstack.funchost.appsettings import AppSettings, LocalSettingsFile, install
+from devstack.funchost.blobqueue import BlobTriggerProcessor, BlobWorkQueue
+from devstack.funchost.blobscanner import BlobScanner
+from devstack.funchost.blobstream import DownloadCounter
+from devstack.funchost.catalog import Catalog, build_catalog, import_app
+from devstack.funchost.errors import StartupError
+from devstack.funchost.hostconfig import HostConfig
+from devstack.funchost.invoker import Invoker
+from devstack.funchost.receipts import ReceiptStore
+from devstack.funchost.schedulemonitor import ScheduleMonitor
+from devstack.funchost.storage import (
+    HOSTS_CONTAINER,
+    MessageCodec,
+    StorageAccount,
+    default_host_id,
+    validate_host_id,
+)
+from devstack.funchost.timerlistener import TimerListener, utc_now
+
+log = logging.getLogger(__name__)
+
+HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
+# Bookkeeping after the last invocation (deleting its message, writing timer status).
+_SHUTDOWN_EXTRA_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    """What the command line decides."""
+
+    app_dir: Path
+    settings_file: Path | None = None
+    host_id: str | None = None
+    poll_seconds: float = 1.0
+
+
+class FunctionsHost:
+    """One running host: its threads, its invoker and its stop signal."""
+
+    def __init__(self, options: HostOptions) -> None:
+        self._options = options
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._processor: BlobTriggerProcessor | None = None
+        self._invoker: Invoker | None = None
+        self.downloads = DownloadCounter()
+        self.host_id = ""
+
+    def start(self) -> list[str]:
+        """Start serving; returns the names of the functions served."""
+        options = self._options
+        app_dir = options.app_dir.resolve()
+        if not app_dir.is_dir():
+            raise StartupError(f"app directory {app_dir} does not exist")
+        config = HostConfig.read(app_dir / "host.json")
+        logs.configure(config.log_levels)
+        settings_path = options.settings_file or app_dir / "local.settings.json"
+        settings = install(
+            LocalSettingsFile.read(settings_path, required=options.settings_file is not None)
+        )
+        self.host_id = validate_host_id(
+            options.host_id or settings.get(HOST_ID_SETTING) or default_host_id(str(app_dir))
+        )
+        app = import_app(app_dir, settings)
+        catalog = build_catalog(app, settings, utc_now())
+        self._invoker = Invoker(config.function_timeout, str(app_dir))
+        if catalog.names:
+            try:
+                self._start_listeners(catalog, config, settings)
+            except AzureError as e:
+                raise StartupError(f"storage is not reachable: {type(e).__name__}: {e}") from e
+        log.info(
+            "host %s started with %s",
+            self.host_id,
+            catalog.names,
+            extra={
+                "fields": {
+                    "event": "host_started",
+                    "host_id": self.host_id,
+                    "functions": catalog.names,
+                    "function_timeout": str(config.function_timeout),
+                    "max_dequeue_count": config.max_dequeue_count,
+                    "max_degree_of_parallelism": config.max_degree_of_parallelism,
+                }
+            },
+        )
+        return catalog.names
+
+    def _start_listeners(self, catalog: Catalog, config: HostConfig, settings: AppSettings) -> None:
+        assert self._invoker is not None
+        host_account = StorageAccount(
+            settings.connection_string(None, "the host (receipts, queues, timer status)")
+        )
+        host_account.ensure_container(HOSTS_CONTAINER)
+        by_connection: dict[str, StorageAccount] = {}
+        accounts = {
+            f.function_id: by_connection.setdefault(
+                f.connection_string, StorageAccount(f.connection_string)
+            )
+            for f in catalog.blob_functions
+        }
+        if catalog.blob_functions:
+            queue = BlobWorkQueue(
+                host_account, self.host_id, MessageCodec(config.base64_queue_messages)
+            )
+            queue.ensure()
+            self._processor = BlobTriggerProcessor(
+                queue,
+                {f.function_id: f for f in catalog.blob_functions},
+                accounts,
+                self._invoker,
+                self.downloads,
+                max_dequeue_count=config.max_dequeue_count,
+                parallelism=config.max_degree_of_parallelism,
+                poll_seconds=self._options.poll_seconds,
+            )
+            scanner = BlobScanner(
+                catalog.blob_functions, accounts, ReceiptStore(host_account, self.host_id), queue
+            )
+            self._spawn("blob-queue", self._processor.run, self._stop)
+            self._spawn("blob-scan", scanner.run, self._stop, self._options.poll_seconds)
+        monitor = ScheduleMonitor(host_account, self.host_id)
+        for function in catalog.timer_functions:
+            listener = TimerListener(function, monitor, self._invoker)
+            self._spawn(f"timer-{function.name}", listener.run, self._stop)
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Exception:
+                log.exception("listener %s stopped on an error", name)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> bool:
+        """Stop polling and drain; False if invocations were still running at the deadline."""
+        self._stop.set()
+        log.info("host %s stopping", self.host_id, extra={"fields": {"event": "host_stopping"}})
+        timeout = self._invoker.timeout_seconds if self._invoker is not None else None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        drained = self._invoker.wait_idle(timeout) if self._invoker is not None else True
+        extra = _SHUTDOWN_EXTRA_SECONDS
+        if self._processor is not None:
+            drained = self._processor.wait_idle(extra) and drained
+        for thread in self._threads:
+            remaining = extra if deadline is None else max(deadline - time.monotonic(), 0) + extra
+            thread.join(remaining)
+        log.info(
+            "host %s stopped",
+            self.host_id,
+            extra={
+                "fields": {
+                    "event": "host_stopped",
+                    "drained": drained,
+                    "downloads_total": self.downloads.total,
+                }
+            },
+        )
+        return drained
+
+    @property
+    def stop_requested(self) -> threading.Event:
+        return self._stop

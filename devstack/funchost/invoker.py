@@ -1,0 +1,210 @@
+"""Runs one function invocation, bounded by ``functionTimeout``, and logs one line for it.
+
+Each invocation runs on its own thread so the caller can wait with a deadline and keep
+its queue message alive meanwhile. Python cannot stop a thread: when the timeout
+passes, the invocation is reported ``timed_out`` (its trigger retries as after a
+failure) and the thread is left to finish in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import enum
+import inspect
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from devstack.funchost.logs import scope
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 20.0
+
+
+class Outcome(enum.StrEnum):
+    """How an invocation ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    invocation_id: str
+    outcome: Outcome
+    duration_ms: float
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome is Outcome.SUCCEEDED
+
+
+class InvocationContext:
+    """The ``context`` argument a function may ask for (an azure.functions Context)."""
+
+    def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
+        self.invocation_id = invocation_id
+        self.function_name = function_name
+        self.function_directory = function_directory
+        self.thread_local_storage = threading.local()
+        self.trace_context = None
+        self.retry_context = None
+
+
+class Invoker:
+    """Invokes functions with the host's timeout and counts what is still running."""
+
+    def __init__(self, timeout: dt.timedelta | None, app_dir: str) -> None:
+        self._timeout = timeout.total_seconds() if timeout is not None else None
+        self._app_dir = app_dir
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def invoke(
+        self,
+        function_name: str,
+        call: Callable[..., Any],
+        arguments: Mapping[str, Any],
+        *,
+        wants_context: bool,
+        fields: Mapping[str, Any],
+        heartbeat: Callable[[], None] | None = None,
+        after: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> InvocationResult:
+        invocation_id = str(uuid.uuid4())
+        kwargs = dict(arguments)
+        if wants_context:
+            kwargs["context"] = InvocationContext(invocation_id, function_name, self._app_dir)
+        outcome: list[BaseException | None] = []
+        started = time.monotonic()
+
+        def run() -> None:
+            scope.function_name, scope.invocation_id = function_name, invocation_id
+            try:
+                result = call(**kwargs)
+                if inspect.isawaitable(result):
+                    asyncio.run(_awaited(result))
+                outcome.append(None)
+            except BaseException as e:  # the function's failure is the invocation's result
+                outcome.append(e)
+            finally:
+                scope.function_name = scope.invocation_id = None
+                self._finish()
+
+        log.info(
+            "Executing 'Functions.%s' (Id=%s)",
+            function_name,
+            invocation_id,
+            extra={
+                "category": f"Function.{function_name}",
+                "fields": {
+                    "event": "invocation_started",
+                    "function": function_name,
+                    "invocation_id": invocation_id,
+                    **fields,
+                },
+            },
+        )
+        with self._idle:
+            self._running += 1
+        thread = threading.Thread(target=run, name=f"invocation-{function_name}", daemon=True)
+        thread.start()
+        timed_out = not self._wait(thread, started, heartbeat)
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        error = outcome[0] if outcome else None
+        if timed_out:
+            result = InvocationResult(
+                invocation_id,
+                Outcome.TIMED_OUT,
+                duration_ms,
+                f"timed out after {self._timeout}s (functionTimeout)",
+            )
+        elif error is not None:
+            result = InvocationResult(
+                invocation_id, Outcome.FAILED, duration_ms, f"{type(error).__name__}: {error}"
+            )
+        else:
+            result = InvocationResult(invocation_id, Outcome.SUCCEEDED, duration_ms)
+        self._log_result(function_name, result, fields, after, error)
+        return result
+
+    def _wait(
+        self, thread: threading.Thread, started: float, heartbeat: Callable[[], None] | None
+    ) -> bool:
+        while True:
+            remaining = (
+                None if self._timeout is None else self._timeout - (time.monotonic() - started)
+            )
+            if remaining is not None and remaining <= 0:
+                return False
+            step = HEARTBEAT_SECONDS if remaining is None else min(remaining, HEARTBEAT_SECONDS)
+            thread.join(step)
+            if not thread.is_alive():
+                return True
+            if heartbeat is not None:
+                heartbeat()
+
+    def _log_result(
+        self,
+        function_name: str,
+        result: InvocationResult,
+        fields: Mapping[str, Any],
+        after: Callable[[], Mapping[str, Any]] | None,
+        error: BaseException | None,
+    ) -> None:
+        extra_fields = dict(after()) if after is not None else {}
+        level = logging.INFO if result.succeeded else logging.ERROR
+        status = {"succeeded": "Succeeded", "failed": "Failed", "timed_out": "Timeout"}
+        log.log(
+            level,
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%sms)",
+            function_name,
+            status[result.outcome],
+            result.invocation_id,
+            result.duration_ms,
+            exc_info=(type(error), error, error.__traceback__) if error is not None else None,
+            extra={
+                "category": f"Function.{function_name}",
+                "fields": {
+                    "event": "invocation",
+                    "function": function_name,
+                    "invocation_id": result.invocation_id,
+                    "outcome": str(result.outcome),
+                    "duration_ms": result.duration_ms,
+                    "error": result.error,
+                    **fields,
+                    **extra_fields,
+                },
+            },
+        )
+
+    def _finish(self) -> None:
+        with self._idle:
+            self._running -= 1
+            self._idle.notify_all()
+
+    @property
+    def running(self) -> int:
+        with self._idle:
+            return self._running
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no invocation runs; False if ``timeout`` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return self._timeout
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
