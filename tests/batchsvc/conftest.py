@@ -1,0 +1,207 @@
+"""Fixtures: the Batch service as a real process on a free port, and the real SDK client."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.batch import BatchClient
+from azure.batch import models as m
+from azure.core.credentials import AzureNamedKeyCredential
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SWAGGER = REPO_ROOT.parent / "shared" / "batch-rest-api" / "BatchService.json"
+ACCOUNT = "devstackbatch"
+# A secret in the service's own environment: it must never reach a task.
+LEAK_CANARY = "DROPBATCH_TEST_SERVICE_SECRET"
+
+
+@dataclass
+class RunningService:
+    url: str
+    account: str
+    key: str
+    state_dir: Path
+    nodes_root: Path
+    process: subprocess.Popen[str]
+    stderr_lines: list[str]
+
+    def client(self, key: str | None = None) -> BatchClient:
+        return BatchClient(self.url, AzureNamedKeyCredential(self.account, key or self.key))
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            self.close_pipes()
+
+    def close_pipes(self) -> None:
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    pipe.close()
+
+
+def start_service(
+    state_dir: Path, *extra: str, key: str | None = None, env: dict[str, str] | None = None
+) -> RunningService:
+    key = key or base64.b64encode(secrets.token_bytes(64)).decode()
+    nodes_root = state_dir / "nodes"
+    command = [
+        sys.executable,
+        "-m",
+        "devstack.batchsvc",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--state-dir",
+        str(state_dir),
+        "--account",
+        ACCOUNT,
+        "--key",
+        key,
+        "--nodes-root",
+        str(nodes_root),
+        *extra,
+    ]
+    process_env = dict(os.environ)
+    process_env[LEAK_CANARY] = "do-not-leak-" + uuid.uuid4().hex
+    process_env.update(env or {})
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=process_env,
+        cwd=REPO_ROOT,
+    )
+    stderr_lines: list[str] = []
+
+    def drain() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            stderr_lines.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    ready: list[str] = []
+    reader = threading.Thread(target=lambda: ready.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout=30)
+    if not ready or not ready[0]:
+        process.kill()
+        raise RuntimeError("the Batch service did not get ready:\n" + "".join(stderr_lines))
+    event = json.loads(ready[0])
+    assert event["event"] == "ready" and event["service"] == "batch", event
+    return RunningService(event["url"], ACCOUNT, key, state_dir, nodes_root, process, stderr_lines)
+
+
+@pytest.fixture(scope="session")
+def node_payload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("image")
+    (folder / "hello.sh").write_text("#!/bin/sh\necho baked-in $1\n")
+    (folder / "hello.sh").chmod(0o755)
+    return folder / "hello.sh"
+
+
+@pytest.fixture(scope="session")
+def service(
+    tmp_path_factory: pytest.TempPathFactory, node_payload: Path
+) -> Iterator[RunningService]:
+    running = start_service(
+        tmp_path_factory.mktemp("batch-state"),
+        "--node-file",
+        f"{node_payload}:tools/hello.sh",
+    )
+    yield running
+    assert running.stop() == 0, "".join(running.stderr_lines)
+
+
+@pytest.fixture(scope="session")
+def client(service: RunningService) -> BatchClient:
+    return service.client()
+
+
+@pytest.fixture
+def ids() -> Callable[[str], str]:
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pool(client: BatchClient, ids: Callable[[str], str]) -> Callable[..., str]:
+    """A pool factory: `pool(nodes=2, slots=1, **more)` returns the new pool's id."""
+
+    def make(nodes: int = 2, slots: int = 1, low_priority: int = 0, **more: Any) -> str:
+        pool_id = ids("pool")
+        client.create_pool(
+            m.BatchPoolCreateOptions(
+                id=pool_id,
+                vm_size="standard_d2s_v3",
+                target_dedicated_nodes=nodes,
+                target_low_priority_nodes=low_priority,
+                task_slots_per_node=slots,
+                **more,
+            )
+        )
+        return pool_id
+
+    return make
+
+
+@pytest.fixture
+def job(
+    client: BatchClient, ids: Callable[[str], str], pool: Callable[..., str]
+) -> Callable[..., str]:
+    """A job factory on a fresh pool: `job(nodes=2, slots=1, pool_id=None, **more)`."""
+
+    def make(nodes: int = 2, slots: int = 1, pool_id: str | None = None, **more: Any) -> str:
+        job_id = ids("job")
+        target = pool_id or pool(nodes=nodes, slots=slots)
+        client.create_job(
+            m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=target), **more)
+        )
+        return job_id
+
+    return make
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.05) -> Any:
+    """Poll until `condition()` is truthy; its value, or AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def wait_task_completed(
+    client: BatchClient, job_id: str, task_id: str, timeout: float = 60
+) -> m.BatchTask:
+    def done() -> m.BatchTask | None:
+        task = client.get_task(job_id, task_id)
+        return task if task.state == m.BatchTaskState.COMPLETED else None
+
+    return wait_until(done, timeout)
