@@ -12,6 +12,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
+    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
@@ -47,6 +48,13 @@ def error_code(error: AzureError) -> str | None:
     except (ValueError, TypeError, AttributeError):
         return None
     return str(body.get("code")) if isinstance(body, dict) and body.get("code") else None
+
+
+def enum_text(value: object, default: str) -> str:
+    """The wire value of an SDK enum (str() of these gives 'BatchTaskState.COMPLETED')."""
+    if value is None:
+        return default
+    return str(getattr(value, "value", value))
 
 
 def translate(error: AzureError, doing: str) -> DropbatchError:
@@ -88,7 +96,7 @@ class BatchService:
     def ensure_pool(self) -> None:
         pool_id = self._s.batch_pool_id
         try:
-            if self._c.pool_exists(pool_id):
+            if self._pool_exists(pool_id):
                 return
             self._c.create_pool(self._pool_spec())
             log.info("created pool %s (%s)", pool_id, self._s.batch_vm_size)
@@ -96,6 +104,13 @@ class BatchService:
             if error_code(e) == "PoolExists":
                 return
             raise translate(e, f"create pool {pool_id}") from e
+
+    def _pool_exists(self, pool_id: str) -> bool:
+        # azure-batch 15.x raises on the 404 of HEAD instead of returning False.
+        try:
+            return bool(self._c.pool_exists(pool_id))
+        except ResourceNotFoundError:
+            return False
 
     def _pool_spec(self) -> models.BatchPoolCreateOptions:
         publisher, offer, sku, version = (self._s.batch_vm_image.split(":") + ["latest"] * 4)[:4]
@@ -156,7 +171,7 @@ class BatchService:
         if info is not None and info.failure_info is not None:
             failure = f"{info.failure_info.code}: {info.failure_info.message}"
         return TaskStatus(
-            state=str(t.state or "active"),
+            state=enum_text(t.state, "active"),
             exit_code=info.exit_code if info is not None else None,
             failure=failure,
             started_at=info.start_time if info is not None else None,
@@ -174,7 +189,7 @@ class BatchService:
     def jobs(self, prefix: str) -> list[JobInfo]:
         try:
             return [
-                JobInfo(str(j.id), str(j.state), j.creation_time)
+                JobInfo(str(j.id), enum_text(j.state, "active"), j.creation_time)
                 for j in self._c.list_jobs(select=["id", "state", "creationTime"])
                 if j.id and j.id.startswith(prefix)
             ]

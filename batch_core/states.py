@@ -21,11 +21,11 @@ class RunState(StrEnum):
         return self in TERMINAL
 
     def can_move_to(self, other: RunState) -> bool:
-        """Transitions only move forward; a terminal state is final. `submitted` may repeat
-        (a retry resubmits the file with a new attempt)."""
+        """Transitions only move forward; a terminal state is final. A retry goes back to
+        `submitted` from `submitted` or `running`, with the next attempt number."""
         if self.terminal:
             return False
-        if other == self == RunState.SUBMITTED:
+        if other is RunState.SUBMITTED and self in (RunState.SUBMITTED, RunState.RUNNING):
             return True
         return _RANK[other] > _RANK[self]
 

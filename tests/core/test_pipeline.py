@@ -1,0 +1,172 @@
+"""batch_core against the real local stack: intake, reconcile, retries, quarantine, alerts.
+
+Worker behaviour is chosen through the DROPBATCH_WORKER_COMMAND setting (a command that
+exits with a given code), never by patching our code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shlex
+import sys
+
+import pytest
+
+from batch_core import intake, reconcile
+from batch_core.clock import utcnow
+from batch_core.keys import output_prefix
+from batch_core.states import RunState
+from devstack.stack import Stack
+from tests.core.pipeline_helpers import CSV_HEADER, drain, drop, pipeline_with, unique
+
+pytestmark = pytest.mark.stack
+
+ROW = b"1,06001,US,Avon,CT,41.79,-72.86\n"
+
+
+def exits_with(code: int) -> str:
+    return f"{shlex.quote(sys.executable)} -c 'import sys; sys.exit({code})'"
+
+
+def test_a_dropped_csv_becomes_one_task_on_the_job_of_the_day(stack: Stack) -> None:
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    blob = drop(p, unique("a.csv"), CSV_HEADER + ROW)
+
+    run = intake.receive(p, blob, utcnow())
+
+    assert run is not None and run.state is RunState.SUBMITTED
+    assert run.job_id == f"dropbatch-{utcnow():%Y%m%d}"
+    task = p.batch._c.get_task(run.job_id, run.task_id)  # noqa: SLF001
+    assert task.id == run.task_id
+    env = {e.name: e.value for e in task.environment_settings or []}
+    assert env["DROPBATCH_INPUT_BLOB"] == blob.name
+    assert env["DROPBATCH_FILE_KEY"] == run.key
+    drain(p, run.key)
+
+
+def test_no_secret_is_in_the_task_command_line_or_environment(stack: Stack) -> None:
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    run = intake.receive(p, drop(p, unique("s.csv"), CSV_HEADER + ROW), utcnow())
+    assert run is not None and run.job_id and run.task_id
+    task = p.batch._c.get_task(run.job_id, run.task_id)  # noqa: SLF001
+    metadata = task.command_line + " ".join(
+        f"{e.name}={e.value}" for e in task.environment_settings or []
+    )
+    secrets = [stack.values["DROPBATCH_COSMOS_KEY"], stack.values["DROPBATCH_BATCH_KEY"]]
+    secrets.append(stack.values["AzureWebJobsStorage"].split("AccountKey=")[1].split(";")[0])
+    for secret in secrets:
+        assert secret not in metadata
+    drain(p, run.key)
+
+
+def test_a_duplicate_event_changes_nothing(stack: Stack) -> None:
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    blob = drop(p, unique("dup.csv"), CSV_HEADER + ROW)
+    first = intake.receive(p, blob, utcnow())
+    assert first is not None
+
+    again = intake.receive(p, blob, utcnow())
+
+    assert again is not None and again.to_doc() == first.to_doc()
+    tasks = [t.id for t in p.batch._c.list_tasks(first.job_id) if first.key[:32] in t.id]  # noqa: SLF001
+    assert tasks == [first.task_id]
+    done = drain(p, first.key)
+    assert intake.receive(p, blob, utcnow()) == done  # even after the run has ended
+
+
+def test_a_reuploaded_file_is_a_new_run(stack: Stack) -> None:
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    name = unique("again.csv")
+    one = intake.receive(p, drop(p, name, CSV_HEADER + ROW), utcnow())
+    two = intake.receive(p, drop(p, name, CSV_HEADER + ROW + ROW), utcnow())
+    assert one is not None and two is not None
+    assert one.key != two.key and one.task_id != two.task_id
+    drain(p, one.key)
+    drain(p, two.key)
+
+
+def test_a_file_without_a_route_is_rejected_with_the_reason(stack: Stack) -> None:
+    p = pipeline_with(stack)
+    blob = drop(p, unique("notes.txt"), b"hello")
+    run = intake.receive(p, blob, utcnow())
+    assert run is not None
+    assert run.state is RunState.REJECTED
+    assert blob.name in run.reason and "no route" in run.reason
+
+
+def test_a_rejecting_worker_ends_the_run_rejected_without_retry(stack: Stack) -> None:
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(3))
+    run = intake.receive(p, drop(p, unique("bad.csv"), b"garbage"), utcnow())
+    assert run is not None
+    done = drain(p, run.key)
+    assert done.state is RunState.REJECTED
+    assert done.attempt == 1
+
+
+def test_a_crashing_worker_is_retried_then_failed_quarantined_and_alerted_once(
+    stack: Stack,
+) -> None:
+    # Given a worker that always fails transiently and two attempts allowed
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(75), DROPBATCH_MAX_ATTEMPTS="2")
+    blob = drop(p, unique("flaky.csv"), CSV_HEADER + ROW)
+    run = intake.receive(p, blob, utcnow())
+    assert run is not None
+
+    # When the reconciler runs until the run ends
+    done = drain(p, run.key)
+
+    # Then it failed after both attempts, with the file quarantined and one alert
+    assert done.state is RunState.FAILED
+    assert done.attempt == 2
+    assert "after 2 attempts" in done.reason and "quarantined" in done.reason
+    prefix = output_prefix(blob.name, run.key)
+    failed = p.blobs._svc.get_container_client(p.settings.container_failed)  # noqa: SLF001
+    assert [b.name for b in failed.list_blobs(name_starts_with=prefix)] == [f"{prefix}/flaky.csv"]
+    alerts = [a for a in p.alerts.recent(500) if a["run_key"] == run.key]
+    assert [a["kind"] for a in alerts] == ["failed"]
+    reconcile.tick(p, utcnow())
+    assert len([a for a in p.alerts.recent(500) if a["run_key"] == run.key]) == 1
+    logs = p.blobs._svc.get_container_client(p.settings.container_logs)  # noqa: SLF001
+    kept = sorted(b.name for b in logs.list_blobs(name_starts_with=prefix))
+    assert f"{prefix}/attempt-1/stderr.txt" in kept and f"{prefix}/attempt-2/stderr.txt" in kept
+
+
+def test_a_file_deleted_before_its_task_is_created_ends_vanished(stack: Stack) -> None:
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    blob = drop(p, unique("gone.csv"), CSV_HEADER + ROW)
+    # Given a run whose task was planned but not created (its trigger died in between)
+    run = intake.receive(p, drop(p, unique("other.csv"), CSV_HEADER), utcnow())
+    assert run is not None
+    from batch_core.keys import file_key
+    from batch_core.run import Run
+
+    fresh = Run(
+        key=file_key(p.blobs.account, blob.container, blob.name, blob.etag),
+        container=blob.container, name=blob.name, etag=blob.etag, size=blob.size, route="csv",
+        state=RunState.RECEIVED, reason="received", created_at=utcnow(), updated_at=utcnow(),
+    )  # fmt: skip
+    created, _ = p.ledger.create(fresh)
+    intake.plan(p, created, 1, utcnow())
+    # When the file is deleted before the reconciler gets to it
+    p.blobs._svc.get_blob_client(blob.container, blob.name).delete_blob()  # noqa: SLF001
+    done = drain(p, created.key)
+    # Then the run ends vanished and no task was created
+    assert done.state is RunState.VANISHED
+    assert "deleted" in done.reason
+    drain(p, run.key)
+
+
+def test_the_sweep_submits_a_file_that_no_trigger_recorded(stack: Stack) -> None:
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    blob = drop(p, unique("missed.csv"), CSV_HEADER + ROW)
+    later = utcnow() + dt.timedelta(minutes=2)  # past the grace given to the trigger
+
+    report = reconcile.tick(p, later)
+
+    assert report.swept >= 1
+    from batch_core.keys import file_key
+
+    key = file_key(p.blobs.account, blob.container, blob.name, blob.etag)
+    run = p.ledger.get(key)
+    assert run is not None and run.state is RunState.SUBMITTED
+    assert drain(p, key).state is RunState.SUCCEEDED
