@@ -76,16 +76,12 @@ class SharedKeyVerifier:
             raise AuthenticationFailed(
                 "Server failed to authenticate the request. Make sure the value of "
                 "Authorization header is formed correctly including the signature.",
-                values={
-                    "AuthenticationErrorDetail": "The Authorization header is missing or is not SharedKey."
-                },
+                values={"AuthenticationErrorDetail": "The Authorization header is not SharedKey."},
             )
         if account != self.account:
             raise AuthenticationFailed(
                 "Server failed to authenticate the request.",
-                values={
-                    "AuthenticationErrorDetail": f"The account name {account!r} is not this account."
-                },
+                values={"AuthenticationErrorDetail": f"Unknown account name {account!r}."},
             )
         expected_text = self.string_to_sign(method, raw_path, raw_query, headers)
         expected = self.sign(expected_text)
@@ -95,8 +91,8 @@ class SharedKeyVerifier:
                 "Authorization header is formed correctly including the signature.",
                 values={
                     "AuthenticationErrorDetail": (
-                        f"The MAC signature found in the HTTP request '{signature}' is not the same "
-                        f"as any computed signature. Server used following string to sign: "
+                        f"The MAC signature found in the HTTP request '{signature}' is not the "
+                        "same as any computed signature. Server used following string to sign: "
                         f"'{expected_text}'."
                     )
                 },

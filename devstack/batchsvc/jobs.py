@@ -141,14 +141,15 @@ def _apply_update(job: Job, body: dict[str, Any], replace: bool) -> None:
         doc["allowTaskPreemption"] = bool(body.get("allowTaskPreemption", False))
     if replace or body.get("constraints") is not None:
         doc["constraints"] = _constraints(body)
-    if body.get("poolInfo") is not None or replace:
-        if job.state not in ("disabled",) and body.get("poolInfo") is not None:
-            new_pool = _pool_info(body)["poolId"]
-            if new_pool != job.pool_id:
+    if body.get("poolInfo") is not None:
+        new_pool = _pool_info(body)["poolId"]
+        if new_pool != job.pool_id:
+            if job.state != "disabled":
                 raise Conflict(
                     "The pool of a job can only be changed while the job is disabled.",
                     code="JobNotDisabled",
                 )
+            doc["poolInfo"] = {"poolId": new_pool}
     if replace or "metadata" in body:
         doc["metadata"] = v.name_values(body, "metadata")
     if replace:

@@ -10,6 +10,7 @@ from devstack.batchsvc.errors import BadRequest, BatchServiceError
 from devstack.batchsvc.timestamps import parse_iso, rfc1123
 
 JSON_TYPE = "application/json;odata=minimalmetadata"
+_ERRORS_ENTITY = "Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element"
 
 
 @dataclass
@@ -84,7 +85,7 @@ def accepted(doc: dict[str, Any] | None = None) -> Response:
 
 def error_body(error: BatchServiceError, base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "odata.metadata": f"{base_url}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
+        "odata.metadata": f"{base_url}/$metadata#{_ERRORS_ENTITY}",
         "code": error.code,
         "message": {"lang": "en-US", "value": error.message},
     }

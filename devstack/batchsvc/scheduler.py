@@ -181,11 +181,8 @@ class Scheduler:
             pack = (
                 (pool.doc.get("taskSchedulingPolicy") or {}).get("nodeFillType") or "spread"
             ) == "pack"
-            max_parallel = int(
-                job.doc.get("maxParallelTasks")
-                if job.doc.get("maxParallelTasks") is not None
-                else -1
-            )
+            parallel = job.doc.get("maxParallelTasks")
+            max_parallel = -1 if parallel is None else int(parallel)
             running_in_job = sum(1 for (jid, _) in self._running if jid == job.id)
             for task_id in list(job.pending):
                 if max_parallel >= 0 and running_in_job >= max_parallel:
@@ -345,6 +342,7 @@ class Scheduler:
             self.requeue(run.task)
             return
         code = _exit_code(returncode)
+        failure: dict[str, Any]
         if run.kill_reason == KILL_TERMINATE:
             failure = {
                 "category": "usererror",
@@ -357,7 +355,7 @@ class Scheduler:
             failure = {
                 "category": "usererror",
                 "code": "MaxWallClockTimeExceeded",
-                "message": "The task ran longer than its maxWallClockTime constraint and was terminated",
+                "message": "The task exceeded its maxWallClockTime constraint and was terminated",
             }
             self._complete(run.task, code, failure)
             return
@@ -452,9 +450,12 @@ class Scheduler:
             if not is_unbounded(duration) and now() - created > duration:
                 self.terminate_job(job, "MaxWallClockTimeExpiry")
                 return
-        if job.doc.get("onAllTasksComplete") == "terminatejob" and job.tasks:
-            if all(t.state == "completed" for t in job.tasks.values()):
-                self.terminate_job(job, "AllTasksComplete")
+        if (
+            job.doc.get("onAllTasksComplete") == "terminatejob"
+            and job.tasks
+            and all(t.state == "completed" for t in job.tasks.values())
+        ):
+            self.terminate_job(job, "AllTasksComplete")
 
     def terminate_job(self, job: Job, reason: str) -> None:
         info = job.doc.setdefault("executionInfo", {"startTime": job.doc.get("creationTime")})

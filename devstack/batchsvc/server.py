@@ -209,7 +209,7 @@ class BatchService:
         self._httpd = _Server((config.host, config.port), _Handler)
         self._httpd.service = self
         host, port = self._httpd.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://{host!s}:{port}"
         nodes_root = config.nodes_root or (config.state_dir / "nodes")
         self.account = Account.open(
             config.account,

@@ -70,7 +70,7 @@ def build_task(account: Account, job: Job, body: dict[str, Any]) -> dict[str, An
     if body.get("multiInstanceSettings"):
         raise v.unsupported(
             "multiInstanceSettings",
-            "Multi-instance (MPI) tasks need several real nodes; this service runs each task as one process.",
+            "Multi-instance (MPI) tasks need several nodes; here a task is one process.",
         )
     if body.get("dependsOn") and not job.doc.get("usesTaskDependencies"):
         raise BadRequest(
