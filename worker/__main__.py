@@ -1,0 +1,97 @@
+"""`python -m worker`: process one dropped file on a Batch node. Exit codes: see README."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from azure.core.credentials import TokenCredential
+
+from worker.credentials import Credentials
+from worker.errors import ConfigurationError, WorkerError
+from worker.job import Context, log_path, run
+from worker.records import RecordStore
+from worker.settings import Settings
+from worker.storage import Storage
+from worker.summary import SUCCEEDED
+from worker.tasklog import TaskLog
+
+log = logging.getLogger("worker")
+
+EXIT_SUCCEEDED = 0
+EXIT_CRASH = 1
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    # The SDKs log every request at INFO (with headers); warnings are enough.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+
+
+def _identity(settings: Settings) -> TokenCredential:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if settings.identity_client_id:
+        return ManagedIdentityCredential(client_id=settings.identity_client_id)
+    return DefaultAzureCredential()
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    try:
+        settings = Settings.from_environ(os.environ if environ is None else environ)
+    except ConfigurationError as e:
+        log.error("configuration error: %s", e)
+        return e.exit_code
+    tasklog = TaskLog(settings)
+    storage: Storage | None = None
+    code = EXIT_CRASH
+    try:
+        credentials = Credentials.load(settings.credentials_path)
+        tasklog.credential_keys = credentials.names_present
+        needs_identity = credentials.storage_connection_string is None or (
+            credentials.cosmos_key is None and settings.cosmos_endpoint is not None
+        )
+        identity = _identity(settings) if needs_identity else None
+        storage = Storage.connect(settings, credentials, identity)
+        context = Context(
+            settings=settings,
+            storage=storage,
+            connect_records=lambda: RecordStore.connect(settings, credentials, identity),
+            tasklog=tasklog,
+        )
+        outcome = run(context)
+        code = EXIT_SUCCEEDED if outcome.status == SUCCEEDED else 3
+    except WorkerError as e:
+        code = e.exit_code
+        tasklog.error = f"{type(e).__name__}: {e}"
+        log.error("%s (exit %s): %s", type(e).__name__, code, e)
+    except Exception as e:
+        code = EXIT_CRASH
+        tasklog.error = type(e).__name__
+        log.exception("crashed")
+    finally:
+        tasklog.finish(code)
+        if storage is not None:
+            try:
+                storage.put(
+                    settings.container_logs,
+                    log_path(settings),
+                    tasklog.encode(),
+                    "application/json",
+                )
+            except WorkerError as e:
+                log.warning("could not write the task log: %s", e)
+            storage.close()
+    log.info("exit %s", code)
+    return code
+
+
+if __name__ == "__main__":
+    _configure_logging()
+    sys.exit(main())

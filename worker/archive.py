@@ -1,0 +1,347 @@
+"""Reading an untrusted zip archive under limits, one entry at a time.
+
+Nothing is extracted to disk: entries are streamed. Sizes in headers are used only to refuse
+early; the caps are enforced on bytes actually decompressed. The archive is checked as a
+whole (`Archive.verify`) before anything is uploaded, so a bad archive has no children.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from worker.errors import RejectedInput
+from worker.settings import (
+    ZIP_MAX_ENTRIES,
+    ZIP_MAX_ENTRY_BYTES,
+    ZIP_MAX_RATIO,
+    ZIP_MAX_TOTAL_BYTES,
+    MiB,
+    ZipLimits,
+)
+from worker.summary import Skipped
+
+log = logging.getLogger(__name__)
+
+# The ratio cap applies once an entry has produced this much: small, very repetitive files
+# (a column of zeros) compress extremely well and are harmless.
+RATIO_FLOOR_BYTES = 1 * MiB
+# Each central directory record is 46 bytes plus name, extra field and comment.
+_MAX_CENTRAL_DIRECTORY_BYTES_PER_ENTRY = 2048
+_READ_SIZE = 64 * 1024
+_SUPPORTED_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+_METHOD_NAMES = {
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+    9: "deflate64",
+    93: "zstandard",
+    98: "ppmd",
+    99: "AES encryption",
+}
+_FILE_TYPES = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+}
+_UNIX = 3
+_WINDOWS_REPARSE_POINT = 0x400  # symbolic links and junctions written on Windows
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+MAX_NAME_CHARS = 512
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the archive holds: CSV entries to extract, and entries skipped with a reason."""
+
+    entries: int
+    csv: list[zipfile.ZipInfo]
+    skipped: list[Skipped]
+
+
+def entry_where(name: str) -> str:
+    return f"entry {name!r}"
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why an entry name may not become a blob path, or None when it is safe."""
+    if name == "":
+        return "empty name"
+    if len(name) > MAX_NAME_CHARS:
+        return f"name longer than {MAX_NAME_CHARS} characters"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        return "control character in the name"
+    if "\\" in name:
+        return "backslash in the name (a Windows path)"
+    if name.startswith("/"):
+        return "absolute path"
+    if _DRIVE.match(name):
+        return "drive letter in the name"
+    parts = name.rstrip("/").split("/")
+    if ".." in parts:
+        return "path traversal ('..')"
+    if "." in parts or "" in parts:
+        return "empty or '.' path segment"
+    return None
+
+
+def _entry_type_problem(info: zipfile.ZipInfo) -> str | None:
+    if info.external_attr & _WINDOWS_REPARSE_POINT:
+        return "a link (Windows reparse point)"
+    if info.create_system == _UNIX:
+        mode = info.external_attr >> 16
+        kind = stat.S_IFMT(mode)
+        if kind in _FILE_TYPES:
+            return _FILE_TYPES[kind]
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            return f"an unknown file type (mode 0o{kind:o}), such as a hard link"
+    return None
+
+
+def _declared_directory(fp: IO[bytes]) -> tuple[int, int] | None:
+    """(entry count, central directory size) from the end record, or None if none is found."""
+    fp.seek(0, io.SEEK_END)
+    size = fp.tell()
+    tail_len = min(size, 22 + 65535)
+    fp.seek(size - tail_len)
+    tail = fp.read(tail_len)
+    pos = tail.rfind(b"PK\x05\x06")
+    if pos < 0 or len(tail) - pos < 22:
+        return None
+    _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", tail[pos : pos + 22])
+    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
+        locator_at = size - tail_len + pos - 20
+        if locator_at >= 0:
+            fp.seek(locator_at)
+            locator = fp.read(20)
+            if len(locator) == 20 and locator[:4] == b"PK\x06\x07":
+                (record_at,) = struct.unpack("<Q", locator[8:16])
+                fp.seek(record_at)
+                record = fp.read(56)
+                if len(record) == 56 and record[:4] == b"PK\x06\x06":
+                    count, cd_size = struct.unpack("<QQ", record[32:48])
+    return int(count), int(cd_size)
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.total = 0
+
+
+class EntryReader(io.RawIOBase):
+    """One entry's decompressed bytes, refusing past the caps and on corruption."""
+
+    def __init__(
+        self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, counter: _Counter
+    ) -> None:
+        super().__init__()
+        self._info = info
+        self._limits = limits
+        self._counter = counter
+        self._where = entry_where(info.filename)
+        self.bytes_read = 0
+        with _zip_errors(self._where):
+            self._inner: IO[bytes] = archive.open(info)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), _READ_SIZE)
+        with _zip_errors(self._where):
+            data = self._inner.read(want)
+        n = len(data)
+        if self.bytes_read == 0 and data[:4] in _ZIP_MAGIC:
+            raise RejectedInput("nested archive (a zip inside the zip)", self._where)
+        self.bytes_read += n
+        self._counter.total += n
+        self._check()
+        buffer[:n] = data
+        return n
+
+    def _check(self) -> None:
+        limits = self._limits
+        if self.bytes_read > limits.max_entry_bytes:
+            raise RejectedInput(
+                f"expands to more than {limits.max_entry_bytes} bytes ({ZIP_MAX_ENTRY_BYTES})",
+                self._where,
+            )
+        if self._counter.total > limits.max_total_bytes:
+            raise RejectedInput(
+                f"archive expands to more than {limits.max_total_bytes} bytes"
+                f" ({ZIP_MAX_TOTAL_BYTES})",
+                self._where,
+            )
+        if self.bytes_read > RATIO_FLOOR_BYTES and self.bytes_read > limits.max_ratio * max(
+            self._info.compress_size, 1
+        ):
+            raise RejectedInput(
+                f"compression ratio above {limits.max_ratio:g} ({ZIP_MAX_RATIO})", self._where
+            )
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
+class Archive:
+    """An opened, inspected archive. Construction refuses what can be seen without reading."""
+
+    def __init__(self, path: Path, limits: ZipLimits) -> None:
+        self._limits = limits
+        self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
+        try:
+            self._zip = self._open()
+            self.plan = self._inspect()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._zip.close()
+        self._file.close()
+
+    def _open(self) -> zipfile.ZipFile:
+        declared = _declared_directory(self._file)
+        if declared is None:
+            raise RejectedInput("not a zip archive (no end of central directory record)")
+        count, cd_size = declared
+        if count > self._limits.max_entries:
+            raise RejectedInput(
+                f"{count} entries, more than the limit of {self._limits.max_entries}"
+                f" ({ZIP_MAX_ENTRIES})"
+            )
+        if cd_size > max(self._limits.max_entries, 1) * _MAX_CENTRAL_DIRECTORY_BYTES_PER_ENTRY:
+            raise RejectedInput(f"central directory of {cd_size} bytes is implausibly large")
+        self._file.seek(0)
+        try:
+            return zipfile.ZipFile(self._file)
+        except zipfile.BadZipFile as e:
+            raise RejectedInput(f"corrupt or not a zip archive ({e})") from None
+        except NotImplementedError as e:
+            raise RejectedInput(f"unsupported zip feature ({e})") from None
+        except (OSError, EOFError, ValueError, struct.error) as e:
+            raise RejectedInput(f"corrupt zip archive ({type(e).__name__}: {e})") from None
+
+    def _inspect(self) -> Plan:
+        infos = self._zip.infolist()
+        limits = self._limits
+        if len(infos) > limits.max_entries:
+            raise RejectedInput(
+                f"{len(infos)} entries, more than the limit of {limits.max_entries}"
+                f" ({ZIP_MAX_ENTRIES})"
+            )
+        seen: set[str] = set()
+        csv_entries: list[zipfile.ZipInfo] = []
+        skipped: list[Skipped] = []
+        declared_total = 0
+        for info in infos:
+            name = info.orig_filename
+            where = entry_where(name)
+            reason = unsafe_name_reason(name)
+            if reason:
+                raise RejectedInput(reason, where)
+            if name in seen:
+                raise RejectedInput("duplicate entry name", where)
+            seen.add(name)
+            problem = _entry_type_problem(info)
+            if problem:
+                raise RejectedInput(f"entry is {problem}", where)
+            if info.flag_bits & 0x1:
+                raise RejectedInput("encrypted entry", where)
+            if info.is_dir():
+                continue
+            if name.lower().endswith(".zip"):
+                raise RejectedInput("nested archive (a zip inside the zip)", where)
+            if info.compress_type not in _SUPPORTED_METHODS:
+                method = _METHOD_NAMES.get(info.compress_type, "unknown")
+                raise RejectedInput(
+                    f"unsupported compression method {info.compress_type} ({method});"
+                    " only stored and deflate are read",
+                    where,
+                )
+            base = name.rsplit("/", 1)[-1]
+            if name.startswith("__MACOSX/") or base.startswith("._"):
+                skipped.append(Skipped(name, "macOS metadata"))
+                continue
+            if not name.lower().endswith(".csv"):
+                skipped.append(Skipped(name, "not a CSV file"))
+                continue
+            if info.file_size > limits.max_entry_bytes:
+                raise RejectedInput(
+                    f"declares {info.file_size} bytes, more than {limits.max_entry_bytes}"
+                    f" ({ZIP_MAX_ENTRY_BYTES})",
+                    where,
+                )
+            if info.file_size > RATIO_FLOOR_BYTES and info.file_size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
+                raise RejectedInput(
+                    f"compression ratio above {limits.max_ratio:g} ({ZIP_MAX_RATIO})", where
+                )
+            declared_total += info.file_size
+            if declared_total > limits.max_total_bytes:
+                raise RejectedInput(
+                    f"archive declares more than {limits.max_total_bytes} bytes"
+                    f" ({ZIP_MAX_TOTAL_BYTES})",
+                    where,
+                )
+            csv_entries.append(info)
+        return Plan(len(infos), csv_entries, skipped)
+
+    def verify(self) -> dict[str, int]:
+        """Decompress every CSV entry once, under the caps; return bytes per entry."""
+        counter = _Counter()
+        sizes: dict[str, int] = {}
+        for info in self.plan.csv:
+            with self.open(info, counter) as reader:
+                while reader.read(_READ_SIZE):
+                    pass
+                sizes[info.orig_filename] = reader.bytes_read
+        return sizes
+
+    @contextmanager
+    def open(self, info: zipfile.ZipInfo, counter: _Counter | None = None) -> Iterator[EntryReader]:
+        reader = EntryReader(self._zip, info, self._limits, counter or _Counter())
+        try:
+            yield reader
+        finally:
+            reader.close()
+
+
+@contextmanager
+def _zip_errors(where: str) -> Iterator[None]:
+    try:
+        yield
+    except RejectedInput:
+        raise
+    except zipfile.BadZipFile as e:
+        raise RejectedInput(f"corrupt entry ({e})", where) from None
+    except NotImplementedError as e:
+        raise RejectedInput(f"unsupported zip feature ({e})", where) from None
+    except RuntimeError as e:
+        # zipfile raises RuntimeError for encrypted entries read without a password.
+        raise RejectedInput(f"cannot read the entry ({e})", where) from None
+    except (zlib.error, EOFError, OSError, ValueError, struct.error) as e:
+        raise RejectedInput(
+            f"corrupt or truncated entry ({type(e).__name__}: {e})", where
+        ) from None

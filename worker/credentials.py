@@ -1,0 +1,73 @@
+"""Secrets for the worker, read from the node's credentials file, never the environment.
+
+The file `$AZ_BATCH_NODE_SHARED_DIR/dropbatch/credentials.json` is placed on the node like
+part of the VM image. Every key is optional; without one, the pool's managed identity is
+used for that service (the Azure path).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from worker.errors import ConfigurationError
+
+STORAGE_CONNECTION_STRING = "AzureWebJobsStorage"
+COSMOS_KEY = "DROPBATCH_COSMOS_KEY"
+COSMOS_CA_CERT = "DROPBATCH_COSMOS_CA_CERT"
+_KEYS = (STORAGE_CONNECTION_STRING, COSMOS_KEY, COSMOS_CA_CERT)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    storage_connection_string: str | None = field(default=None, repr=False)
+    cosmos_key: str | None = field(default=None, repr=False)
+    cosmos_ca_cert: Path | None = None
+    names_present: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, path: Path | None) -> Credentials:
+        """Read the file; a missing file means "use the managed identity" for everything."""
+        if path is None or not path.exists():
+            return cls()
+        where = f"credentials file {path}"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            # The message names the file, never its content.
+            raise ConfigurationError(
+                where, f"unreadable or not JSON ({type(e).__name__})"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigurationError(where, "must hold a JSON object")
+        values: dict[str, str] = {}
+        for key in _KEYS:
+            value = data.get(key)
+            if value is None or value == "":
+                continue
+            if not isinstance(value, str):
+                raise ConfigurationError(f"{where}: {key}", "must be a string")
+            values[key] = value
+        ca_cert = values.get(COSMOS_CA_CERT)
+        if ca_cert is not None and not Path(ca_cert).is_file():
+            raise ConfigurationError(f"{where}: {COSMOS_CA_CERT}", "names no readable file")
+        return cls(
+            storage_connection_string=values.get(STORAGE_CONNECTION_STRING),
+            cosmos_key=values.get(COSMOS_KEY),
+            cosmos_ca_cert=Path(ca_cert) if ca_cert else None,
+            names_present=tuple(sorted(values)),
+        )
+
+
+def parse_connection_string(text: str) -> dict[str, str]:
+    """Split `Key=Value;Key=Value` (values may contain '='); raise naming the setting."""
+    parts: dict[str, str] = {}
+    for item in text.split(";"):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigurationError(STORAGE_CONNECTION_STRING, "malformed connection string")
+        parts[key.strip()] = value.strip()
+    return parts

@@ -1,0 +1,134 @@
+"""Cosmos DB documents made from CSV rows, and the facts the summary needs about each row.
+
+Document id = sha256("<file key>/<row key>") in hex, where the row key is `row:<number>` or,
+with DROPBATCH_ID_COLUMN set, `id:<that column's value>`. Re-running a file therefore writes
+the same ids (upserts overwrite); a replaced file (new etag) has a new file key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from worker.settings import CsvOptions
+from worker.table import BadRow, Row
+
+SCHEMA_VERSION = 1
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Source:
+    container: str
+    name: str
+    etag: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"container": self.container, "name": self.name, "etag": self.etag}
+
+
+@dataclass(frozen=True)
+class Built:
+    """A row turned into a document, with what the summary counts about it."""
+
+    row: Row
+    document: dict[str, Any]
+    invalid_numbers: tuple[str, ...]
+    latitude: float | None
+    longitude: float | None
+    group: str | None
+
+
+def document_id(file_key: str, row_key: str) -> str:
+    return hashlib.sha256(f"{file_key}/{row_key}".encode()).hexdigest()
+
+
+def parse_number(text: str) -> float | None:
+    """A plain decimal number, or None. Rejects what float() would also accept ('nan', '1_0')."""
+    candidate = text.strip()
+    if not _DECIMAL.fullmatch(candidate):
+        return None
+    value = float(candidate)
+    return value if math.isfinite(value) else None
+
+
+class DocumentBuilder:
+    """Turns rows of one file into documents; one instance per pass over the file."""
+
+    def __init__(
+        self, header: list[str], options: CsvOptions, file_key: str, source: Source
+    ) -> None:
+        self._header = header
+        self._index = {name: i for i, name in enumerate(header)}
+        self._options = options
+        self._file_key = file_key
+        self._source = source.as_json()
+        numeric = [options.latitude_column, options.longitude_column, *options.numeric_columns]
+        self._numeric = [
+            (name, self._index[name]) for name in dict.fromkeys(numeric) if name in self._index
+        ]
+        self._lat = self._index.get(options.latitude_column)
+        self._lng = self._index.get(options.longitude_column)
+        self._group = self._index.get(options.group_by) if options.group_by else None
+        self._id = self._index.get(options.id_column) if options.id_column else None
+        self._partition = self._index.get(options.partition_by) if options.partition_by else None
+        self._first_row_of_id: dict[str, int] = {}
+
+    @property
+    def has_group_column(self) -> bool:
+        return self._group is not None
+
+    def build(self, row: Row) -> Built | BadRow:
+        values = row.values
+        row_key = f"row:{row.number}"
+        if self._id is not None:
+            key = values[self._id]
+            if key.strip() == "":
+                return BadRow(row.number, row.line, f"empty {self._options.id_column}")
+            first = self._first_row_of_id.setdefault(key, row.number)
+            if first != row.number:
+                return BadRow(
+                    row.number,
+                    row.line,
+                    f"duplicate {self._options.id_column} (first at row {first})",
+                )
+            row_key = f"id:{key}"
+        numbers: dict[str, float] = {}
+        invalid: list[str] = []
+        for name, index in self._numeric:
+            text = values[index]
+            if text.strip() == "":
+                continue
+            number = parse_number(text)
+            if number is None or not _in_range(name, number, self._options):
+                invalid.append(name)
+            else:
+                numbers[name] = number
+        latitude = numbers.get(self._options.latitude_column) if self._lat is not None else None
+        longitude = numbers.get(self._options.longitude_column) if self._lng is not None else None
+        document: dict[str, Any] = {
+            "id": document_id(self._file_key, row_key),
+            "pk": values[self._partition] if self._partition is not None else self._file_key,
+            "schema_version": SCHEMA_VERSION,
+            "file_key": self._file_key,
+            "source": self._source,
+            "row": row.number,
+            "values": dict(zip(self._header, values, strict=True)),
+            "numbers": numbers,
+        }
+        if latitude is not None and longitude is not None:
+            document["location"] = {"type": "Point", "coordinates": [longitude, latitude]}
+        group = values[self._group] if self._group is not None else None
+        return Built(row, document, tuple(invalid), latitude, longitude, group)
+
+
+def _in_range(name: str, value: float, options: CsvOptions) -> bool:
+    if name == options.latitude_column:
+        return -90.0 <= value <= 90.0
+    if name == options.longitude_column:
+        return -180.0 <= value <= 180.0
+    return True

@@ -1,0 +1,93 @@
+"""One run of the worker: download the input under its etag, then the route's work.
+
+Output paths are derived from the blob name and the file key only, so a re-run writes to the
+same places.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from worker.document import Source
+from worker.errors import RejectedInput
+from worker.records import RecordStore
+from worker.settings import Route, Settings
+from worker.storage import Storage
+from worker.tasklog import TaskLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the route runners need; passed explicitly."""
+
+    settings: Settings
+    storage: Storage
+    connect_records: Callable[[], RecordStore]
+    tasklog: TaskLog
+
+    @property
+    def source(self) -> Source:
+        s = self.settings
+        return Source(s.input_container, s.input_blob, s.input_etag)
+
+    def result_path(self, leaf: str) -> str:
+        return f"{self.settings.input_blob}/{self.settings.file_key}/{leaf}"
+
+    def reason(self, error: RejectedInput) -> str:
+        """The operator-facing reason: the file, then where in it, then the cause."""
+        s = self.settings
+        prefix = f"{s.input_container}/{s.input_blob}"
+        return (
+            f"{prefix}: {error.where}: {error.cause}" if error.where else f"{prefix}: {error.cause}"
+        )
+
+    def put_result(self, leaf: str, data: bytes | IO[bytes], content_type: str) -> None:
+        self.storage.put(
+            self.settings.container_results, self.result_path(leaf), data, content_type
+        )
+
+
+def log_path(settings: Settings) -> str:
+    return f"{settings.input_blob}/{settings.file_key}/worker-log.json"
+
+
+def same_etag(a: str, b: str) -> bool:
+    return a.strip('"') == b.strip('"')
+
+
+def run(context: Context) -> Outcome:
+    # Imported here: each route pulls in only what it needs.
+    from worker.extraction import run_zip
+    from worker.ingest import run_csv
+
+    s = context.settings
+    log.info(
+        "processing %s/%s (etag %s, route %s, file key %s)",
+        s.input_container, s.input_blob, s.input_etag, s.route.value, s.file_key,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(dir=s.working_dir, prefix="dropbatch-") as tmp:
+        path = Path(tmp) / "input"
+        with context.tasklog.phase("download"), open(path, "wb") as out:
+            try:
+                context.tasklog.input_bytes = context.storage.download(
+                    s.input_container, s.input_blob, s.input_etag, out, s.max_input_bytes
+                )
+                rejection = None
+            except RejectedInput as e:
+                rejection = e
+        if s.route is Route.CSV:
+            return run_csv(context, path, rejection)
+        return run_zip(context, path, rejection)

@@ -1,0 +1,196 @@
+"""Blob storage adapter: the only module that talks to the Blob SDK.
+
+Azure SDK exceptions are translated here into the worker's own (see `worker.errors`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from azure.core import MatchConditions
+from azure.core.credentials import AzureSasCredential, TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import BlobServiceClient, ContentSettings, LinearRetry
+
+from worker.credentials import (
+    STORAGE_CONNECTION_STRING,
+    Credentials,
+    parse_connection_string,
+)
+from worker.errors import (
+    ConfigurationError,
+    InputVanished,
+    RejectedInput,
+    ServiceError,
+    TransientError,
+)
+from worker.settings import BLOB_ENDPOINT, MiB, Settings
+
+log = logging.getLogger(__name__)
+
+# Small transfer blocks keep memory flat whatever the blob size.
+_BLOCK = 4 * MiB
+_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class Storage:
+    """Reads the input blob and writes result, log and child blobs."""
+
+    def __init__(self, client: BlobServiceClient) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(
+        cls, settings: Settings, credentials: Credentials, identity: TokenCredential | None
+    ) -> Storage:
+        credential: Any
+        if credentials.storage_connection_string is not None:
+            parts = parse_connection_string(credentials.storage_connection_string)
+            if "AccountName" in parts and "AccountKey" in parts:
+                credential = {
+                    "account_name": parts["AccountName"],
+                    "account_key": parts["AccountKey"],
+                }
+            elif "SharedAccessSignature" in parts:
+                credential = AzureSasCredential(parts["SharedAccessSignature"])
+            else:
+                raise ConfigurationError(
+                    STORAGE_CONNECTION_STRING, "needs AccountName and AccountKey, or a SAS"
+                )
+        elif identity is not None:
+            credential = identity
+        else:
+            raise ConfigurationError(BLOB_ENDPOINT, "no storage credential and no identity")
+        client = BlobServiceClient(
+            settings.blob_endpoint,
+            credential=credential,
+            retry_policy=LinearRetry(
+                backoff=int(max(settings.service_retry_backoff_seconds, 0)),
+                retry_total=settings.service_retries,
+                random_jitter_range=1,
+            ),
+            max_single_put_size=_BLOCK,
+            max_block_size=_BLOCK,
+            max_single_get_size=_BLOCK,
+            max_chunk_get_size=_BLOCK,
+        )
+        return cls(client)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def download(
+        self, container: str, name: str, etag: str, dest: IO[bytes], max_bytes: int
+    ) -> int:
+        """Copy the blob into `dest` only if its etag is still `etag`; return its size."""
+        blob = self._client.get_blob_client(container, name)
+        with _translated(f"download {container}/{name}", missing_is_vanished=True):
+            downloader = blob.download_blob(
+                etag=_quoted(etag), match_condition=MatchConditions.IfNotModified, max_concurrency=1
+            )
+            size = int(downloader.size)
+            if size > max_bytes:
+                raise RejectedInput(
+                    f"file is {size} bytes, more than the limit of {max_bytes} bytes"
+                    " (DROPBATCH_MAX_INPUT_BYTES)"
+                )
+            for chunk in downloader.chunks():
+                dest.write(chunk)
+        return size
+
+    def current_etag(self, container: str, name: str) -> str | None:
+        """The blob's etag now, or None when it is gone."""
+        blob = self._client.get_blob_client(container, name)
+        try:
+            with _translated(f"read properties of {container}/{name}"):
+                return str(blob.get_blob_properties().etag)
+        except _NotFound:
+            return None
+
+    def put(self, container: str, name: str, data: bytes | IO[bytes], content_type: str) -> None:
+        """Write (or overwrite) a blob."""
+        blob = self._client.get_blob_client(container, name)
+        with _translated(f"upload {container}/{name}"):
+            blob.upload_blob(
+                data,
+                overwrite=True,
+                content_settings=ContentSettings(content_type=content_type),
+            )
+
+    def exists(self, container: str, name: str) -> bool:
+        return self.current_etag(container, name) is not None
+
+    def put_new(
+        self,
+        container: str,
+        name: str,
+        stream: IO[bytes],
+        metadata: dict[str, str],
+        content_type: str,
+    ) -> bool:
+        """Upload only if no blob has the name (if-none-match *); False when one existed."""
+        blob = self._client.get_blob_client(container, name)
+        try:
+            with _translated(f"upload {container}/{name}"):
+                # overwrite=False sends If-None-Match: * so a re-run never replaces a child.
+                blob.upload_blob(
+                    stream,
+                    overwrite=False,
+                    metadata=metadata,
+                    content_settings=ContentSettings(content_type=content_type),
+                    max_concurrency=1,
+                )
+        except _Exists:
+            return False
+        return True
+
+
+class _NotFound(Exception):
+    pass
+
+
+class _Exists(Exception):
+    pass
+
+
+def _quoted(etag: str) -> str:
+    return etag if etag.startswith('"') or etag == "*" else f'"{etag}"'
+
+
+@contextmanager
+def _translated(action: str, missing_is_vanished: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except ResourceModifiedError as e:
+        raise InputVanished(f"{action}: the blob was replaced (etag changed)") from e
+    except ResourceNotFoundError as e:
+        if missing_is_vanished and getattr(e, "error_code", None) in (None, "BlobNotFound"):
+            raise InputVanished(f"{action}: the blob is gone") from e
+        if getattr(e, "error_code", None) == "ContainerNotFound":
+            raise ServiceError(f"{action}: the container does not exist") from e
+        if missing_is_vanished:
+            raise InputVanished(f"{action}: not found") from e
+        raise _NotFound() from e
+    except ResourceExistsError as e:
+        raise _Exists() from e
+    except ClientAuthenticationError as e:
+        raise ConfigurationError("storage credential", f"{action}: refused ({e.reason})") from e
+    except (ServiceRequestError, ServiceResponseError) as e:
+        raise TransientError(f"{action}: storage unreachable ({type(e).__name__})") from e
+    except HttpResponseError as e:
+        if e.status_code in _TRANSIENT_STATUS:
+            raise TransientError(f"{action}: storage answered {e.status_code}") from e
+        if e.status_code == 412:
+            raise InputVanished(f"{action}: the blob was replaced (etag changed)") from e
+        raise ServiceError(f"{action}: storage answered {e.status_code} {e.reason}") from e

@@ -1,0 +1,204 @@
+"""Per-file results: the summary document and the rejects file, both deterministic.
+
+Nothing here depends on time or timing, so a re-run writes byte-identical blobs; timings go
+to the task log instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from worker.document import Built, Source
+from worker.table import BadRow
+
+SCHEMA_VERSION = 1
+SUCCEEDED = "succeeded"
+REJECTED = "rejected"
+
+# Spreadsheet programs run cells that start with these as formulas.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(text: str) -> str:
+    """Neutralise spreadsheet formula injection by prefixing a quote."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def encode_json(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+class ExactSum:
+    """An exactly rounded running sum in constant memory (Shewchuk's partials, as fsum)."""
+
+    def __init__(self) -> None:
+        self._partials: list[float] = []
+
+    def add(self, x: float) -> None:
+        i = 0
+        for y in self._partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                self._partials[i] = lo
+                i += 1
+            x = hi
+        self._partials[i:] = [x]
+
+    def value(self) -> float:
+        return math.fsum(self._partials)
+
+
+@dataclass
+class _Group:
+    count: int = 0
+    points: int = 0
+    latitude: ExactSum = field(default_factory=ExactSum)
+    longitude: ExactSum = field(default_factory=ExactSum)
+
+    def as_json(self) -> dict[str, Any]:
+        n = self.points
+        return {
+            "count": self.count,
+            "coordinates": n,
+            "mean_latitude": self.latitude.value() / n if n else None,
+            "mean_longitude": self.longitude.value() / n if n else None,
+        }
+
+
+class RejectsFile:
+    """Bad rows as CSV (row, line, reason), spooled to disk past 1 MiB."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115
+        self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")  # type: ignore[arg-type]
+        self._writer = csv.writer(self._text, lineterminator="\r\n")
+        self._writer.writerow(["row", "line", "reason"])
+
+    def add(self, bad: BadRow) -> None:
+        self._writer.writerow([bad.number, bad.line, escape_cell(bad.reason)])
+
+    def stream(self) -> IO[bytes]:
+        """The finished file, positioned at its start."""
+        self._text.flush()
+        self._file.seek(0)
+        return self._file
+
+    def close(self) -> None:
+        self._text.close()
+
+
+class CsvTally:
+    """Counts for the summary, fed one row at a time."""
+
+    def __init__(self, group_by: str | None) -> None:
+        self.group_by = group_by
+        self.has_group_column = False
+        self.columns: list[str] = []
+        self.rows = 0
+        self.good = 0
+        self.rejects = 0
+        self.rows_without_coordinates = 0
+        self.invalid_numbers: Counter[str] = Counter()
+        self.first_reject: BadRow | None = None
+        self._groups: dict[str, _Group] = {}
+
+    def add(self, built: Built) -> None:
+        self.rows += 1
+        self.good += 1
+        self.invalid_numbers.update(built.invalid_numbers)
+        has_point = built.latitude is not None and built.longitude is not None
+        if not has_point:
+            self.rows_without_coordinates += 1
+        if built.group is not None:
+            group = self._groups.setdefault(built.group, _Group())
+            group.count += 1
+            if built.latitude is not None and built.longitude is not None:
+                group.points += 1
+                group.latitude.add(built.latitude)
+                group.longitude.add(built.longitude)
+
+    def add_bad(self, bad: BadRow) -> None:
+        self.rows += 1
+        self.rejects += 1
+        if self.first_reject is None:
+            self.first_reject = bad
+
+    def groups_json(self) -> dict[str, Any] | None:
+        if not self.has_group_column:
+            return None
+        return {name: self._groups[name].as_json() for name in sorted(self._groups)}
+
+
+def csv_summary(
+    *,
+    file_key: str,
+    source: Source,
+    outcome: str,
+    reason: str | None,
+    tally: CsvTally,
+    documents: int,
+    settings_view: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "file_key": file_key,
+        "source": source.as_json(),
+        "route": "csv",
+        "outcome": outcome,
+        "reason": reason,
+        "columns": tally.columns,
+        "rows": tally.rows,
+        "documents": documents,
+        "rejects": tally.rejects,
+        "rows_without_coordinates": tally.rows_without_coordinates,
+        "invalid_numbers": dict(sorted(tally.invalid_numbers.items())),
+        "group_by": tally.group_by,
+        "groups": tally.groups_json(),
+        "options": settings_view,
+    }
+
+
+@dataclass(frozen=True)
+class Child:
+    entry: str
+    blob: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    entry: str
+    reason: str
+
+
+def zip_summary(
+    *,
+    file_key: str,
+    source: Source,
+    outcome: str,
+    reason: str | None,
+    entries: int,
+    children: list[Child],
+    skipped: list[Skipped],
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "file_key": file_key,
+        "source": source.as_json(),
+        "route": "zip",
+        "outcome": outcome,
+        "reason": reason,
+        "entries": entries,
+        "children": [{"entry": c.entry, "blob": c.blob, "bytes": c.bytes} for c in children],
+        "skipped": [{"entry": s.entry, "reason": s.reason} for s in skipped],
+    }

@@ -1,0 +1,78 @@
+"""The task log: what one run did, as JSON for the `logs` container.
+
+It holds the input, counts, timings and the names of the settings and credential keys in use.
+It never holds a secret value: only names, and messages the worker itself wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.settings import Settings
+
+SCHEMA_VERSION = 1
+
+
+class TaskLog:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._started = time.monotonic()
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.timings: dict[str, float] = {}
+        self.counts: dict[str, Any] = {}
+        self.credential_keys: tuple[str, ...] = ()
+        self.input_bytes: int | None = None
+        self.outcome: str | None = None
+        self.reason: str | None = None
+        self.error: str | None = None
+        self.exit_code: int | None = None
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.monotonic() - start, 3)
+
+    def finish(self, exit_code: int) -> None:
+        self.exit_code = exit_code
+        self.timings["total"] = round(time.monotonic() - self._started, 3)
+
+    def as_json(self) -> dict[str, Any]:
+        s = self._settings
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "file_key": s.file_key,
+            "route": s.route.value,
+            "input": {
+                "container": s.input_container,
+                "name": s.input_blob,
+                "etag": s.input_etag,
+                "bytes": self.input_bytes,
+            },
+            "task": {
+                "job_id": s.job_id,
+                "task_id": s.task_id,
+                "attempt": s.attempt,
+                "host": platform.node(),
+            },
+            "started_at": self.started_at,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "error": self.error,
+            "exit_code": self.exit_code,
+            "counts": self.counts,
+            "timings_seconds": self.timings,
+            "settings_used": list(s.names_used),
+            "credential_keys_present": list(self.credential_keys),
+        }
+
+    def encode(self) -> bytes:
+        return (json.dumps(self.as_json(), sort_keys=True, indent=2) + "\n").encode()
