@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ class Scheduler:
         self._stopping = threading.Event()
         self._running: dict[tuple[str, str], Running] = {}
         self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
+        self._launcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="batch-launch")
 
     # lifecycle --------------------------------------------------------------------------
 
@@ -92,6 +94,7 @@ class Scheduler:
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=10)
+        self._launcher.shutdown(wait=True)
         with self.registry.lock:
             runs = list(self._running.values())
         for run in runs:
@@ -146,8 +149,8 @@ class Scheduler:
             try:
                 with self.registry.lock:
                     launches = self._place()
-                for run in launches:
-                    self._launch(run)
+                # Process creation costs a few ms; several launchers keep slots busy.
+                list(self._launcher.map(self._launch, launches))
                 with self.registry.lock:
                     self._housekeeping()
             except Exception:
@@ -263,6 +266,8 @@ class Scheduler:
         return run
 
     def _launch(self, run: Running) -> None:
+        if self._stopping.is_set():
+            return  # stays `running` in the store; requeued when the service starts again
         job = self.registry.jobs.get(run.task.job_id)
         env_settings: list[dict[str, str]] = []
         if job is not None:
