@@ -8,6 +8,7 @@ Every process started here is stopped at teardown, its whole process group inclu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,9 +28,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite"
-DEV_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 WAIT_SECONDS = 60.0
 
 
@@ -47,10 +46,8 @@ def _port_open(port: int) -> bool:
 
 def _stop_group(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             process.wait(grace)
         except subprocess.TimeoutExpired:
@@ -87,10 +84,23 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     location = tmp_path_factory.mktemp("azurite")
     ports = [free_port() for _ in range(3)]
     process = subprocess.Popen(
-        [str(AZURITE), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-         "--location", str(location), "--blobPort", str(ports[0]),
-         "--queuePort", str(ports[1]), "--tablePort", str(ports[2])],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(AZURITE),
+            "--silent",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--location",
+            str(location),
+            "--blobPort",
+            str(ports[0]),
+            "--queuePort",
+            str(ports[1]),
+            "--tablePort",
+            str(ports[2]),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + WAIT_SECONDS
@@ -109,16 +119,21 @@ class HostProcess:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devstack.funchost", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-            start_new_session=True, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+            cwd=ROOT,
         )
         self.stdout: list[str] = []
         self.logs: list[dict[str, Any]] = []
         self.raw_stderr: list[str] = []
         self._changed = threading.Condition()
         self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, self.stdout),
-                             daemon=True),
+            threading.Thread(
+                target=self._read, args=(self.process.stdout, self.stdout), daemon=True
+            ),
             threading.Thread(target=self._read, args=(self.process.stderr, None), daemon=True),
         ]
         for reader in self._readers:
@@ -139,15 +154,18 @@ class HostProcess:
         with self._changed:
             self._changed.notify_all()
 
-    def wait_until(self, condition: Callable[[], bool], what: str,
-                   timeout: float = WAIT_SECONDS) -> None:
+    def wait_until(
+        self, condition: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS
+    ) -> None:
         deadline = time.monotonic() + timeout
         with self._changed:
             while not condition():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"timed out waiting for {what}; stderr tail:\n"
-                                         + "\n".join(self.raw_stderr[-30:]))
+                    raise AssertionError(
+                        f"timed out waiting for {what}; stderr tail:\n"
+                        + "\n".join(self.raw_stderr[-30:])
+                    )
                 self._changed.wait(min(remaining, 0.5))
 
     def ready_line(self) -> dict[str, Any]:
@@ -162,14 +180,15 @@ class HostProcess:
     def events(self, event: str, **fields: Any) -> list[dict[str, Any]]:
         with self._changed:
             return [
-                entry for entry in self.logs
-                if entry.get("event") == event
-                and all(entry.get(k) == v for k, v in fields.items())
+                entry
+                for entry in self.logs
+                if entry.get("event") == event and all(entry.get(k) == v for k, v in fields.items())
             ]
 
     def wait_for_events(self, event: str, count: int = 1, **fields: Any) -> list[dict[str, Any]]:
-        self.wait_until(lambda: len(self.events(event, **fields)) >= count,
-                        f"{count} x {event} {fields}")
+        self.wait_until(
+            lambda: len(self.events(event, **fields)) >= count, f"{count} x {event} {fields}"
+        )
         return self.events(event, **fields)
 
     def stop(self, timeout: float = WAIT_SECONDS) -> int:
@@ -240,8 +259,15 @@ class AppFactory:
     def start(self, app: FunctionApp, *extra: str, poll_seconds: float = 0.2) -> HostProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AzureWebJobs")}
         host = HostProcess(
-            ["--app-dir", str(app.directory), "--host-id", app.host_id,
-             "--poll-seconds", str(poll_seconds), *extra],
+            [
+                "--app-dir",
+                str(app.directory),
+                "--host-id",
+                app.host_id,
+                "--poll-seconds",
+                str(poll_seconds),
+                *extra,
+            ],
             env,
         )
         self._hosts.append(host)

@@ -49,8 +49,11 @@ def always_fails(blob: func.InputStream) -> None:
 """
 
 
-def _blob_app(apps: AppFactory, azurite: Azurite, host_json: dict[str, Any] | None = None,
-              ) -> tuple[FunctionApp, BlobServiceClient]:
+def _blob_app(
+    apps: AppFactory,
+    azurite: Azurite,
+    host_json: dict[str, Any] | None = None,
+) -> tuple[FunctionApp, BlobServiceClient]:
     app = apps.write(APP, {"AzureWebJobsStorage": azurite.connection_string}, host_json)
     service = BlobServiceClient.from_connection_string(azurite.connection_string)
     for container in ("incoming", "quiet", "failing"):
@@ -58,8 +61,14 @@ def _blob_app(apps: AppFactory, azurite: Azurite, host_json: dict[str, Any] | No
     return app, service
 
 
-def _upload(service: BlobServiceClient, app: FunctionApp, container: str, name: str,
-            data: bytes, **kwargs: Any) -> str:
+def _upload(
+    service: BlobServiceClient,
+    app: FunctionApp,
+    container: str,
+    name: str,
+    data: bytes,
+    **kwargs: Any,
+) -> str:
     client = service.get_blob_client(f"{container}-{app.suffix}", name)
     return str(client.upload_blob(data, overwrite=True, **kwargs)["etag"])
 
@@ -80,7 +89,8 @@ def test_the_host_reports_ready_with_the_functions_it_serves(
     host = apps.start(app)
 
     assert host.ready_line() == {
-        "event": "ready", "service": "functions",
+        "event": "ready",
+        "service": "functions",
         "functions": ["on_blob", "on_quiet", "always_fails"],
     }
     assert host.stop() == 0
@@ -105,8 +115,9 @@ def test_each_new_blob_fires_its_function_once_with_an_input_stream(
 
     # Then each blob fired exactly once
     names = sorted(e["blob"] for e in host.events("invocation", function="on_blob"))
-    assert names == sorted(_blob_of(app, "incoming", n)
-                           for n in ("a.csv", "b.csv", "dir/c.csv", "sentinel.csv"))
+    assert names == sorted(
+        _blob_of(app, "incoming", n) for n in ("a.csv", "b.csv", "dir/c.csv", "sentinel.csv")
+    )
     # And the function got what the real host gives: container/name, uri, length, properties
     (record,) = [r for r in app.records() if r["name"] == _blob_of(app, "incoming", "dir/c.csv")]
     assert record["is_input_stream"] is True
@@ -194,10 +205,12 @@ def test_a_failing_function_is_tried_five_times_then_its_message_is_poisoned(
     assert [f["outcome"] for f in failures] == ["failed"] * 5
     assert [f["dequeue_count"] for f in failures] == [1, 2, 3, 4, 5]
     assert "RuntimeError: this function always fails" in failures[0]["error"]
-    poison = QueueServiceClient.from_connection_string(azurite.connection_string) \
-        .get_queue_client("webjobs-blobtrigger-poison")
-    documents = [json.loads(base64.b64decode(m.content))
-                 for m in poison.receive_messages(max_messages=32)]
+    poison = QueueServiceClient.from_connection_string(azurite.connection_string).get_queue_client(
+        "webjobs-blobtrigger-poison"
+    )
+    documents = [
+        json.loads(base64.b64decode(m.content)) for m in poison.receive_messages(max_messages=32)
+    ]
     assert {
         "Type": "BlobTrigger",
         "FunctionId": "Host.Functions.always_fails",
