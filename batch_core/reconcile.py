@@ -26,7 +26,14 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE = dt.timedelta(seconds=30)
 # A run recorded but never planned (its trigger died in between) is picked up after this.
 RECEIVED_GRACE = dt.timedelta(seconds=30)
-SUMMARY_HIGHLIGHTS = ("rows", "documents", "rejects", "rows_without_coordinates", "children")
+SUMMARY_HIGHLIGHTS = (
+    "rows",
+    "documents",
+    "rejects",
+    "rows_without_coordinates",
+    "groups",
+    "children",
+)
 
 
 @dataclass

@@ -1,0 +1,57 @@
+# dropbatch: every target installs what it needs (idempotent), then runs.
+#   make demo   the whole pipeline on the local stack, with data the project makes itself
+#   make test   the test suite (starts and stops its own servers)
+#   make up / make down / make status   the local stack in the background
+#   make lint   ruff and mypy;  make bench   the benchmarks (JSON)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY_STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: deps demo test up down status lint format bench clean
+
+deps: $(PY_STAMP) $(NODE_STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(PY_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: deps
+	$(BIN)/python -m devstack.demo
+
+test: deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+up: deps
+	$(BIN)/python -m devstack up
+
+down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devstack down; else echo "nothing to stop"; fi
+
+status: deps
+	$(BIN)/python -m devstack status
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: deps
+	$(BIN)/python -m bench
+
+clean: down
+	rm -rf .devstack demo-data local.settings.json

@@ -1,0 +1,110 @@
+"""`make demo`: the whole pipeline on the local stack. Starts the stack if needed, makes demo
+data, drops it into `incoming`, shows progress until every file (and every CSV inside the
+zips) has ended, then prints the results."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from batch_core.pipeline import Pipeline
+from batch_core.run import Run
+from batch_core.settings import settings_with_file
+from devstack import __main__ as stackctl
+from devstack.demodata import DemoFile, generate, write
+from devstack.servers import ROOT
+
+TIMEOUT_SECONDS = 600
+
+
+def main() -> int:
+    if stackctl.read_stack(stackctl.STATE_DIR) is None and stackctl.up(stackctl.STATE_DIR) != 0:
+        return 1
+    p = Pipeline.build(settings_with_file(str(ROOT / "local.settings.json")))
+    files = generate()
+    folder = ROOT / "demo-data"
+    write(folder, files)
+    batch = time.strftime("demo-%Y%m%d-%H%M%S")
+    print(
+        f"\nmade {len(files)} demo files in {folder.relative_to(ROOT)}/; dropping them into "
+        f"'{p.settings.container_incoming}' under {batch}/"
+    )
+    incoming = p.blobs._svc.get_container_client(p.settings.container_incoming)
+    for f in files:
+        incoming.upload_blob(f"{batch}/{f.name}", f.data, overwrite=True)
+    expected = len(files) + sum(f.entries for f in files)
+    runs = watch(p, batch, expected)
+    if runs is None:
+        return 1
+    print()
+    print(results_table(runs, files))
+    print(f"""
+Look further:
+  .venv/bin/dropbatch --settings local.settings.json status     every run (--json for scripts)
+  .venv/bin/dropbatch --settings local.settings.json alerts     alerts raised
+  containers '{p.settings.container_results}' and '{p.settings.container_logs}' at {p.settings.blob_endpoint}
+                                                                hold summaries and task logs
+  .devstack/logs/                                               each server's log
+The stack keeps running for you: `make down` stops it.""")
+    return 0
+
+
+def watch(p: Pipeline, batch: str, expected: int) -> list[Run] | None:
+    """Print progress until `expected` runs under `batch/` are terminal."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    last = ""
+    while time.monotonic() < deadline:
+        runs = [r for r in p.ledger.recent(5000) if r.name.startswith(f"{batch}/")]
+        done = [r for r in runs if r.state.terminal]
+        counts: dict[str, int] = {}
+        for r in runs:
+            counts[r.state.value] = counts.get(r.state.value, 0) + 1
+        tally = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        line = f"  {len(done)}/{expected} files ended  ({tally})"
+        if line != last:
+            print(line, flush=True)
+            last = line
+        if len(done) >= expected:
+            return sorted(runs, key=lambda r: r.name)
+        time.sleep(1.0)
+    print(
+        f"not every file ended within {TIMEOUT_SECONDS}s: see `make status` and .devstack/logs",
+        file=sys.stderr,
+    )
+    return None
+
+
+def results_table(runs: list[Run], files: list[DemoFile]) -> str:
+    lines = [f"{'FILE':<58} {'STATE':<10} {'ROWS':>5} {'DOCS':>5}  HIGHLIGHTS"]
+    for r in runs:
+        s = r.summary
+        short = r.name.split("/", 1)[1]
+        highlights = r.reason if r.state.value != "succeeded" else highlight(r)
+        lines.append(
+            f"{short[:58]:<58} {r.state.value:<10} {s.get('rows', ''):>5} "
+            f"{s.get('documents', ''):>5}  {highlights}"
+        )
+    total_rows = sum(int(r.summary.get("rows", 0) or 0) for r in runs if r.route == "csv")
+    made = sum(f.rows for f in files)
+    lines.append(f"\n{total_rows} CSV rows processed; the demo data has {made}.")
+    return "\n".join(lines)
+
+
+def highlight(r: Run) -> str:
+    s = r.summary
+    if r.route == "zip":
+        return f"{s.get('children', len(r.children))} CSV files extracted"
+    groups = s.get("groups") or {}
+    parts = [
+        f"{g}: mean ({v.get('mean_latitude', 0):.3f}, {v.get('mean_longitude', 0):.3f})"
+        for g, v in sorted(groups.items())
+        if isinstance(v, dict) and v.get("count")
+    ]
+    missing = s.get("rows_without_coordinates")
+    if missing:
+        parts.append(f"{missing} rows without coordinates")
+    return "; ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
