@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from devstack.batchsvc import jobs, pools, tasks
+from devstack.batchsvc import files, jobs, pools, tasks
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.messages import Request, Response
 
@@ -28,40 +28,43 @@ def _compile(template: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
+_J = "/jobs/{jobId}"
+_T = "/jobs/{jobId}/tasks/{taskId}"
+_P = "/pools/{poolId}"
+_N = "/pools/{poolId}/nodes/{nodeId}"
+
+# (operationId, method, path template, handler)
 _TABLE: list[tuple[str, str, str, Handler]] = [
-    ("POST", "/pools", "Pools_CreatePool", pools.create_pool),
-    ("GET", "/pools", "Pools_ListPools", pools.list_pools),
-    ("GET", "/pools/{poolId}", "Pools_GetPool", pools.get_pool),
-    ("HEAD", "/pools/{poolId}", "Pools_PoolExists", pools.pool_exists),
-    ("DELETE", "/pools/{poolId}", "Pools_DeletePool", pools.delete_pool),
-    ("POST", "/jobs", "Jobs_CreateJob", jobs.create_job),
-    ("GET", "/jobs", "Jobs_ListJobs", jobs.list_jobs),
-    ("GET", "/jobs/{jobId}", "Jobs_GetJob", jobs.get_job),
-    ("PATCH", "/jobs/{jobId}", "Jobs_UpdateJob", jobs.update_job),
-    ("PUT", "/jobs/{jobId}", "Jobs_ReplaceJob", jobs.replace_job),
-    ("DELETE", "/jobs/{jobId}", "Jobs_DeleteJob", jobs.delete_job),
-    ("POST", "/jobs/{jobId}/terminate", "Jobs_TerminateJob", jobs.terminate_job),
-    ("GET", "/jobs/{jobId}/taskcounts", "Jobs_GetJobTaskCounts", jobs.task_counts),
-    ("POST", "/jobs/{jobId}/tasks", "Tasks_CreateTask", tasks.create_task),
-    ("GET", "/jobs/{jobId}/tasks", "Tasks_ListTasks", tasks.list_tasks),
-    (
-        "POST",
-        "/jobs/{jobId}/addtaskcollection",
-        "Tasks_CreateTaskCollection",
-        tasks.create_task_collection,
-    ),
-    ("GET", "/jobs/{jobId}/tasks/{taskId}", "Tasks_GetTask", tasks.get_task),
-    ("DELETE", "/jobs/{jobId}/tasks/{taskId}", "Tasks_DeleteTask", tasks.delete_task),
-    ("POST", "/jobs/{jobId}/tasks/{taskId}/terminate", "Tasks_TerminateTask", tasks.terminate_task),
-    (
-        "POST",
-        "/jobs/{jobId}/tasks/{taskId}/reactivate",
-        "Tasks_ReactivateTask",
-        tasks.reactivate_task,
-    ),
+    ("Pools_CreatePool", "POST", "/pools", pools.create_pool),
+    ("Pools_ListPools", "GET", "/pools", pools.list_pools),
+    ("Pools_GetPool", "GET", _P, pools.get_pool),
+    ("Pools_PoolExists", "HEAD", _P, pools.pool_exists),
+    ("Pools_DeletePool", "DELETE", _P, pools.delete_pool),
+    ("Jobs_CreateJob", "POST", "/jobs", jobs.create_job),
+    ("Jobs_ListJobs", "GET", "/jobs", jobs.list_jobs),
+    ("Jobs_GetJob", "GET", _J, jobs.get_job),
+    ("Jobs_UpdateJob", "PATCH", _J, jobs.update_job),
+    ("Jobs_ReplaceJob", "PUT", _J, jobs.replace_job),
+    ("Jobs_DeleteJob", "DELETE", _J, jobs.delete_job),
+    ("Jobs_TerminateJob", "POST", f"{_J}/terminate", jobs.terminate_job),
+    ("Jobs_GetJobTaskCounts", "GET", f"{_J}/taskcounts", jobs.task_counts),
+    ("Tasks_CreateTask", "POST", f"{_J}/tasks", tasks.create_task),
+    ("Tasks_ListTasks", "GET", f"{_J}/tasks", tasks.list_tasks),
+    ("Tasks_CreateTaskCollection", "POST", f"{_J}/addtaskcollection", tasks.create_task_collection),
+    ("Tasks_GetTask", "GET", _T, tasks.get_task),
+    ("Tasks_DeleteTask", "DELETE", _T, tasks.delete_task),
+    ("Tasks_TerminateTask", "POST", f"{_T}/terminate", tasks.terminate_task),
+    ("Tasks_ReactivateTask", "POST", f"{_T}/reactivate", tasks.reactivate_task),
+    ("Tasks_ListTaskFiles", "GET", f"{_T}/files", files.list_task_files),
+    ("Tasks_GetTaskFile", "GET", f"{_T}/files/{{filePath}}", files.get_task_file),
+    ("Tasks_GetTaskFileProperties", "HEAD", f"{_T}/files/{{filePath}}", files.task_file_properties),
+    ("Tasks_DeleteTaskFile", "DELETE", f"{_T}/files/{{filePath}}", files.delete_task_file),
+    ("Nodes_ListNodeFiles", "GET", f"{_N}/files", files.list_node_files),
+    ("Nodes_GetNodeFile", "GET", f"{_N}/files/{{filePath}}", files.get_node_file),
+    ("Nodes_GetNodeFileProperties", "HEAD", f"{_N}/files/{{filePath}}", files.node_file_properties),
 ]
 
-ROUTES = [Route(method, _compile(path), op, handler) for method, path, op, handler in _TABLE]
+ROUTES = [Route(method, _compile(path), op, handler) for op, method, path, handler in _TABLE]
 
 
 def match(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:

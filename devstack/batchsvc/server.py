@@ -152,9 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             if name.lower() != "content-length":
                 self.send_header(name, value)
-        if payload or response.body is not None:
-            self.send_header("Content-Type", response.content_type)
         length = response.headers.get("Content-Length")
+        if payload or response.body is not None or (method == "HEAD" and length):
+            self.send_header("Content-Type", response.content_type)
         self.send_header(
             "Content-Length", length if (method == "HEAD" and length) else str(len(payload))
         )
