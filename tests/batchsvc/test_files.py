@@ -22,7 +22,10 @@ def finished(client: BatchClient, job: Callable[..., str]) -> str:
         job_id,
         m.BatchTaskCreateOptions(
             id="writer",
-            command_line="/bin/sh -c 'printf 0123456789; printf oops >&2; mkdir -p out/deep; echo x > out/deep/r.csv'",
+            command_line=(
+                "/bin/sh -c 'printf 0123456789; printf oops >&2; "
+                "mkdir -p out/deep; echo x > out/deep/r.csv'"
+            ),
         ),
     )
     wait_task_completed(client, job_id, "writer")
