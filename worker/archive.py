@@ -253,7 +253,6 @@ class Archive:
         seen: set[str] = set()
         csv_entries: list[zipfile.ZipInfo] = []
         skipped: list[Skipped] = []
-        declared_total = 0
         for info in infos:
             name = info.orig_filename
             where = entry_where(name)
@@ -286,25 +285,6 @@ class Archive:
             if not name.lower().endswith(".csv"):
                 skipped.append(Skipped(name, "not a CSV file"))
                 continue
-            if info.file_size > limits.max_entry_bytes:
-                raise RejectedInput(
-                    f"declares {info.file_size} bytes, more than {limits.max_entry_bytes}"
-                    f" ({ZIP_MAX_ENTRY_BYTES})",
-                    where,
-                )
-            if info.file_size > RATIO_FLOOR_BYTES and info.file_size > limits.max_ratio * max(
-                info.compress_size, 1
-            ):
-                raise RejectedInput(
-                    f"compression ratio above {limits.max_ratio:g} ({ZIP_MAX_RATIO})", where
-                )
-            declared_total += info.file_size
-            if declared_total > limits.max_total_bytes:
-                raise RejectedInput(
-                    f"archive declares more than {limits.max_total_bytes} bytes"
-                    f" ({ZIP_MAX_TOTAL_BYTES})",
-                    where,
-                )
             csv_entries.append(info)
         return Plan(len(infos), csv_entries, skipped)
 

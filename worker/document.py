@@ -88,14 +88,12 @@ class DocumentBuilder:
         if self._id is not None:
             key = values[self._id]
             if key.strip() == "":
-                return BadRow(row.number, row.line, f"empty {self._options.id_column}")
+                reason = f"empty {self._options.id_column}"
+                return BadRow(row.number, row.line, reason, tuple(values))
             first = self._first_row_of_id.setdefault(key, row.number)
             if first != row.number:
-                return BadRow(
-                    row.number,
-                    row.line,
-                    f"duplicate {self._options.id_column} (first at row {first})",
-                )
+                reason = f"duplicate {self._options.id_column} (first at row {first})"
+                return BadRow(row.number, row.line, reason, tuple(values))
             row_key = f"id:{key}"
         numbers: dict[str, float] = {}
         invalid: list[str] = []

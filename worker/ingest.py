@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from worker.document import Built, DocumentBuilder
+from worker.document import Built, DocumentBuilder, Source
 from worker.errors import InputVanished, RejectedInput
 from worker.job import Context, Outcome, same_etag
 from worker.settings import ID_COLUMN, MAX_REJECT_RATIO, PARTITION_BY, CsvOptions
@@ -22,14 +22,20 @@ log = logging.getLogger(__name__)
 
 
 def run_csv(context: Context, path: Path, rejection: RejectedInput | None) -> Outcome:
-    options = context.settings.csv
-    tally = CsvTally(options.group_by)
-    rejects = RejectsFile()
+    with RejectsFile() as rejects:
+        return _run(context, path, rejection, rejects)
+
+
+def _run(
+    context: Context, path: Path, rejection: RejectedInput | None, rejects: RejectsFile
+) -> Outcome:
+    s = context.settings
+    tally = CsvTally(s.csv.group_by)
     try:
         if rejection is not None:
             raise rejection
-        with context.tasklog.phase("check"):
-            _check_all(context, path, tally, rejects)
+        with context.tasklog.phase("check"), open(path, "rb") as handle:
+            check_file(handle, s.csv, s.file_key, context.source, tally, rejects)
     except RejectedInput as e:
         reason = context.reason(e)
         log.warning("rejected: %s", reason)
@@ -38,8 +44,7 @@ def run_csv(context: Context, path: Path, rejection: RejectedInput | None) -> Ou
 
     records = context.connect_records()
     with context.tasklog.phase("write"):
-        records.upsert_all(_documents(context, path))
-    s = context.settings
+        records.upsert_all(_documents_of(context, path))
     with context.tasklog.phase("cleanup"):
         current = context.storage.current_etag(s.input_container, s.input_blob)
         if current is None or not same_etag(current, s.input_etag):
@@ -70,14 +75,14 @@ def _required_columns(options: CsvOptions) -> list[tuple[str, str]]:
     return [(setting, column) for setting, column in named if column]
 
 
-def _open_table(context: Context, handle: Any) -> tuple[Table, DocumentBuilder]:
-    options = context.settings.csv
+def _open_table(
+    handle: IO[bytes], options: CsvOptions, file_key: str, source: Source
+) -> tuple[Table, DocumentBuilder]:
     table = Table(handle, options)
     for setting, column in _required_columns(options):
         if column not in table.header:
             raise RejectedInput(f"no column {column!r} (named by {setting})", "header")
-    builder = DocumentBuilder(table.header, options, context.settings.file_key, context.source)
-    return table, builder
+    return table, DocumentBuilder(table.header, options, file_key, source)
 
 
 def _classified(table: Table, builder: DocumentBuilder) -> Iterator[Built | BadRow]:
@@ -85,18 +90,28 @@ def _classified(table: Table, builder: DocumentBuilder) -> Iterator[Built | BadR
         yield builder.build(item) if isinstance(item, Row) else item
 
 
-def _check_all(context: Context, path: Path, tally: CsvTally, rejects: RejectsFile) -> None:
-    with open(path, "rb") as handle:
-        table, builder = _open_table(context, handle)
-        tally.columns = list(table.header)
-        tally.has_group_column = builder.has_group_column
-        for item in _classified(table, builder):
-            if isinstance(item, BadRow):
-                tally.add_bad(item)
-                rejects.add(item)
-            else:
-                tally.add(item)
-    limit = context.settings.csv.max_reject_ratio
+def check_file(
+    handle: IO[bytes],
+    options: CsvOptions,
+    file_key: str,
+    source: Source,
+    tally: CsvTally,
+    rejects: RejectsFile,
+) -> None:
+    """The first pass: count and classify every row; raise RejectedInput for a bad file.
+
+    `tally` and `rejects` hold what was seen so far even when the file is rejected.
+    """
+    table, builder = _open_table(handle, options, file_key, source)
+    tally.columns = list(table.header)
+    tally.has_group_column = builder.has_group_column
+    for item in _classified(table, builder):
+        if isinstance(item, BadRow):
+            tally.add_bad(item)
+            rejects.add(item)
+        else:
+            tally.add(item)
+    limit = options.max_reject_ratio
     if tally.rows and tally.rejects / tally.rows > limit:
         first = tally.first_reject
         assert first is not None
@@ -107,12 +122,20 @@ def _check_all(context: Context, path: Path, tally: CsvTally, rejects: RejectsFi
         )
 
 
-def _documents(context: Context, path: Path) -> Iterator[dict[str, Any]]:
+def documents(
+    handle: IO[bytes], options: CsvOptions, file_key: str, source: Source
+) -> Iterator[dict[str, Any]]:
+    """The second pass: the documents of the good rows, in file order."""
+    table, builder = _open_table(handle, options, file_key, source)
+    for item in _classified(table, builder):
+        if isinstance(item, Built):
+            yield item.document
+
+
+def _documents_of(context: Context, path: Path) -> Iterator[dict[str, Any]]:
+    s = context.settings
     with open(path, "rb") as handle:
-        table, builder = _open_table(context, handle)
-        for item in _classified(table, builder):
-            if isinstance(item, Built):
-                yield item.document
+        yield from documents(handle, s.csv, s.file_key, context.source)
 
 
 def _write_outputs(
@@ -145,8 +168,5 @@ def _write_outputs(
     context.tasklog.outcome = outcome
     context.tasklog.reason = reason
     with context.tasklog.phase("outputs"):
-        try:
-            context.put_result("rejects.csv", rejects.stream(), "text/csv")
-        finally:
-            rejects.close()
+        context.put_result("rejects.csv", rejects.stream(), "text/csv")
         context.put_result("summary.json", encode_json(summary), "application/json")

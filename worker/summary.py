@@ -76,16 +76,18 @@ class _Group:
 
 
 class RejectsFile:
-    """Bad rows as CSV (row, line, reason), spooled to disk past 1 MiB."""
+    """Bad rows as CSV: row, line, reason, then the row's original fields; spooled to disk
+    past 1 MiB. Every cell is escaped against formula injection."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115
         self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")  # type: ignore[arg-type]
         self._writer = csv.writer(self._text, lineterminator="\r\n")
-        self._writer.writerow(["row", "line", "reason"])
+        self._writer.writerow(["row", "line", "reason", "fields"])
 
     def add(self, bad: BadRow) -> None:
-        self._writer.writerow([bad.number, bad.line, escape_cell(bad.reason)])
+        cells = [escape_cell(text) for text in (bad.reason, *bad.values)]
+        self._writer.writerow([bad.number, bad.line, *cells])
 
     def stream(self) -> IO[bytes]:
         """The finished file, positioned at its start."""
@@ -95,6 +97,12 @@ class RejectsFile:
 
     def close(self) -> None:
         self._text.close()
+
+    def __enter__(self) -> RejectsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class CsvTally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -43,10 +44,21 @@ class BadRow:
     number: int
     line: int
     reason: str
+    values: tuple[str, ...] = ()
 
 
 class _RowTooLong(Exception):
     pass
+
+
+class _Undecodable(Exception):
+    def __init__(self, byte: int) -> None:
+        self.byte = byte
+
+
+# Undecodable bytes come through as lone surrogates (errors="surrogateescape"), so the row
+# holding them is known exactly; the text codec would fail a whole 8 KiB chunk at once.
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 class Table:
@@ -73,6 +85,9 @@ class Table:
             self._record_chars += len(line)
             if self._record_chars > limit:
                 raise _RowTooLong()
+            bad = _SURROGATE.search(line)
+            if bad:
+                raise _Undecodable(ord(bad.group()) - 0xDC00)
             yield line
 
     def _next_record(self, number: int) -> tuple[list[str] | str, int] | None:
@@ -90,10 +105,9 @@ class Table:
                     f"longer than {self._options.max_row_chars} characters ({CSV_MAX_ROW_CHARS})",
                     where,
                 ) from None
-            except UnicodeDecodeError as e:
-                bad = e.object[e.start : e.start + 1].hex() if e.object else "?"
+            except _Undecodable as e:
                 raise RejectedInput(
-                    f"not valid {self._options.encoding} (byte 0x{bad}); set {CSV_ENCODING}"
+                    f"not valid {self._options.encoding} (byte 0x{e.byte:02x}); set {CSV_ENCODING}"
                     " if the file uses another encoding",
                     where,
                 ) from None
@@ -150,7 +164,8 @@ class Table:
             if isinstance(values, str):
                 yield BadRow(number, line, f"malformed CSV: {values}")
             elif len(values) != width:
-                yield BadRow(number, line, f"expected {width} fields, found {len(values)}")
+                reason = f"expected {width} fields, found {len(values)}"
+                yield BadRow(number, line, reason, tuple(values))
             else:
                 yield Row(number, line, values)
 
@@ -169,5 +184,8 @@ def _decoder(stream: IO[bytes], encoding: str) -> io.TextIOWrapper:
                     f" {CSV_ENCODING} names the encoding"
                 )
     return io.TextIOWrapper(
-        buffered, encoding="utf-8-sig" if is_utf8 else encoding, errors="strict", newline=""
+        buffered,
+        encoding="utf-8-sig" if is_utf8 else encoding,
+        errors="surrogateescape",
+        newline="",
     )

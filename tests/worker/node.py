@@ -50,7 +50,9 @@ class Run:
         return data
 
     def task_log(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.stack.read("logs", f"{self.name}/{self.key}/worker-log.json"))
+        data: dict[str, Any] = json.loads(
+            self.stack.read("logs", f"{self.name}/{self.key}/worker-log.json")
+        )
         return data
 
 
@@ -82,9 +84,7 @@ class WorkerStack:
         return bool(self.blobs.get_blob_client(container, name).exists())
 
     def list(self, container: str, prefix: str) -> list[str]:
-        return sorted(
-            b.name for b in self.blobs.get_container_client(container).list_blobs(prefix)
-        )
+        return sorted(b.name for b in self.blobs.get_container_client(container).list_blobs(prefix))
 
     def documents(self, key: str) -> list[dict[str, Any]]:
         return list(
@@ -104,7 +104,9 @@ class WorkerStack:
             )
         )
 
-    def task_env(self, route: str, name: str, etag: str, key: str, **settings: str) -> dict[str, str]:
+    def task_env(
+        self, route: str, name: str, etag: str, key: str, **settings: str
+    ) -> dict[str, str]:
         env = {
             "PATH": os.environ.get("PATH", ""),
             "AZ_BATCH_NODE_SHARED_DIR": str(self.shared_dir),
@@ -124,7 +126,9 @@ class WorkerStack:
         env.update(settings)
         return env
 
-    def run_worker(self, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def run_worker(
+        self, env: dict[str, str], timeout: float = 240
+    ) -> subprocess.CompletedProcess[str]:
         workdir = self.root / "tasks" / uuid.uuid4().hex
         workdir.mkdir(parents=True)
         env = {**env, "AZ_BATCH_TASK_WORKING_DIR": str(workdir)}
@@ -141,9 +145,7 @@ class WorkerStack:
         assert list(workdir.iterdir()) == [], list(workdir.iterdir())
         return proc
 
-    def process(
-        self, route: str, name: str, data: bytes | None = None, **settings: str
-    ) -> Run:
+    def process(self, route: str, name: str, data: bytes | None = None, **settings: str) -> Run:
         """Drop `data` as `name` (unless None: the blob is already there) and run the worker."""
         if data is not None:
             etag, key = self.upload(name, data)

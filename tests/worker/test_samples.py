@@ -138,7 +138,10 @@ def test_each_sample_zip_uploads_its_five_csv_entries_as_children(
         for child in summary["children"]:
             blob = worker_stack.blobs.get_blob_client("incoming", child["blob"])
             props = blob.get_blob_properties()
-            assert props.metadata == {"dropbatch_parent": run.key, "dropbatch_entry": child["entry"]}
+            assert props.metadata == {
+                "dropbatch_parent": run.key,
+                "dropbatch_entry": child["entry"],
+            }
             assert worker_stack.read("incoming", child["blob"]) == zipfile.ZipFile(path).read(
                 child["entry"]
             )
