@@ -13,6 +13,7 @@ from types import FrameType
 
 from devstack.batchsvc import logs
 from devstack.batchsvc.errors import ConfigurationError
+from devstack.batchsvc.faults import FaultRule
 from devstack.batchsvc.nodes import NodeFile
 from devstack.batchsvc.server import BatchService, ServiceConfig
 
@@ -31,6 +32,13 @@ def _node_file(text: str) -> NodeFile:
         return NodeFile.parse(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _fault(text: str) -> FaultRule:
+    try:
+        return FaultRule.parse(text)
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(f"--fault {text!r}: {e}") from e
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,6 +72,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="environment variable every task gets (as if set in the node image)",
     )
+    parser.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault: KIND:key=value,... or JSON; kinds: "
+        "throttle, error, latency, drop, preempt (see devstack.batchsvc.faults)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -80,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         nodes_root=args.nodes_root.resolve() if args.nodes_root else None,
         node_files=list(args.node_file),
         node_env=dict(args.node_env),
+        faults=list(args.fault),
     )
     try:
         service = BatchService(config)

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.nodes import NodeFile, new_node, prepare_node_dir
 from devstack.batchsvc.registry import Pool, Registry
 from devstack.batchsvc.scheduler import RunConfig, Scheduler
@@ -35,10 +36,11 @@ class Account:
         nodes_root: Path,
         node_files: list[NodeFile],
         node_env: dict[str, str],
+        faults: FaultPlan | None = None,
     ) -> Account:
         registry = Registry(Store(state_dir), base_url)
         registry.load(nodes_root)
-        scheduler = Scheduler(registry, RunConfig(name, base_url, nodes_root, node_env))
+        scheduler = Scheduler(registry, RunConfig(name, base_url, nodes_root, node_env), faults)
         account = cls(name, registry, scheduler, nodes_root, node_files)
         account.recover()
         return account

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.batchsvc import processes
+from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.processes import TaskPlace
 from devstack.batchsvc.registry import Job, Node, Pool, Registry, Task, transition
 from devstack.batchsvc.timestamps import is_unbounded, iso, now, parse_duration, parse_iso
@@ -71,9 +72,12 @@ def _wall_clock_seconds(task: Task) -> float | None:
 class Scheduler:
     """One placement thread, one waiter thread per running task process."""
 
-    def __init__(self, registry: Registry, config: RunConfig) -> None:
+    def __init__(
+        self, registry: Registry, config: RunConfig, faults: FaultPlan | None = None
+    ) -> None:
         self.registry = registry
         self.config = config
+        self.faults = faults or FaultPlan()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._running: dict[tuple[str, str], Running] = {}
@@ -292,6 +296,36 @@ class Scheduler:
         threading.Thread(
             target=self._wait, args=(run,), name=f"task-{run.task.id}", daemon=True
         ).start()
+        rule = self.faults.draw(("preempt",), f"{run.task.job_id}/{run.task.id}")
+        if rule is not None:
+            timer = threading.Timer(rule.after_ms / 1000, self._preempt_run, args=(run,))
+            timer.daemon = True
+            timer.start()
+
+    def _preempt_run(self, run: Running) -> None:
+        with self.registry.lock:
+            if self._running.get((run.task.job_id, run.task.id)) is run:
+                self.preempt_node(run.node)
+
+    def preempt_node(self, node: Node, downtime: float = 1.0) -> list[str]:
+        """Take the node away as a spot eviction does: its tasks are requeued (lock held)."""
+        killed = []
+        for job_id, task_id in list(node.running):
+            if self.kill_task(job_id, task_id, KILL_REQUEUE):
+                killed.append(f"{job_id}/{task_id}")
+        transition(node.doc, "preempted")
+        log.info("node %s preempted; requeued %s", node.id, killed)
+
+        def back() -> None:
+            with self.registry.lock:
+                if node.doc.get("state") == "preempted":
+                    transition(node.doc, "idle")
+            self.wake()
+
+        timer = threading.Timer(downtime, back)
+        timer.daemon = True
+        timer.start()
+        return killed
 
     def _wait(self, run: Running) -> None:
         assert run.process is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -9,7 +10,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from devstack.batchsvc import routes
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.auth import SharedKeyVerifier
 from devstack.batchsvc.errors import BadRequest, BatchServiceError, NotFound
+from devstack.batchsvc.faults import FaultPlan, FaultRule
 from devstack.batchsvc.messages import Request, Response, error_body
 from devstack.batchsvc.nodes import NodeFile
 from devstack.batchsvc.stats import RequestStats
@@ -40,6 +42,7 @@ class ServiceConfig:
     nodes_root: Path | None = None
     node_files: list[NodeFile] = field(default_factory=list)
     node_env: dict[str, str] = field(default_factory=dict)
+    faults: list[FaultRule] = field(default_factory=list)
 
 
 class _Server(ThreadingHTTPServer):
@@ -111,8 +114,17 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _no_route(method, raw_path)
             route, path_args = found
             operation = route.operation
+            service.before(operation)
             request = Request(method, raw_path, params, headers, raw_body, path_args)
             response = route.handler(service.account, request)
+            if service.faults.draw(("drop",), operation) is not None:
+                # The work is done but the caller never hears of it (a lost response).
+                service.stats.record(operation, 0)
+                log.info("fault: dropped the response of %s", operation)
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
         except BatchServiceError as e:
             response = Response(
                 e.status, error_body(e, service.url) if method != "HEAD" else None, e.headers
@@ -206,6 +218,7 @@ class BatchService:
         self.config = config
         self.verifier = SharedKeyVerifier(config.account, config.key)
         self.stats = RequestStats()
+        self.faults = FaultPlan(list(config.faults))
         self._httpd = _Server((config.host, config.port), _Handler)
         self._httpd.service = self
         host, port = self._httpd.server_address[:2]
@@ -218,6 +231,7 @@ class BatchService:
             nodes_root.resolve(),
             list(config.node_files),
             dict(config.node_env),
+            self.faults,
         )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="batch-http", daemon=True
@@ -249,6 +263,27 @@ class BatchService:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def before(self, operation: str) -> None:
+        """Injected faults that happen before the work: latency, throttling, server errors."""
+        delay = self.faults.draw(("latency",), operation)
+        if delay is not None:
+            time.sleep(delay.latency_ms / 1000)
+        throttle = self.faults.draw(("throttle",), operation)
+        if throttle is not None:
+            raise BatchServiceError(
+                "The server is busy: too many requests. Retry after the indicated time.",
+                code="TooManyRequests",
+                status=429,
+                headers={"Retry-After": str(throttle.retry_after)},
+            )
+        error = self.faults.draw(("error",), operation)
+        if error is not None:
+            raise BatchServiceError(
+                "The server encountered an injected error.",
+                code="ServerBusy" if error.status == 503 else "InternalError",
+                status=error.status,
+            )
+
     # admin endpoints (no auth, loopback only) ------------------------------------------------
 
     def admin(self, method: str, raw_path: str, raw_body: bytes, client: str) -> Response:
@@ -260,6 +295,10 @@ class BatchService:
         if method == "POST" and path == "stats/reset":
             self.stats.reset()
             return Response(200, {"reset": True}, content_type="application/json")
+        if path == "faults":
+            return self._admin_faults(method, raw_body)
+        if method == "POST" and path == "preempt":
+            return self._admin_preempt(raw_body)
         if method == "GET" and path == "health":
             return Response(
                 200,
@@ -270,4 +309,48 @@ class BatchService:
             404,
             {"error": f"no admin endpoint {method} {raw_path}"},
             content_type="application/json",
+        )
+
+    def _admin_faults(self, method: str, raw_body: bytes) -> Response:
+        if method == "GET":
+            return Response(
+                200, {"faults": self.faults.snapshot()}, content_type="application/json"
+            )
+        if method == "DELETE":
+            self.faults.clear()
+            return Response(200, {"faults": []}, content_type="application/json")
+        if method == "POST":
+            try:
+                rule = self.faults.add(FaultRule.parse(json.loads(raw_body or b"{}")))
+            except (ValueError, TypeError) as e:
+                return Response(400, {"error": str(e)}, content_type="application/json")
+            log.info("fault added: %s", rule)
+            return Response(201, asdict(rule), content_type="application/json")
+        return Response(405, {"error": f"{method} not allowed"}, content_type="application/json")
+
+    def _admin_preempt(self, raw_body: bytes) -> Response:
+        """Evict a node like a spot preemption: `{"poolId", "nodeId"}` or `{"jobId", "taskId"}`."""
+        try:
+            spec = json.loads(raw_body or b"{}")
+        except ValueError as e:
+            return Response(400, {"error": str(e)}, content_type="application/json")
+        registry = self.account.registry
+        with registry.lock:
+            node = None
+            if spec.get("jobId") and spec.get("taskId"):
+                job = registry.jobs.get(str(spec["jobId"]))
+                task = job.tasks.get(str(spec["taskId"])) if job else None
+                info = (task.doc.get("nodeInfo") or {}) if task and task.state == "running" else {}
+                pool = registry.pools.get(str(info.get("poolId") or ""))
+                node = pool.nodes.get(str(info.get("nodeId") or "")) if pool else None
+            elif spec.get("poolId") and spec.get("nodeId"):
+                pool = registry.pools.get(str(spec["poolId"]))
+                node = pool.nodes.get(str(spec["nodeId"])) if pool else None
+            if node is None:
+                return Response(
+                    404, {"error": "no such running task or node"}, content_type="application/json"
+                )
+            requeued = self.account.scheduler.preempt_node(node)
+        return Response(
+            200, {"nodeId": node.id, "requeued": requeued}, content_type="application/json"
         )
