@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.poll_seconds <= 0:
         _parser().error("--poll-seconds must be positive")
+    ready_stream = sys.stdout
+    sys.stdout = logs.PrintedLines()
     logs.configure({})
     stop = threading.Event()
 
@@ -87,10 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         host.stop()
         return 1
-    sys.stdout.write(
-        json.dumps({"event": "ready", "service": "functions", "functions": names}) + "\n"
-    )
-    sys.stdout.flush()
+    ready = {"event": "ready", "service": "functions", "functions": names}
+    ready_stream.write(json.dumps(ready) + "\n")
+    ready_stream.flush()
     while not stop.wait(0.5):
         pass
     host.stop()

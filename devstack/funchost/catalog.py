@@ -161,6 +161,10 @@ def _blob_function(
     name: str, binding: Mapping[str, Any], call: Callable[..., Any], settings: AppSettings
 ) -> BlobFunction:
     needed_by = f"blob trigger of function {name}"
+    if str(binding.get("source") or "").lower() == "eventgrid":
+        # No Event Grid here: the container is polled, with the polling trigger's receipts,
+        # retries and poison queue.
+        log.info("function %s: blob trigger source EventGrid is served by polling", name)
     path = settings.resolve(str(binding.get("path") or ""), needed_by)
     connection = settings.resolve(str(binding.get("connection") or ""), needed_by)
     argument = str(binding["name"])

@@ -10,6 +10,7 @@ category prefixes to .NET level names; the longest matching prefix wins, then
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import sys
@@ -110,6 +111,38 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         return json.dumps(entry, default=str)
+
+
+class PrintedLines(io.TextIOBase):
+    """Stands in for ``sys.stdout`` so what the app prints becomes log lines.
+
+    The real host captures a function's console output into its logs; here it also
+    keeps stdout free for the ready line, whatever the app prints at import.
+    """
+
+    def __init__(self, logger_name: str = "function.stdout") -> None:
+        super().__init__()
+        self._log = logging.getLogger(logger_name)
+        self._lock = threading.Lock()
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self._log.info("%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            line, self._pending = self._pending, ""
+        if line.strip():
+            self._log.info("%s", line)
 
 
 def configure(levels: Mapping[str, str], stream: TextIO | None = None) -> None:

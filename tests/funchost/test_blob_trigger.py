@@ -236,6 +236,25 @@ def test_the_poison_threshold_comes_from_host_json(apps: AppFactory, azurite: Az
     assert host.stop() == 0
 
 
+def test_max_degree_of_parallelism_one_runs_blob_invocations_one_at_a_time(
+    apps: AppFactory, azurite: Azurite
+) -> None:
+    app, service = _blob_app(
+        apps, azurite, {"version": "2.0", "extensions": {"blobs": {"maxDegreeOfParallelism": 1}}}
+    )
+    host = apps.start(app)
+    host.ready_line()
+
+    for index in range(4):
+        _upload(service, app, "incoming", f"{index}.csv", b"x")
+    host.wait_until(lambda: len(_succeeded(host, "on_blob")) == 4, "four invocations")
+
+    # Each invocation's start line comes right after the previous one's result line
+    lines = [e for e in host.logs if e.get("event") in ("invocation_started", "invocation")]
+    assert [e["event"] for e in lines] == ["invocation_started", "invocation"] * 4
+    assert host.stop() == 0
+
+
 def test_a_function_that_never_reads_its_blob_causes_no_download(
     apps: AppFactory, azurite: Azurite
 ) -> None:

@@ -37,6 +37,19 @@ def test_settings_are_in_the_environment_before_the_app_is_imported(apps: AppFac
     assert host.stop() == 0
 
 
+def test_what_the_app_prints_goes_to_the_log_and_stdout_keeps_only_the_ready_line(
+    apps: AppFactory,
+) -> None:
+    app = apps.write('print("hello from import")\n' + NO_FUNCTIONS, {"GREETING": "hello"})
+
+    host = apps.start(app)
+    host.ready_line()
+    assert host.stop() == 0
+
+    assert len(host.stdout) == 1
+    assert any(e.get("message") == "hello from import" for e in host.logs)
+
+
 def test_a_failing_import_stops_start_up_naming_the_cause(apps: AppFactory) -> None:
     app = apps.write("import module_that_does_not_exist\n", {})
 
