@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         host.stop()
         return 1
+    if stop.is_set():  # asked to stop while starting: never claim to be ready
+        host.stop()
+        return 0
     ready = {"event": "ready", "service": "functions", "functions": names}
     ready_stream.write(json.dumps(ready) + "\n")
     ready_stream.flush()

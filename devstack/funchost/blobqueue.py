@@ -147,7 +147,7 @@ class BlobTriggerProcessor:
                         visibility_timeout=VISIBILITY_SECONDS,
                     )
                 )
-            except AzureError as e:
+            except Exception as e:  # storage hiccups must not end processing
                 log.warning("receiving from %s failed: %s", self._queue.name, e)
                 stop.wait(self._poll_seconds)
                 continue

@@ -46,7 +46,10 @@ class BlobScanner:
 
     def run(self, stop: threading.Event, poll_seconds: float) -> None:
         while not stop.is_set():
-            self.scan()
+            try:
+                self.scan()
+            except Exception:  # a bug here must not end scanning for the host's lifetime
+                log.exception("blob scan failed")
             stop.wait(poll_seconds)
 
     def scan(self) -> int:

@@ -97,7 +97,6 @@ class Invoker:
                 outcome.append(e)
             finally:
                 scope.function_name = scope.invocation_id = None
-                self._finish()
 
         log.info(
             "Executing 'Functions.%s' (Id=%s)",
@@ -117,6 +116,26 @@ class Invoker:
             self._running += 1
         thread = threading.Thread(target=run, name=f"invocation-{function_name}", daemon=True)
         thread.start()
+        try:
+            return self._conclude(
+                function_name, invocation_id, thread, started, outcome, fields, heartbeat, after
+            )
+        finally:
+            # Counted until its caller stops waiting: a timed-out invocation left running
+            # in the background does not hold up shutdown.
+            self._finish()
+
+    def _conclude(
+        self,
+        function_name: str,
+        invocation_id: str,
+        thread: threading.Thread,
+        started: float,
+        outcome: list[BaseException | None],
+        fields: Mapping[str, Any],
+        heartbeat: Callable[[], None] | None,
+        after: Callable[[], Mapping[str, Any]] | None,
+    ) -> InvocationResult:
         timed_out = not self._wait(thread, started, heartbeat)
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         error = outcome[0] if outcome else None

@@ -129,6 +129,10 @@ class PrintedLines(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # io.TextIOBase's is None
+        return "utf-8"
+
     def write(self, text: str) -> int:
         with self._lock:
             self._pending += text

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from azure.core.exceptions import AzureError
 from azure.functions.timer import TimerRequest
 
 from devstack.funchost.catalog import TimerFunction
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 _LONGEST_SLEEP = 3600.0
+_STATUS_RETRY_SECONDS = 5.0
 
 
 def utc_now() -> dt.datetime:
@@ -59,7 +61,14 @@ class TimerListener:
 
     def run(self, stop: threading.Event) -> None:
         function = self._function
-        self._status, past_due = self.start_status()
+        while True:
+            try:
+                self._status, past_due = self.start_status()
+                break
+            except AzureError as e:
+                log.warning("timer %s cannot read its schedule status yet: %s", function.name, e)
+                if stop.wait(_STATUS_RETRY_SECONDS):
+                    return
         log.info(
             "timer %s: schedule %s (UTC), next occurrences %s",
             function.name,

@@ -191,9 +191,9 @@ class HostProcess:
         )
         return self.events(event, **fields)
 
-    def stop(self, timeout: float = WAIT_SECONDS) -> int:
+    def stop(self, timeout: float = WAIT_SECONDS, sig: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
         code = self.process.wait(timeout)
         for reader in self._readers:
             reader.join(10)

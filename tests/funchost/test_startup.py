@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import pytest
@@ -138,8 +139,9 @@ def test_an_invalid_host_json_stops_start_up(apps: AppFactory) -> None:
 
 
 @pytest.mark.stack
-def test_sigterm_lets_the_running_invocation_finish_then_exits_zero(
-    apps: AppFactory, azurite: Azurite
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_lets_the_running_invocation_finish_then_exits_zero(
+    apps: AppFactory, azurite: Azurite, sig: signal.Signals
 ) -> None:
     app = apps.write(
         """
@@ -162,7 +164,7 @@ def test_sigterm_lets_the_running_invocation_finish_then_exits_zero(
     host.ready_line()
     host.wait_for_events("invocation_started", function="long_run")
 
-    assert host.stop() == 0
+    assert host.stop(sig=sig) == 0
 
     assert app.records() == [{"done": True}]
     (run,) = host.events("invocation", function="long_run")
