@@ -97,7 +97,10 @@ class RecordStore:
         policy.RetryOptions = RetryOptions(max_retry_attempt_count=0)
         kwargs: dict[str, Any] = {
             "connection_policy": policy,
-            "retry_total": settings.service_retries,
+            # Not retry_total: the SDK would use it as its throttle retry count too.
+            "retry_connect": settings.service_retries,
+            "retry_read": settings.service_retries,
+            "retry_status": settings.service_retries,
             "retry_backoff_factor": settings.service_retry_backoff_seconds,
             "retry_backoff_max": max(settings.service_retry_backoff_seconds * 8, 1),
         }

@@ -1,0 +1,94 @@
+"""Cosmos DB throttling: Retry-After honoured, bounded retries, exit 76 when the budget is spent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.worker import corpus
+from tests.worker.node import WorkerStack, unique
+from tests.worker.throttle import ThrottlePolicy, ThrottlingProxy
+
+pytestmark = pytest.mark.stack
+
+
+def rows(n: int) -> bytes:
+    return corpus.csv_text(*[f"{i},1,US,T{i},NC,35.{i},-80.{i}" for i in range(1, n + 1)]).encode()
+
+
+def proxy_for(stack: WorkerStack, policy: ThrottlePolicy) -> ThrottlingProxy:
+    cert = stack.cosmos.ca_cert
+    return ThrottlingProxy(stack.cosmos.endpoint, cert, cert.with_name("cosmos-key.pem"), policy)
+
+
+@pytest.fixture
+def throttled_twice(worker_stack: WorkerStack) -> Iterator[ThrottlingProxy]:
+    with proxy_for(worker_stack, ThrottlePolicy(times=2, retry_after_ms=15)) as proxy:
+        yield proxy
+
+
+def test_throttled_writes_wait_as_told_and_then_succeed(
+    worker_stack: WorkerStack, throttled_twice: ThrottlingProxy
+) -> None:
+    name = unique("throttled.csv")
+    etag, key = worker_stack.upload(name, rows(40))
+    env = worker_stack.task_env(
+        "csv", name, etag, key, DROPBATCH_COSMOS_ENDPOINT=throttled_twice.endpoint
+    )
+
+    proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 0, proc.stderr
+    assert len(worker_stack.documents(key)) == 40
+    stats = json.loads(worker_stack.read("logs", f"{name}/{key}/worker-log.json"))["counts"][
+        "cosmos"
+    ]
+    assert stats["throttled"] == 80
+    assert stats["attempts"] == 120
+    assert stats["throttle_wait_seconds"] == pytest.approx(80 * 0.015)
+    assert throttled_twice.policy.throttled == 80
+
+
+def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: WorkerStack) -> None:
+    name = unique("always.csv")
+    etag, key = worker_stack.upload(name, rows(5))
+    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=5)) as proxy:
+        env = worker_stack.task_env(
+            "csv",
+            name,
+            etag,
+            key,
+            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
+            DROPBATCH_COSMOS_MAX_ATTEMPTS="3",
+            DROPBATCH_COSMOS_CONCURRENCY="1",
+        )
+        proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 76, proc.stderr
+    assert "throttled one document 3 times in a row (DROPBATCH_COSMOS_MAX_ATTEMPTS)" in proc.stderr
+    # The first document was tried exactly three times; the run then stopped.
+    assert max(proxy.policy.attempts.values()) == 3
+    assert not worker_stack.exists("results", f"{name}/{key}/summary.json")
+
+
+def test_throttling_that_would_outlast_the_wait_budget_exits_76(worker_stack: WorkerStack) -> None:
+    name = unique("budget.csv")
+    etag, key = worker_stack.upload(name, rows(5))
+    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=60_000)) as proxy:
+        env = worker_stack.task_env(
+            "csv",
+            name,
+            etag,
+            key,
+            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
+            DROPBATCH_COSMOS_THROTTLE_BUDGET_SECONDS="1",
+        )
+        proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 76, proc.stderr
+    assert (
+        "Cosmos DB throttling would need more than 1s of waiting"
+        " (DROPBATCH_COSMOS_THROTTLE_BUDGET_SECONDS)"
+    ) in proc.stderr

@@ -1,0 +1,130 @@
+"""A TLS proxy in front of the Cosmos DB-compatible server that answers 429 (throttled) the
+way Cosmos DB does, with x-ms-retry-after-ms. Faults are injected at the HTTP layer: the worker
+runs unchanged and only its endpoint points here."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+@dataclass
+class ThrottlePolicy:
+    """Throttle each document's first `times` upsert attempts (forever when None)."""
+
+    times: int | None
+    retry_after_ms: int = 10
+    attempts: Counter[str] = field(default_factory=Counter)
+    throttled: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def should_throttle(self, document_id: str) -> bool:
+        with self.lock:
+            self.attempts[document_id] += 1
+            hit = self.times is None or self.attempts[document_id] <= self.times
+            self.throttled += hit
+            return hit
+
+
+class ThrottlingProxy:
+    def __init__(self, upstream: str, cert: Path, key: Path, policy: ThrottlePolicy) -> None:
+        target = urlsplit(upstream)
+        self.upstream_host = target.hostname or "127.0.0.1"
+        self.upstream_port = target.port or 443
+        self.policy = policy
+        client_context = ssl.create_default_context(cafile=str(cert))
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _upstream(self) -> http.client.HTTPSConnection:
+                connection: http.client.HTTPSConnection | None = getattr(self, "_connection", None)
+                if connection is None:
+                    connection = http.client.HTTPSConnection(
+                        proxy.upstream_host, proxy.upstream_port, context=client_context
+                    )
+                    self._connection = connection
+                return connection
+
+            def finish(self) -> None:
+                super().finish()
+                connection = getattr(self, "_connection", None)
+                if connection is not None:
+                    connection.close()
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if (
+                    self.command == "POST"
+                    and self.path.rstrip("/").endswith("/docs")
+                    and self.headers.get("x-ms-documentdb-is-upsert")
+                ):
+                    document_id = str(json.loads(body).get("id"))
+                    if proxy.policy.should_throttle(document_id):
+                        self._send(
+                            429,
+                            {
+                                "x-ms-retry-after-ms": str(proxy.policy.retry_after_ms),
+                                "x-ms-substatus": "3200",
+                                "Content-Type": "application/json",
+                            },
+                            b'{"code":"TooManyRequests","message":"Request rate is large."}',
+                        )
+                        return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                headers["Host"] = f"{proxy.upstream_host}:{proxy.upstream_port}"
+                connection = self._upstream()
+                connection.request(self.command, self.path, body=body or None, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+                if self.command == "GET" and self.path in ("", "/"):
+                    # The account lists its own address; keep the client talking to us.
+                    data = data.replace(
+                        f":{proxy.upstream_port}/".encode(), f":{proxy.port}/".encode()
+                    )
+                out = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+                self._send(response.status, out, data)
+
+            def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_context.load_cert_chain(str(cert), str(key))
+        self._server.socket = server_context.wrap_socket(self._server.socket, server_side=True)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> ThrottlingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
