@@ -8,6 +8,9 @@ import logging
 from dataclasses import dataclass
 
 from azure.batch import BatchClient, models
+
+# Not exported by azure.batch.models in 15.x, though begin_terminate_job takes it.
+from azure.batch.models._models import BatchJobTerminateOptions
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (
     AzureError,
@@ -205,7 +208,11 @@ class BatchService:
 
     def terminate_job(self, job_id: str) -> None:
         try:
-            self._c.begin_terminate_job(job_id, polling_interval=1).result()
+            # Starts the termination; the next cleanup sees the job completed. (azure-batch
+            # 15.x needs the options body here, or it fails to build the request.)
+            self._c.begin_terminate_job(
+                job_id, BatchJobTerminateOptions(termination_reason="DrainedByDropbatch")
+            )
         except AzureError as e:
             if error_code(e) not in ("JobCompleted", "JobNotFound"):
                 raise translate(e, f"terminate job {job_id}") from e
@@ -213,7 +220,7 @@ class BatchService:
     def delete_job(self, job_id: str) -> None:
         self._known_jobs.discard(job_id)
         try:
-            self._c.begin_delete_job(job_id, polling_interval=1).result()
+            self._c.begin_delete_job(job_id)  # started; the service finishes it
         except AzureError as e:
             if error_code(e) not in ("JobNotFound", "JobBeingDeleted"):
                 raise translate(e, f"delete job {job_id}") from e

@@ -127,7 +127,11 @@ class Settings:
             alert_webhook_url=r.optional_url(ALERT_WEBHOOK_URL),
             alert_webhook_kind=r.choice(ALERT_WEBHOOK_KIND, WEBHOOK_KINDS, "generic"),
             worker_settings={
-                k: v for k, v in r.env.items() if k.startswith(WORKER_PASSTHROUGH_PREFIX)
+                k: v
+                for k, v in r.env.items()
+                if k.startswith(WORKER_PASSTHROUGH_PREFIX)
+                and k not in (WORKER_COMMAND, WORKER_IDENTITY_CLIENT_ID)
+                and v.strip()
             },
         )
 

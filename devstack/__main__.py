@@ -109,7 +109,7 @@ def run(state_dir: Path) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stack = Stack(state_dir)
+    stack = Stack(state_dir, persist_cosmos=True)
     try:
         stack.start(Ports.standard())
     except Exception as e:
@@ -162,7 +162,7 @@ def status(state_dir: Path) -> int:
     print("local stack:")
     for name in ("blob", "queue", "cosmos", "batch", "functions", "settings", "logs"):
         print(f"  {name:<10} {info.get(name)}")
-    print("  cosmos data is kept in memory: stopping the stack forgets runs and records")
+    print("  cosmos data lives in memory; `make down` saves it to .devstack/cosmos-snapshot.json")
     return 0
 
 

@@ -42,8 +42,8 @@ def main() -> int:
 Look further:
   .venv/bin/dropbatch --settings local.settings.json status     every run (--json for scripts)
   .venv/bin/dropbatch --settings local.settings.json alerts     alerts raised
-  containers '{p.settings.container_results}' and '{p.settings.container_logs}' at {p.settings.blob_endpoint}
-                                                                hold summaries and task logs
+  summaries in the '{p.settings.container_results}' container, task logs in '{p.settings.container_logs}'
+    (Azurite blob endpoint {p.settings.blob_endpoint})
   .devstack/logs/                                               each server's log
 The stack keeps running for you: `make down` stops it.""")
     return 0

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from azure.cosmos import CosmosClient
+
+from devstack import cosmos_snapshot
 from devstack.process import ManagedProcess
 from devstack.servers import (
     ROOT,
@@ -49,6 +52,8 @@ class Stack:
     batch: BatchService | None = None
     functions: ManagedProcess | None = None
     values: dict[str, str] = field(default_factory=dict)
+    # The Cosmos server keeps data in memory; the long-running stack snapshots it on stop.
+    persist_cosmos: bool = False
 
     @property
     def settings_file(self) -> Path:
@@ -72,12 +77,25 @@ class Stack:
             self.values = self._settings_values(overrides or {})
             write_settings(self.settings_file, self.values)
             self.provision()
+            if self.persist_cosmos:
+                loaded = cosmos_snapshot.load(self._cosmos_client(), self.snapshot_file)
+                log.info("restored %d Cosmos documents from %s", loaded, self.snapshot_file)
             if with_functions:
                 self.functions = start_functions(self.state_dir, ROOT, self.settings_file)
         except BaseException:
             self.stop()
             raise
         return self
+
+    @property
+    def snapshot_file(self) -> Path:
+        return self.state_dir / "cosmos-snapshot.json"
+
+    def _cosmos_client(self) -> CosmosClient:
+        from batch_core.cosmosdb import cosmos_client
+        from batch_core.settings import Settings
+
+        return cosmos_client(Settings.from_env(self.values))
 
     def provision(self) -> None:
         from batch_core.pipeline import Pipeline
@@ -134,6 +152,14 @@ class Stack:
 
     def stop(self) -> None:
         """Stop in reverse order: the host first, so nothing new is submitted mid-shutdown."""
+        if self.functions is not None:
+            self.functions.stop()
+        if self.persist_cosmos and self.cosmos and self.cosmos.process.running() and self.values:
+            try:
+                saved = cosmos_snapshot.save(self._cosmos_client(), self.snapshot_file)
+                log.info("saved %d Cosmos documents to %s", saved, self.snapshot_file)
+            except Exception as e:  # stopping matters more than the snapshot
+                log.warning("could not snapshot Cosmos data: %s", e)
         for proc in self.processes():
             try:
                 proc.stop()

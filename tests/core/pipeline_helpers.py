@@ -29,7 +29,7 @@ def unique(name: str) -> str:
 def drop(p: Pipeline, name: str, data: bytes) -> BlobRef:
     """Upload a file into the incoming container as an operator would; return what a trigger
     would be told (no content)."""
-    client = p.blobs._svc.get_blob_client(p.settings.container_incoming, name)  # noqa: SLF001
+    client = p.blobs._svc.get_blob_client(p.settings.container_incoming, name)
     client.upload_blob(data, overwrite=True)
     props = client.get_blob_properties()
     return BlobRef(

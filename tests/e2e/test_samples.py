@@ -74,7 +74,7 @@ def test_the_sample_workload_runs_end_to_end(live_stack: Stack, samples: Path) -
     dropped = sorted(samples.glob("*.zip")) + sorted(samples.glob("*.csv"))
 
     # When an operator drops the 3 zips and 7 CSVs
-    incoming = p.blobs._svc.get_container_client(p.settings.container_incoming)  # noqa: SLF001
+    incoming = p.blobs._svc.get_container_client(p.settings.container_incoming)
     for path in dropped:
         incoming.upload_blob(prefix + path.name, path.read_bytes(), overwrite=True)
 
