@@ -47,7 +47,8 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
 
 def blob_ref(blob: func.InputStream) -> BlobRef:
     container, _, name = (blob.name or "").partition("/")
-    props = blob.blob_properties or {}
+    # The runtime's InputStream carries these; the abstract type does not declare them.
+    props = getattr(blob, "blob_properties", None) or {}
     etag = props.get("ETag") or props.get("Etag") or props.get("etag") or ""
     if not etag:
         raise ValueError(f"blob trigger for {blob.name} carried no ETag property")
@@ -56,5 +57,5 @@ def blob_ref(blob: func.InputStream) -> BlobRef:
         name=name,
         etag=normalize_etag(str(etag)),
         size=int(blob.length or props.get("Length") or 0),
-        metadata={str(k): str(v) for k, v in (blob.metadata or {}).items()},
+        metadata={str(k): str(v) for k, v in (getattr(blob, "metadata", None) or {}).items()},
     )

@@ -85,8 +85,8 @@ def table(runs: Sequence[Run]) -> str:
     for r in rows:
         lines.append("  ".join(str(r[c]).ljust(widths.get(c, 0)) for c in COLUMNS))
     counts: dict[str, int] = {}
-    for r in runs:
-        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+    for run in runs:
+        counts[run.state.value] = counts.get(run.state.value, 0) + 1
     lines.append("")
     lines.append(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return "\n".join(lines)

@@ -42,7 +42,7 @@ def main() -> int:
 Look further:
   .venv/bin/dropbatch --settings local.settings.json status     every run (--json for scripts)
   .venv/bin/dropbatch --settings local.settings.json alerts     alerts raised
-  summaries in the '{p.settings.container_results}' container, task logs in '{p.settings.container_logs}'
+  summaries in '{p.settings.container_results}', task logs in '{p.settings.container_logs}'
     (Azurite blob endpoint {p.settings.blob_endpoint})
   .devstack/logs/                                               each server's log
 The stack keeps running for you: `make down` stops it.""")
