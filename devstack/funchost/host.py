@@ -26,6 +26,7 @@ from devstack.funchost.catalog import Catalog, build_catalog, import_app
 from devstack.funchost.errors import StartupError
 from devstack.funchost.hostconfig import HostConfig
 from devstack.funchost.invoker import Invoker
+from devstack.funchost.listenerlock import ListenerLock
 from devstack.funchost.receipts import ReceiptStore
 from devstack.funchost.schedulemonitor import ScheduleMonitor
 from devstack.funchost.storage import (
@@ -141,7 +142,8 @@ class FunctionsHost:
             self._spawn("blob-scan", scanner.run, self._stop, self._options.poll_seconds)
         monitor = ScheduleMonitor(host_account, self.host_id)
         for function in catalog.timer_functions:
-            listener = TimerListener(function, monitor, self._invoker)
+            lock = ListenerLock(host_account, self.host_id, f"{function.function_id}.Listener")
+            listener = TimerListener(function, monitor, self._invoker, lock)
             self._spawn(f"timer-{function.name}", listener.run, self._stop)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:

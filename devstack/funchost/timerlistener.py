@@ -4,7 +4,8 @@ One thread per timer and invocations run one at a time, so a function never over
 itself. After a run the next occurrence is computed from when that occurrence was due;
 if the run outlasted it, occurrences that passed meanwhile are skipped and the timer
 waits for the first one after the run ended. At start-up a past-due monitored timer
-runs once with ``past_due=True``; otherwise ``run_on_startup`` runs it once.
+runs once with ``past_due=True``; otherwise ``run_on_startup`` runs it once. With a
+listener lock, the timer runs only on the host holding it (one host per host id).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from azure.functions.timer import TimerRequest
 
 from devstack.funchost.catalog import TimerFunction
 from devstack.funchost.invoker import Invoker
+from devstack.funchost.listenerlock import ListenerLock
 from devstack.funchost.schedule import upcoming
 from devstack.funchost.schedulemonitor import ScheduleMonitor, ScheduleStatus
 
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 _LONGEST_SLEEP = 3600.0
 _STATUS_RETRY_SECONDS = 5.0
+# The real host retries a held listener lock every minute; locally a few seconds will do.
+_LOCK_RETRY_SECONDS = 5.0
+_LOCK_CHECK = 1.0
 
 
 def utc_now() -> dt.datetime:
@@ -41,13 +46,16 @@ class TimerListener:
         function: TimerFunction,
         monitor: ScheduleMonitor | None,
         invoker: Invoker,
+        lock: ListenerLock | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._function = function
         self._monitor = monitor if function.use_monitor else None
         self._invoker = invoker
+        self._lock = lock
         self._clock = clock
         self._status: ScheduleStatus | None = None
+        self._started = False
 
     def start_status(self) -> tuple[ScheduleStatus, bool]:
         """Load (or create) the schedule status; True when an occurrence was missed."""
@@ -60,6 +68,41 @@ class TimerListener:
         )
 
     def run(self, stop: threading.Event) -> None:
+        """Serve the schedule until ``stop``, only while holding the listener lock."""
+        while self._hold_lock(stop):
+            try:
+                self._serve(stop)
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
+
+    def _hold_lock(self, stop: threading.Event) -> bool:
+        if self._lock is None:
+            return not stop.is_set() and not self._started
+        told = False
+        while not stop.is_set():
+            try:
+                if self._lock.try_acquire():
+                    return True
+            except AzureError as e:
+                log.warning("timer %s cannot take its listener lock: %s", self._function.name, e)
+            if not told:
+                log.info(
+                    "timer %s waits: another host holds %s",
+                    self._function.name,
+                    self._lock.name,
+                    extra={
+                        "fields": {"event": "timer_lock_waiting", "function": self._function.name}
+                    },
+                )
+                told = True
+            stop.wait(_LOCK_RETRY_SECONDS)
+        return False
+
+    def _lost_lock(self) -> bool:
+        return self._lock is not None and self._lock.lost.is_set()
+
+    def _serve(self, stop: threading.Event) -> None:
         function = self._function
         while True:
             try:
@@ -85,12 +128,13 @@ class TimerListener:
         )
         if past_due:
             self._fire(self._clock(), past_due=True)
-        elif function.run_on_startup:
+        elif function.run_on_startup and not self._started:
             self._fire(self._clock(), run_on_startup=True)
-        while not stop.is_set():
+        self._started = True
+        while not stop.is_set() and not self._lost_lock():
             delay = (self._status.next - self._clock()).total_seconds()
             if delay > 0:
-                stop.wait(min(delay, _LONGEST_SLEEP))
+                stop.wait(min(delay, _LONGEST_SLEEP if self._lock is None else _LOCK_CHECK))
                 continue
             self._fire(self._clock())
 

@@ -175,3 +175,41 @@ def test_after_a_gap_a_missed_occurrence_runs_once_past_due(
     assert flags[1:] == [False] * (len(flags) - 1)
     assert [r["past_due"] for r in app.records() if r["function"] == "tick"][-len(flags)] is True
     assert second.stop() == 0
+
+
+ONE_TIMER = """
+import azure.functions as func
+
+app = func.FunctionApp()
+
+
+@app.timer_trigger(arg_name="timer", schedule="* * * * * *")
+def every_second(timer: func.TimerRequest) -> None:
+    pass
+"""
+
+
+def test_hosts_sharing_a_host_id_run_a_timer_on_one_host_at_a_time(
+    apps: AppFactory, azurite: Azurite
+) -> None:
+    app = apps.write(ONE_TIMER, {"AzureWebJobsStorage": azurite.connection_string})
+    first = apps.start(app)
+    first.ready_line()
+    first.wait_until(lambda: len(_runs(first, "every_second")) >= 1, "a run on the first host")
+
+    # Given a second host with the same host id
+    second = apps.start(app)
+    second.ready_line()
+    second.wait_for_events("timer_lock_waiting", function="every_second")
+    runs_before = len(_runs(first, "every_second"))
+    first.wait_until(
+        lambda: len(_runs(first, "every_second")) >= runs_before + 3,
+        "three more runs on the first host",
+    )
+    # Then only the lock holder runs the timer
+    assert _runs(second, "every_second") == []
+
+    # When the first host stops, the second takes over
+    assert first.stop() == 0
+    second.wait_until(lambda: len(_runs(second, "every_second")) >= 1, "the second host's run")
+    assert second.stop() == 0
