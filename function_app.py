@@ -9,19 +9,21 @@ import logging
 import azure.functions as func
 
 from batch_core import intake, reconcile
-from batch_core.blobstore import BlobRef
+from batch_core.bindings import blob_ref
 from batch_core.clock import utcnow
-from batch_core.keys import normalize_etag
 from batch_core.pipeline import Pipeline
 from batch_core.settings import Settings
 
 app = func.FunctionApp()
 log = logging.getLogger("dropbatch.functions")
+# Read at import so that a missing or malformed setting stops the host at start-up, naming
+# the setting, instead of failing the first file that lands.
+SETTINGS = Settings.from_env()
 
 
 @functools.cache
 def pipeline() -> Pipeline:
-    return Pipeline.build(Settings.from_env())
+    return Pipeline.build(SETTINGS)
 
 
 @app.blob_trigger(
@@ -43,19 +45,3 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("reconcile timer is past due; running now")
     reconcile.tick(pipeline(), utcnow())
-
-
-def blob_ref(blob: func.InputStream) -> BlobRef:
-    container, _, name = (blob.name or "").partition("/")
-    # The runtime's InputStream carries these; the abstract type does not declare them.
-    props = getattr(blob, "blob_properties", None) or {}
-    etag = props.get("ETag") or props.get("Etag") or props.get("etag") or ""
-    if not etag:
-        raise ValueError(f"blob trigger for {blob.name} carried no ETag property")
-    return BlobRef(
-        container=container,
-        name=name,
-        etag=normalize_etag(str(etag)),
-        size=int(blob.length or props.get("Length") or 0),
-        metadata={str(k): str(v) for k, v in (getattr(blob, "metadata", None) or {}).items()},
-    )
