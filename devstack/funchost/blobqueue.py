@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,23 @@ class BlobTriggerMessage:
             )
         except KeyError as e:
             raise ValueError(f"blob trigger message lacks {e}") from e
+
+
+def _with_content(function: BlobFunction) -> Callable[..., Any]:
+    """The function, fed bytes or text when it asks for them instead of a stream.
+
+    The read happens inside the invocation, so a failed download is a failed invocation.
+    """
+    if function.argument_kind is ArgumentKind.STREAM:
+        return function.call
+
+    def call(**kwargs: Any) -> Any:
+        content = kwargs[function.argument].read()
+        if function.argument_kind is ArgumentKind.TEXT:
+            content = content.decode("utf-8")
+        return function.call(**{**kwargs, function.argument: content})
+
+    return call
 
 
 class BlobWorkQueue:
@@ -237,15 +254,10 @@ class BlobTriggerProcessor:
             metadata=properties.metadata or {},
             counter=self._counter,
         )
-        argument: object = stream
-        if function.argument_kind is ArgumentKind.BYTES:
-            argument = stream.read()
-        elif function.argument_kind is ArgumentKind.TEXT:
-            argument = stream.read().decode("utf-8")
         result = self._invoker.invoke(
             function.name,
-            function.call,
-            {function.argument: argument},
+            _with_content(function),
+            {function.argument: stream},
             wants_context=function.wants_context,
             fields={
                 "trigger": "blob",

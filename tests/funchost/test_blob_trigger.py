@@ -278,3 +278,38 @@ def test_a_function_that_never_reads_its_blob_causes_no_download(
     ]
     assert [r["length"] for r in app.records() if r["function"] == "on_quiet"] == [1_000_000]
     assert host.stop() == 0
+
+
+BYTES_APP = """
+import json
+import os
+import pathlib
+
+import azure.functions as func
+
+app = func.FunctionApp()
+
+
+@app.blob_trigger(arg_name="data", path="bytes-SUFFIX/{name}", connection="AzureWebJobsStorage")
+def as_bytes(data: bytes) -> None:
+    pathlib.Path(os.environ["FUNCHOST_TEST_RECORD"]).write_text(
+        json.dumps({"type": type(data).__name__, "content": data.decode()}) + "\\n"
+    )
+"""
+
+
+def test_a_function_annotated_with_bytes_gets_the_content(
+    apps: AppFactory, azurite: Azurite
+) -> None:
+    app = apps.write(BYTES_APP, {"AzureWebJobsStorage": azurite.connection_string})
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    service.create_container(f"bytes-{app.suffix}").upload_blob("b.txt", b"payload")
+    host = apps.start(app)
+    host.ready_line()
+
+    (run,) = host.wait_for_events("invocation", function="as_bytes")
+
+    assert run["outcome"] == "succeeded"
+    assert run["content_downloads"] == 1
+    assert app.records() == [{"type": "bytes", "content": "payload"}]
+    assert host.stop() == 0
