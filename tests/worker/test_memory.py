@@ -1,0 +1,83 @@
+"""Peak memory while extracting a 1 GiB (uncompressed) archive stays under 150 MB.
+
+Opt-in (slow): DROPBATCH_SLOW_TESTS=1 pytest tests/worker -m slow -s
+The worker runs as a subprocess; its peak RSS comes from the kernel (wait4's ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.worker.node import WorkerStack, file_key, unique
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+GiB = 1024**3
+LIMIT_BYTES = 150 * 1000 * 1000
+
+
+def write_big_zip(path: Path, total: int, entries: int) -> None:
+    """CSV entries of realistic-looking rows, streamed into the archive (never in memory)."""
+    per_entry = total // entries
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for n in range(entries):
+            with archive.open(f"part{n}.csv", "w", force_zip64=True) as out:
+                written = 0
+                header = b"id,postal_cd,country_cd,city_name,state_abbrv,latitude,longitude\n"
+                out.write(header)
+                written += len(header)
+                row = 0
+                while written < per_entry:
+                    lines = []
+                    for _ in range(10_000):
+                        row += 1
+                        lines.append(
+                            f"{row},{row % 99999:05d},US,City{row % 7919},NC,"
+                            f"{30 + (row * 7919 % 10_000_000) / 1e6:.6f},"
+                            f"{-80 - (row * 104729 % 10_000_000) / 1e6:.6f}\n"
+                        )
+                    chunk = "".join(lines).encode()
+                    out.write(chunk)
+                    written += len(chunk)
+
+
+def test_extracting_a_1gib_archive_keeps_peak_rss_under_150mb(
+    worker_stack: WorkerStack, tmp_path: Path
+) -> None:
+    zip_path = tmp_path / "big.zip"
+    write_big_zip(zip_path, GiB, entries=4)
+    uncompressed = sum(i.file_size for i in zipfile.ZipFile(zip_path).infolist())
+    assert uncompressed >= GiB
+    name = unique("big.zip")
+    client = worker_stack.blobs.get_blob_client("incoming", name)
+    with open(zip_path, "rb") as data:
+        etag = str(client.upload_blob(data, overwrite=True, max_concurrency=4)["etag"])
+    key = file_key("incoming", name, etag)
+    env = worker_stack.task_env("zip", name, etag, key)
+    workdir = worker_stack.root / "tasks" / uuid.uuid4().hex
+    workdir.mkdir(parents=True)
+    env["AZ_BATCH_TASK_WORKING_DIR"] = str(workdir)
+
+    started = time.monotonic()
+    with open(tmp_path / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "worker"], cwd=workdir, env=env, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.monotonic() - started
+
+    peak = usage.ru_maxrss * 1024  # kilobytes on Linux
+    print(
+        f"\npeak RSS {peak / 1e6:.1f} MB extracting {uncompressed / 1e9:.2f} GB"
+        f" ({zip_path.stat().st_size / 1e6:.0f} MB compressed) in {elapsed:.0f}s"
+    )
+    assert proc.returncode == 0, (tmp_path / "stderr.txt").read_text()
+    assert peak < LIMIT_BYTES
+    assert list(workdir.iterdir()) == []
