@@ -182,7 +182,3 @@ class FunctionsHost:
             },
         )
         return drained
-
-    @property
-    def stop_requested(self) -> threading.Event:
-        return self._stop
