@@ -364,3 +364,17 @@ def test_cosmos_unreachable_exits_75_and_writes_no_summary(worker_stack: WorkerS
     log = json.loads(worker_stack.read("logs", f"{name}/{key}/worker-log.json"))
     assert log["exit_code"] == 75
     assert log["error"].startswith("TransientError")
+
+
+def test_an_input_larger_than_the_cap_is_rejected_before_download(
+    worker_stack: WorkerStack,
+) -> None:
+    name = unique("huge.csv")
+
+    run = worker_stack.process("csv", name, corpus.good_csv(), DROPBATCH_MAX_INPUT_BYTES="100")
+
+    assert run.code == 3
+    assert run.summary()["reason"] == (
+        f"incoming/{name}: file is {len(corpus.good_csv())} bytes, more than the limit of 100"
+        " bytes (DROPBATCH_MAX_INPUT_BYTES)"
+    )

@@ -92,3 +92,25 @@ def test_throttling_that_would_outlast_the_wait_budget_exits_76(worker_stack: Wo
         "Cosmos DB throttling would need more than 1s of waiting"
         " (DROPBATCH_COSMOS_THROTTLE_BUDGET_SECONDS)"
     ) in proc.stderr
+
+
+def test_a_blob_replaced_while_its_rows_are_written_leaves_no_documents_and_exits_4(
+    worker_stack: WorkerStack,
+) -> None:
+    name = unique("raced.csv")
+    etag, key = worker_stack.upload(name, rows(10))
+
+    def replace_the_blob() -> None:
+        worker_stack.upload(name, rows(3))
+
+    policy = ThrottlePolicy(times=0, before_first_write=replace_the_blob)
+    with proxy_for(worker_stack, policy) as proxy:
+        env = worker_stack.task_env(
+            "csv", name, etag, key, DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint
+        )
+        proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 4, proc.stderr
+    assert "changed while processing" in proc.stderr
+    assert worker_stack.documents(key) == []
+    assert not worker_stack.exists("results", f"{name}/{key}/summary.json")

@@ -9,6 +9,7 @@ import json
 import ssl
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,12 +24,17 @@ class ThrottlePolicy:
 
     times: int | None
     retry_after_ms: int = 10
+    # Called once, before the first upsert is forwarded (to change the world mid-run).
+    before_first_write: Callable[[], None] | None = None
     attempts: Counter[str] = field(default_factory=Counter)
     throttled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def should_throttle(self, document_id: str) -> bool:
         with self.lock:
+            if self.before_first_write is not None:
+                hook, self.before_first_write = self.before_first_write, None
+                hook()
             self.attempts[document_id] += 1
             hit = self.times is None or self.attempts[document_id] <= self.times
             self.throttled += hit
