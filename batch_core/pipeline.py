@@ -9,6 +9,7 @@ from batch_core.batch_service import BatchService, batch_client
 from batch_core.blobstore import BlobStore, blob_service
 from batch_core.cosmosdb import ALERTS, RUNS, cosmos_client, database, provision
 from batch_core.ledger import Ledger
+from batch_core.poison import PoisonQueue
 from batch_core.settings import Settings
 
 
@@ -19,6 +20,7 @@ class Pipeline:
     blobs: BlobStore
     batch: BatchService
     alerts: Alerts
+    poison: PoisonQueue
 
     @classmethod
     def build(cls, settings: Settings) -> Pipeline:
@@ -30,6 +32,7 @@ class Pipeline:
             blobs=BlobStore(blob_service(settings), settings),
             batch=BatchService(batch_client(settings), settings),
             alerts=Alerts.build(db.get_container_client(ALERTS), settings),
+            poison=PoisonQueue.build(settings),
         )
 
     def provision(self) -> None:

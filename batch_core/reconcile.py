@@ -69,6 +69,11 @@ def tick(p: Pipeline, now: dt.datetime) -> TickReport:
             log.warning("reconcile of run %s (%s) failed: %s", run.key, run.name, e)
             report.errors.append(f"{run.name}: {e}")
     try:
+        _poisoned(p, now, report)
+    except DropbatchError as e:
+        log.warning("reading the poison queue failed: %s", e)
+        report.errors.append(f"poison: {e}")
+    try:
         _sweep(p, now, report)
     except DropbatchError as e:
         log.warning("sweep of %s failed: %s", p.settings.container_incoming, e)
@@ -217,6 +222,27 @@ def _check_stuck(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) ->
         )
     )
     report.alerts += int(raised)
+
+
+def _poisoned(p: Pipeline, now: dt.datetime, report: TickReport) -> None:
+    """Alert on each blob whose trigger failed every try; the sweep still submits the file."""
+    for message in p.poison.take():
+        raised = p.alerts.raise_alert(
+            Alert(
+                kind="poison",
+                subject=f"{message.container}/{message.name}",
+                message=(
+                    f"the blob trigger ({message.function}) failed on every try for this file "
+                    f"(etag {message.etag}). The reconciler's sweep submits it anyway; look at "
+                    "the function app's log for the trigger's error."
+                ),
+                at=now,
+                run_key=message.etag or None,
+                severity="warning",
+            )
+        )
+        p.poison.delete(message)  # only once the alert is stored
+        report.alerts += int(raised)
 
 
 def _sweep(p: Pipeline, now: dt.datetime, report: TickReport) -> None:
