@@ -1,0 +1,290 @@
+"""Benchmark `submit`: N small CSV files dropped at once with the Functions host running.
+
+Measures, from the moment the uploads start:
+- seconds until every file has its Batch task (the latest task `creationTime`), and until
+  every run is terminal in the ledger (the latest run `updated_at`) and every task completed;
+- Batch REST requests per file, counted by the local Batch service (this benchmark's own
+  look-ups are counted on the client side and taken out);
+- trigger latency per file: its upload's completion -> its task's `creationTime`.
+
+    python -m bench.submit --files 1000 --rows 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from azure.cosmos import ContainerProxy
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from batch_core.clock import parse_iso
+from batch_core.cosmosdb import RUNS, cosmos_client
+from batch_core.keys import file_key, normalize_etag, task_id
+from batch_core.settings import Settings
+from bench.batchwatch import BatchWatch, TaskView
+from bench.harness import (
+    BatchStats,
+    local_stack,
+    operations_minus,
+    percentile,
+    progress,
+    result,
+    rounded,
+    run_main,
+)
+
+NAME = "submit"
+HEADER = "id,postal_cd,country_cd,city_name,state_abbrv,latitude,longitude\n"
+TERMINAL = {"succeeded", "rejected", "failed", "vanished"}
+
+
+@dataclass(frozen=True)
+class Dropped:
+    name: str
+    etag: str
+    uploaded_at: float  # epoch seconds, when the upload call returned
+
+
+def small_csv(index: int, rows: int) -> bytes:
+    lines = [HEADER]
+    for r in range(rows):
+        n = index * rows + r
+        lat = 25.0 + (n % 2400) / 100.0
+        lng = -80.0 - (n % 4000) / 100.0
+        lines.append(f"{n},{10000 + n % 89999},US,Town {n % 977},S{n % 50},{lat:.4f},{lng:.4f}\n")
+    return "".join(lines).encode()
+
+
+def upload_all(
+    incoming: ContainerClient, files: list[tuple[str, bytes]], concurrency: int
+) -> list[Dropped]:
+    def one(item: tuple[str, bytes]) -> Dropped:
+        name, data = item
+        props = incoming.get_blob_client(name).upload_blob(data, overwrite=True)
+        return Dropped(name, normalize_etag(str(props["etag"])), time.time())
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload") as pool:
+        return list(pool.map(one, files))
+
+
+def run_states(runs: ContainerProxy, prefix: str) -> list[dict[str, Any]]:
+    query = "SELECT c.name, c.state, c.updated_at FROM c WHERE STARTSWITH(c.name, @p)"
+    return list(
+        runs.query_items(
+            query, parameters=[{"name": "@p", "value": prefix}], enable_cross_partition_query=True
+        )
+    )
+
+
+def our_tasks(watch: BatchWatch, job_prefix: str, expected: set[str]) -> dict[str, TaskView]:
+    found: dict[str, TaskView] = {}
+    for job in watch.job_ids(job_prefix):
+        for view in watch.tasks(job):
+            if view.id in expected:
+                found[view.id] = view
+    return found
+
+
+def wait_submitted(
+    watch: BatchWatch, job_prefix: str, expected: set[str], deadline: float, poll: float
+) -> int:
+    seen: set[str] = set()
+    last = -1
+    while time.monotonic() < deadline:
+        for job in watch.job_ids(job_prefix):
+            seen.update(t for t in watch.task_ids(job) if t in expected)
+        if len(seen) != last:
+            progress("tasks_created", count=len(seen), of=len(expected))
+            last = len(seen)
+        if len(seen) >= len(expected):
+            break
+        time.sleep(poll)
+    return len(seen)
+
+
+def wait_terminal(
+    runs: ContainerProxy, prefix: str, n: int, deadline: float, poll: float
+) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    last: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        docs = run_states(runs, prefix)
+        states = dict(Counter(str(d["state"]) for d in docs))
+        if states != last:
+            progress("run_states", **states)
+            last = states
+        if len(docs) >= n and all(d["state"] in TERMINAL for d in docs):
+            break
+        time.sleep(poll)
+    return docs
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.monotonic()
+    params = {"files": args.files, "rows_per_file": args.rows}
+    overrides = {"DROPBATCH_RECONCILE_SCHEDULE": args.reconcile_schedule}
+    with local_stack(NAME, with_functions=True, overrides=overrides) as stack:
+        settings = Settings.from_env(stack.values)
+        params.update(
+            {
+                "reconcile_schedule": settings_value(stack.values, "DROPBATCH_RECONCILE_SCHEDULE"),
+                "pool_nodes": settings.batch_max_nodes,
+                "task_slots_per_node": settings.batch_task_slots_per_node,
+                "upload_concurrency": args.upload_concurrency,
+            }
+        )
+        blobs = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+        incoming = blobs.get_container_client(settings.container_incoming)
+        runs = (
+            cosmos_client(settings)
+            .get_database_client(settings.cosmos_database)
+            .get_container_client(RUNS)
+        )
+        watch = BatchWatch(stack)
+        stats = BatchStats.of(stack)
+        prefix = f"bench-{uuid.uuid4().hex[:8]}/"
+        files = [(f"{prefix}file-{i:05d}.csv", small_csv(i, args.rows)) for i in range(args.files)]
+        progress("files_generated", files=len(files), bytes=sum(len(d) for _, d in files))
+
+        stats.reset()
+        t0 = time.time()
+        deadline = time.monotonic() + args.timeout
+        dropped = upload_all(incoming, files, args.upload_concurrency)
+        upload_seconds = time.time() - t0
+        progress("uploaded", files=len(dropped), seconds=round(upload_seconds, 2))
+
+        account = settings.storage_account
+        by_task = {
+            task_id(d.name, file_key(account, settings.container_incoming, d.name, d.etag)): d
+            for d in dropped
+        }
+        job_prefix = f"{settings.batch_job_prefix}-"
+        created = wait_submitted(watch, job_prefix, set(by_task), deadline, args.poll)
+        seen_submitted = time.time() - t0
+        at_submitted = stats.snapshot()
+        own_at_submitted = dict(watch.own)
+
+        docs = wait_terminal(runs, prefix, len(files), deadline, args.poll * 2)
+        seen_terminal = time.time() - t0
+        at_end = stats.snapshot()
+        own_at_end = dict(watch.own)
+        tasks = our_tasks(watch, job_prefix, set(by_task))
+        watch.close()
+
+    measurements = summarize(
+        t0=t0,
+        dropped=by_task,
+        tasks=tasks,
+        docs=docs,
+        upload_seconds=upload_seconds,
+        seen_submitted=seen_submitted,
+        seen_terminal=seen_terminal,
+        created=created,
+        requests_at_submitted=operations_minus(at_submitted["operations"], own_at_submitted),
+        requests_at_end=operations_minus(at_end["operations"], own_at_end),
+        statuses=at_end.get("statuses", {}),
+    )
+    return result(NAME, params, measurements, started)
+
+
+def settings_value(values: dict[str, str], name: str) -> str:
+    return values.get(name, "")
+
+
+def summarize(
+    *,
+    t0: float,
+    dropped: dict[str, Dropped],
+    tasks: dict[str, TaskView],
+    docs: list[dict[str, Any]],
+    upload_seconds: float,
+    seen_submitted: float,
+    seen_terminal: float,
+    created: int,
+    requests_at_submitted: dict[str, int],
+    requests_at_end: dict[str, int],
+    statuses: dict[str, int],
+) -> dict[str, Any]:
+    n = len(dropped)
+    latencies = [
+        tasks[tid].created.timestamp() - d.uploaded_at  # type: ignore[union-attr]
+        for tid, d in dropped.items()
+        if tid in tasks and tasks[tid].created is not None
+    ]
+    created_at = [v.created.timestamp() for v in tasks.values() if v.created is not None]
+    ended_at = [v.ended.timestamp() for v in tasks.values() if v.ended is not None]
+    terminal_at = [_epoch(d["updated_at"]) for d in docs if d["state"] in TERMINAL]
+    all_terminal = len(docs) == n and len(terminal_at) == n
+    total_at_submitted = sum(requests_at_submitted.values())
+    total = sum(requests_at_end.values())
+    return {
+        "complete": created == n and all_terminal,
+        "upload_seconds": round(upload_seconds, 2),
+        "seconds_until_all_submitted": rounded(max(created_at) - t0 if created_at else None, 2),
+        "seconds_until_all_tasks_completed": rounded(
+            max(ended_at) - t0 if len(ended_at) == n else None, 2
+        ),
+        "seconds_until_all_terminal": rounded(
+            max(terminal_at) - t0 if all_terminal else None, 2
+        ),
+        "observed_by_polling": {
+            "all_submitted_seconds": round(seen_submitted, 2),
+            "all_terminal_seconds": round(seen_terminal, 2),
+        },
+        "tasks_created": len(created_at),
+        "run_states": dict(Counter(str(d["state"]) for d in docs)),
+        "task_exit_codes": dict(Counter(str(v.exit_code) for v in tasks.values())),
+        "trigger_latency_seconds": {
+            "p50": rounded(percentile(latencies, 50)),
+            "p95": rounded(percentile(latencies, 95)),
+            "max": rounded(max(latencies) if latencies else None),
+            "min": rounded(min(latencies) if latencies else None),
+        },
+        "batch_requests": {
+            "per_file": rounded(total / n if n else None, 2),
+            "total": total,
+            "per_file_until_all_submitted": rounded(total_at_submitted / n if n else None, 2),
+            "until_all_submitted": requests_at_submitted,
+            "by_operation": requests_at_end,
+            "per_file_by_operation": {op: round(c / n, 2) for op, c in requests_at_end.items()},
+            "http_statuses": statuses,
+        },
+    }
+
+
+def _epoch(text: str) -> float:
+    moment = parse_iso(str(text))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.submit", description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=1000, help="CSV files dropped at once")
+    parser.add_argument("--rows", type=int, default=20, help="data rows per file")
+    parser.add_argument("--upload-concurrency", type=int, default=16)
+    parser.add_argument(
+        "--reconcile-schedule",
+        default="*/15 * * * * *",
+        help="NCRONTAB of the reconcile timer (the sample settings' value by default)",
+    )
+    parser.add_argument("--poll", type=float, default=1.0, help="seconds between look-ups")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="give up after (seconds)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_main(NAME, lambda: measure(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
