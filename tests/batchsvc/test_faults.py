@@ -149,5 +149,6 @@ def test_faults_can_be_set_when_the_service_starts(tmp_path: Path) -> None:
 def test_an_invalid_fault_is_refused(service: RunningService) -> None:
     with pytest.raises(urllib.error.HTTPError) as raised:
         admin(service, "POST", "faults", {"kind": "meteor"})
+    raised.value.close()
 
     assert raised.value.code == 400

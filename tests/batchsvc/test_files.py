@@ -83,6 +83,8 @@ def test_listing_is_flat_by_default_and_recursive_on_request(
 def test_a_missing_file_is_file_not_found(client: BatchClient, finished: str) -> None:
     with pytest.raises(ResourceNotFoundError) as raised:
         b"".join(client.download_task_file(finished, "writer", "no-such.txt"))
+    # The SDK leaves the streamed error response open; close it so its socket is released.
+    raised.value.response.close()
     status, body, _ = raw(client, "GET", f"/jobs/{finished}/tasks/writer/files/no-such.txt")
 
     # A streamed download does not parse the error body; the status says enough.

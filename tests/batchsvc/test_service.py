@@ -305,8 +305,10 @@ def test_an_unsigned_request_is_refused(service: RunningService) -> None:
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=10)
 
+    body = json.loads(raised.value.read())
+    raised.value.close()
     assert raised.value.code == 403
-    assert json.loads(raised.value.read())["code"] == "AuthenticationFailed"
+    assert body["code"] == "AuthenticationFailed"
 
 
 def test_the_api_version_is_required_and_checked(client: BatchClient) -> None:
