@@ -74,6 +74,10 @@ class Ledger:
         params = [{"name": "@states", "value": [s.value for s in ACTIVE]}]
         return list(self._query(query, params))
 
+    def unalerted_failures(self) -> list[Run]:
+        query = "SELECT * FROM c WHERE c.state = @failed AND NOT c.alerted"
+        return list(self._query(query, [{"name": "@failed", "value": RunState.FAILED.value}]))
+
     def keys_in(self, container: str) -> set[str]:
         query = "SELECT VALUE c.id FROM c WHERE c.container = @c"
         with translated("list run keys"):

@@ -4,6 +4,7 @@ recorded are submitted; runs stuck too long raise an alert; then cleanup runs.""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections import Counter
@@ -68,6 +69,11 @@ def tick(p: Pipeline, now: dt.datetime) -> TickReport:
             # One run's trouble must not stop the others; it is looked at again next tick.
             log.warning("reconcile of run %s (%s) failed: %s", run.key, run.name, e)
             report.errors.append(f"{run.name}: {e}")
+    for failed in p.ledger.unalerted_failures():
+        try:
+            report.alerts += _alert_failure(p, failed, now)
+        except DropbatchError as e:
+            report.errors.append(f"alert for {failed.name}: {e}")
     try:
         _poisoned(p, now, report)
     except DropbatchError as e:
@@ -126,8 +132,6 @@ def _create_missing_task(p: Pipeline, run: Run, now: dt.datetime, report: TickRe
 
 
 def _without_backoff(run: Run) -> Run:
-    import dataclasses
-
     return dataclasses.replace(run, next_attempt_at=None)
 
 
@@ -172,20 +176,27 @@ def _finish(
     done = p.ledger.advance(run, state, reason, now, **changes)
     report.moved[state.value] += 1
     if state is RunState.FAILED:
-        # Alert only once the state is stored, so a crash in between cannot lose the failure.
-        raised = p.alerts.raise_alert(
-            Alert(
-                kind="failed",
-                subject=f"{run.container}/{run.name}",
-                message=(
-                    f"{reason}. Task logs: {p.settings.container_logs}/{prefix}/. "
-                    "Fix the cause, then upload the file again to reprocess it."
-                ),
-                at=now,
-                run_key=done.key,
-            )
+        report.alerts += _alert_failure(p, done, now)
+
+
+def _alert_failure(p: Pipeline, run: Run, now: dt.datetime) -> int:
+    """Alert on a failed run, then mark it alerted. The state is stored first, so a crash in
+    between leaves a failed, unalerted run that the next tick alerts on (deduplicated)."""
+    prefix = output_prefix(run.name, run.key)
+    raised = p.alerts.raise_alert(
+        Alert(
+            kind="failed",
+            subject=f"{run.container}/{run.name}",
+            message=(
+                f"{run.reason}. Task logs: {p.settings.container_logs}/{prefix}/. "
+                "Fix the cause, then upload the file again to reprocess it."
+            ),
+            at=now,
+            run_key=run.key,
         )
-        report.alerts += int(raised)
+    )
+    p.ledger.save(dataclasses.replace(run, alerted=True))
+    return int(raised)
 
 
 def _keep_task_output(p: Pipeline, run: Run) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 import sys
+import uuid
 
 import pytest
 
@@ -170,3 +171,27 @@ def test_the_sweep_submits_a_file_that_no_trigger_recorded(stack: Stack) -> None
     run = p.ledger.get(key)
     assert run is not None and run.state is RunState.SUBMITTED
     assert drain(p, key).state is RunState.SUCCEEDED
+
+
+def test_a_failure_whose_alert_was_lost_is_alerted_on_the_next_tick(stack: Stack) -> None:
+    # Given a run stored as failed by a reconciler that died before alerting
+    from batch_core.run import Run
+
+    p = pipeline_with(stack)
+    now = utcnow()
+    lost = Run(
+        key=f"lost{uuid.uuid4().hex}"[:40], container="incoming", name=unique("lost.csv"),
+        etag="0x1", size=1, route="csv", state=RunState.FAILED,
+        reason="worker crashed (exit 1) after 2 attempts", created_at=now, updated_at=now,
+    )  # fmt: skip
+    p.ledger.create(lost)
+
+    # When the reconciler ticks, twice
+    reconcile.tick(p, now)
+    reconcile.tick(p, now)
+
+    # Then exactly one alert names it and the run is marked alerted
+    alerts = [a for a in p.alerts.recent(500) if a["run_key"] == lost.key]
+    assert [a["kind"] for a in alerts] == ["failed"]
+    stored = p.ledger.get(lost.key)
+    assert stored is not None and stored.alerted
