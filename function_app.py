@@ -3,6 +3,7 @@ one batch_core function and returns; the pipeline is built once, on first use.""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 
@@ -19,6 +20,7 @@ log = logging.getLogger("dropbatch.functions")
 # Read at import so that a missing or malformed setting stops the host at start-up, naming
 # the setting, instead of failing the first file that lands.
 SETTINGS = Settings.from_env()
+SWEEP = reconcile.SweepGate(every=dt.timedelta(seconds=SETTINGS.sweep_seconds))
 
 
 @functools.cache
@@ -44,4 +46,4 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
     """Move runs forward from their Batch tasks, retry, quarantine, alert, sweep, clean up."""
     if timer.past_due:
         log.info("reconcile timer is past due; running now")
-    reconcile.tick(pipeline(), utcnow())
+    reconcile.tick(pipeline(), utcnow(), SWEEP)

@@ -59,7 +59,19 @@ class TickReport:
         }
 
 
-def tick(p: Pipeline, now: dt.datetime) -> TickReport:
+@dataclass
+class SweepGate:
+    """How often the sweep lists the incoming container (it grows with every file). The
+    function app keeps one for its lifetime; without a gate every tick sweeps."""
+
+    every: dt.timedelta
+    last: dt.datetime | None = None
+
+    def due(self, now: dt.datetime) -> bool:
+        return self.last is None or now - self.last >= self.every
+
+
+def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickReport:
     report = TickReport()
     for run in p.ledger.active():
         report.examined += 1
@@ -80,7 +92,10 @@ def tick(p: Pipeline, now: dt.datetime) -> TickReport:
         log.warning("reading the poison queue failed: %s", e)
         report.errors.append(f"poison: {e}")
     try:
-        _sweep(p, now, report)
+        if gate is None or gate.due(now):
+            _sweep(p, now, report)
+            if gate is not None:
+                gate.last = now
     except DropbatchError as e:
         log.warning("sweep of %s failed: %s", p.settings.container_incoming, e)
         report.errors.append(f"sweep: {e}")

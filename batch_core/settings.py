@@ -38,6 +38,7 @@ RETRY_BACKOFF_SECONDS = "DROPBATCH_RETRY_BACKOFF_SECONDS"
 STUCK_AFTER_SECONDS = "DROPBATCH_STUCK_AFTER_SECONDS"
 JOB_RETENTION_DAYS = "DROPBATCH_JOB_RETENTION_DAYS"
 RECONCILE_SCHEDULE = "DROPBATCH_RECONCILE_SCHEDULE"
+SWEEP_SECONDS = "DROPBATCH_SWEEP_SECONDS"
 IGNORE_PREFIXES = "DROPBATCH_IGNORE_PREFIXES"
 ALERT_WEBHOOK_URL = "DROPBATCH_ALERT_WEBHOOK_URL"
 ALERT_WEBHOOK_KIND = "DROPBATCH_ALERT_WEBHOOK_KIND"
@@ -78,6 +79,7 @@ class Settings:
     retry_backoff_seconds: int
     stuck_after_seconds: int
     job_retention_days: int
+    sweep_seconds: int
     ignore_prefixes: tuple[str, ...]
     alert_webhook_url: str | None
     alert_webhook_kind: str
@@ -121,6 +123,7 @@ class Settings:
             retry_backoff_seconds=r.integer(RETRY_BACKOFF_SECONDS, 30, minimum=0),
             stuck_after_seconds=r.integer(STUCK_AFTER_SECONDS, 7200, minimum=1),
             job_retention_days=r.integer(JOB_RETENTION_DAYS, 2, minimum=0),
+            sweep_seconds=r.integer(SWEEP_SECONDS, 120, minimum=0),
             ignore_prefixes=tuple(
                 p for p in (r.optional(IGNORE_PREFIXES) or "").split(",") if p.strip()
             ),

@@ -195,3 +195,21 @@ def test_a_failure_whose_alert_was_lost_is_alerted_on_the_next_tick(stack: Stack
     assert [a["kind"] for a in alerts] == ["failed"]
     stored = p.ledger.get(lost.key)
     assert stored is not None and stored.alerted
+
+
+def test_with_a_gate_the_sweep_lists_incoming_at_most_once_per_interval(stack: Stack) -> None:
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    gate = reconcile.SweepGate(every=dt.timedelta(seconds=120))
+    later = utcnow() + dt.timedelta(minutes=2)
+    first = drop(p, unique("gate1.csv"), CSV_HEADER + ROW)
+    assert reconcile.tick(p, later, gate).swept >= 1
+
+    second = drop(p, unique("gate2.csv"), CSV_HEADER + ROW)
+    assert reconcile.tick(p, later + dt.timedelta(seconds=60), gate).swept == 0
+    assert reconcile.tick(p, later + dt.timedelta(seconds=121), gate).swept >= 1
+
+    from batch_core.keys import file_key
+
+    for blob in (first, second):
+        key = file_key(p.blobs.account, blob.container, blob.name, blob.etag)
+        assert drain(p, key, now=later).state is RunState.SUCCEEDED
