@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
@@ -22,6 +23,7 @@ from devstack.funchost.storage import StorageAccount, normalize_etag
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 5000
+DEFAULT_CLAIM_WORKERS = 16
 
 
 class BlobScanner:
@@ -35,12 +37,14 @@ class BlobScanner:
         queue: BlobWorkQueue,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        claim_workers: int = DEFAULT_CLAIM_WORKERS,
     ) -> None:
         self._functions = tuple(functions)
         self._accounts = accounts
         self._receipts = receipts
         self._queue = queue
         self._page_size = page_size
+        self._claim_workers = claim_workers
         self._known: dict[str, dict[str, str]] = {}
         self._missing_containers: set[str] = set()
 
@@ -75,17 +79,20 @@ class BlobScanner:
         ).by_page()
         try:
             for page in pages:
+                candidates: list[tuple[str, str, str]] = []
                 for item in page:
                     if function.path.match(item.name) is None:
                         continue
                     etag = normalize_etag(str(item.etag))
                     if known.get(item.name) == etag:
                         current[item.name] = etag
-                        continue
-                    blob_type = str(getattr(item.blob_type, "value", item.blob_type))
-                    outcome = self._claim(function, item.name, etag, blob_type)
+                    else:
+                        blob_type = str(getattr(item.blob_type, "value", item.blob_type))
+                        candidates.append((item.name, etag, blob_type))
+                outcomes = self._claim_all(function, candidates)
+                for (name, etag, _), outcome in zip(candidates, outcomes, strict=True):
                     if outcome is not ReceiptOutcome.BUSY:
-                        current[item.name] = etag
+                        current[name] = etag
                     enqueued += outcome is ReceiptOutcome.ENQUEUED
         except ResourceNotFoundError:
             if function.path.container not in self._missing_containers:
@@ -99,6 +106,31 @@ class BlobScanner:
         self._missing_containers.discard(function.path.container)
         self._known[function.function_id] = current
         return enqueued
+
+    def _claim_all(
+        self, function: BlobFunction, candidates: list[tuple[str, str, str]]
+    ) -> list[ReceiptOutcome]:
+        # A claim is several storage round trips; many new blobs (an unpacked archive, a
+        # first start on a full container) are claimed side by side.
+        if len(candidates) <= 1:
+            return [self._claim_safely(function, *c) for c in candidates]
+        workers = min(self._claim_workers, len(candidates))
+        with ThreadPoolExecutor(workers, thread_name_prefix="blob-claim") as pool:
+            return list(pool.map(lambda c: self._claim_safely(function, *c), candidates))
+
+    def _claim_safely(
+        self, function: BlobFunction, name: str, etag: str, blob_type: str
+    ) -> ReceiptOutcome:
+        try:
+            return self._claim(function, name, etag, blob_type)
+        except AzureError as e:
+            log.warning(
+                "claiming blob %s/%s failed; retried on the next scan: %s",
+                function.path.container,
+                name,
+                e,
+            )
+            return ReceiptOutcome.BUSY
 
     def _claim(
         self, function: BlobFunction, name: str, etag: str, blob_type: str
