@@ -291,14 +291,16 @@ app = func.FunctionApp()
 
 
 @app.blob_trigger(arg_name="data", path="bytes-SUFFIX/{name}", connection="AzureWebJobsStorage")
-def as_bytes(data: bytes) -> None:
+def as_bytes(data: bytes, context: func.Context) -> None:
     pathlib.Path(os.environ["FUNCHOST_TEST_RECORD"]).write_text(
-        json.dumps({"type": type(data).__name__, "content": data.decode()}) + "\\n"
+        json.dumps({"type": type(data).__name__, "content": data.decode(),
+                    "invocation_id": context.invocation_id,
+                    "function_name": context.function_name}) + "\\n"
     )
 """
 
 
-def test_a_function_annotated_with_bytes_gets_the_content(
+def test_a_function_annotated_with_bytes_gets_the_content_and_a_context(
     apps: AppFactory, azurite: Azurite
 ) -> None:
     app = apps.write(BYTES_APP, {"AzureWebJobsStorage": azurite.connection_string})
@@ -311,5 +313,12 @@ def test_a_function_annotated_with_bytes_gets_the_content(
 
     assert run["outcome"] == "succeeded"
     assert run["content_downloads"] == 1
-    assert app.records() == [{"type": "bytes", "content": "payload"}]
+    assert app.records() == [
+        {
+            "type": "bytes",
+            "content": "payload",
+            "invocation_id": run["invocation_id"],
+            "function_name": "as_bytes",
+        }
+    ]
     assert host.stop() == 0
