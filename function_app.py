@@ -30,7 +30,7 @@ def pipeline() -> Pipeline:
 
 @app.blob_trigger(
     arg_name="blob",
-    path="incoming/{name}",
+    path="%DROPBATCH_CONTAINER_INCOMING%/{name}",
     connection="AzureWebJobsStorage",
     source=func.BlobSource.EVENT_GRID,
 )

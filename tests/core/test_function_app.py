@@ -39,7 +39,7 @@ def test_the_app_declares_a_blob_trigger_on_incoming_and_a_reconcile_timer(
     assert result.returncode == 0, result.stderr
     triggers = json.loads(result.stdout)
     assert triggers["on_blob"]["type"] == "blobTrigger"
-    assert triggers["on_blob"]["path"] == "incoming/{name}"
+    assert triggers["on_blob"]["path"] == "%DROPBATCH_CONTAINER_INCOMING%/{name}"
     assert triggers["reconcile_timer"]["type"] == "timerTrigger"
     assert triggers["reconcile_timer"]["schedule"] == "%DROPBATCH_RECONCILE_SCHEDULE%"
 
