@@ -35,7 +35,9 @@ class BatchWatch:
         self._lock = threading.Lock()
         self._client = BatchClient(
             values["DROPBATCH_BATCH_URL"],
-            AzureNamedKeyCredential(values["DROPBATCH_BATCH_ACCOUNT"], values["DROPBATCH_BATCH_KEY"]),  # type: ignore[arg-type]
+            AzureNamedKeyCredential(
+                values["DROPBATCH_BATCH_ACCOUNT"], values["DROPBATCH_BATCH_KEY"]
+            ),  # type: ignore[arg-type]
             raw_request_hook=self._count,
         )
 

@@ -105,7 +105,9 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
 def configure() -> None:
     """Quiet library logging (progress has its own lines) and turn SIGTERM into SystemExit so
     that `finally` blocks stop the servers a benchmark started."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
     for noisy in ("azure", "batch_core", "worker", "devstack", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Concurrent uploads outgrow urllib3's default pool of 10; the warning is harmless.
@@ -136,9 +138,9 @@ def run_main(name: str, body: Callable[[], dict[str, Any]]) -> int:
 
 
 @contextlib.contextmanager
-def scratch_dir(prefix: str) -> Iterator[Path]:
+def scratch_dir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     """A temporary folder removed afterwards (BENCH_KEEP=1 keeps it, for looking at logs)."""
-    path = Path(tempfile.mkdtemp(prefix=f"dropbatch-bench-{prefix}-"))
+    path = Path(tempfile.mkdtemp(prefix=f"dropbatch-bench-{prefix}-", dir=parent))
     try:
         yield path
     finally:
@@ -216,9 +218,7 @@ class BatchStats:
         return cls(stack.values["DROPBATCH_BATCH_URL"])
 
 
-def operations_minus(
-    counted: dict[str, int], own: dict[str, int]
-) -> dict[str, int]:
+def operations_minus(counted: dict[str, int], own: dict[str, int]) -> dict[str, int]:
     """The service's per-operation counts without the requests the benchmark itself made."""
     left = {op: n - own.get(op, 0) for op, n in counted.items()}
     return {op: n for op, n in sorted(left.items()) if n}

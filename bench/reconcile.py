@@ -66,7 +66,13 @@ def scenario(p: Pipeline, stats: BatchStats, ticks: int, label: str) -> dict[str
     runs = []
     for i in range(ticks):
         runs.append(one_tick(p, stats))
-        progress("tick", scenario=label, tick=i + 1, seconds=runs[-1]["seconds"], batch_requests=runs[-1]["batch_requests"])
+        progress(
+            "tick",
+            scenario=label,
+            tick=i + 1,
+            seconds=runs[-1]["seconds"],
+            batch_requests=runs[-1]["batch_requests"],
+        )
     steady = runs[1:] or runs
     return {
         "first_tick": runs[0],
@@ -94,7 +100,9 @@ def upload_history(incoming: ContainerClient, names: list[str]) -> dict[str, tup
         return {name: (etag, size) for name, etag, size in pool.map(one, names)}
 
 
-def history_runs(p: Pipeline, files: dict[str, tuple[str, int]], job: str, now: dt.datetime) -> list[Run]:
+def history_runs(
+    p: Pipeline, files: dict[str, tuple[str, int]], job: str, now: dt.datetime
+) -> list[Run]:
     created, ended = now - dt.timedelta(hours=2), now - dt.timedelta(hours=1)
     runs = []
     for name, (etag, size) in files.items():
@@ -118,7 +126,11 @@ def history_runs(p: Pipeline, files: dict[str, tuple[str, int]], job: str, now: 
                 summary={"rows": 1, "documents": 1, "rejects": 0},
                 history=(
                     {"at": created.isoformat(), "state": "received", "reason": "received"},
-                    {"at": created.isoformat(), "state": "submitted", "reason": f"attempt 1: task {tid} on job {job}"},
+                    {
+                        "at": created.isoformat(),
+                        "state": "submitted",
+                        "reason": f"attempt 1: task {tid} on job {job}",
+                    },
                     {"at": ended.isoformat(), "state": "succeeded", "reason": "processed"},
                 ),
             )
@@ -132,14 +144,20 @@ def build_history(p: Pipeline, stack_watch: BatchWatch, n: int) -> dict[str, Any
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    incoming = p.blobs._svc.get_container_client(p.settings.container_incoming)  # noqa: SLF001
-    files = upload_history(incoming, [f"history/{i // 1000:03d}/file-{i:06d}.csv" for i in range(n)])
+    incoming = p.blobs._svc.get_container_client(p.settings.container_incoming)
+    files = upload_history(
+        incoming, [f"history/{i // 1000:03d}/file-{i:06d}.csv" for i in range(n)]
+    )
     timings["upload_files"] = time.perf_counter() - t
     progress("history_files", files=len(files), seconds=round(timings["upload_files"], 1))
 
     t = time.perf_counter()
     runs = history_runs(p, files, job, now)
-    container = cosmos_client(p.settings).get_database_client(p.settings.cosmos_database).get_container_client(RUNS)
+    container = (
+        cosmos_client(p.settings)
+        .get_database_client(p.settings.cosmos_database)
+        .get_container_client(RUNS)
+    )
     with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="ledger") as pool:
         for _ in pool.map(lambda r: container.upsert_item(r.to_doc()), runs):
             pass
@@ -149,7 +167,9 @@ def build_history(p: Pipeline, stack_watch: BatchWatch, n: int) -> dict[str, Any
     t = time.perf_counter()
     p.batch.ensure_pool()
     p.batch.ensure_job(job)
-    tasks = [models.BatchTaskCreateOptions(id=str(r.task_id), command_line=NOOP_COMMAND) for r in runs]
+    tasks = [
+        models.BatchTaskCreateOptions(id=str(r.task_id), command_line=NOOP_COMMAND) for r in runs
+    ]
     stack_watch.client.create_tasks(job, tasks, max_concurrency=4)
     while True:
         counts = stack_watch.client.get_job_task_counts(job).task_counts
@@ -158,7 +178,9 @@ def build_history(p: Pipeline, stack_watch: BatchWatch, n: int) -> dict[str, Any
         progress("history_tasks", completed=counts.completed, of=n)
         time.sleep(2)
     timings["batch_tasks"] = time.perf_counter() - t
-    progress("history_tasks", completed=counts.completed, of=n, seconds=round(timings["batch_tasks"], 1))
+    progress(
+        "history_tasks", completed=counts.completed, of=n, seconds=round(timings["batch_tasks"], 1)
+    )
     return {
         "files": len(files),
         "ledger_runs": len(runs),
@@ -186,7 +208,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "empty": empty,
         f"history_{args.history}": loaded,
         "history": history,
-        "steady_seconds_ratio": rounded(h["seconds_mean"] / e["seconds_mean"] if e["seconds_mean"] else None, 1),
+        "steady_seconds_ratio": rounded(
+            h["seconds_mean"] / e["seconds_mean"] if e["seconds_mean"] else None, 1
+        ),
         "steady_batch_requests": {"empty": e["batch_requests"], "history": h["batch_requests"]},
     }
     params = {"history": args.history, "ticks": args.ticks}
@@ -194,7 +218,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.reconcile", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.reconcile", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--history", type=int, default=10000, help="completed historical files")
     parser.add_argument("--ticks", type=int, default=3, help="ticks per scenario (first + steady)")
     return parser.parse_args(argv)

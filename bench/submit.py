@@ -231,9 +231,7 @@ def summarize(
         "seconds_until_all_tasks_completed": rounded(
             max(ended_at) - t0 if len(ended_at) == n else None, 2
         ),
-        "seconds_until_all_terminal": rounded(
-            max(terminal_at) - t0 if all_terminal else None, 2
-        ),
+        "seconds_until_all_terminal": rounded(max(terminal_at) - t0 if all_terminal else None, 2),
         "observed_by_polling": {
             "all_submitted_seconds": round(seen_submitted, 2),
             "all_terminal_seconds": round(seen_terminal, 2),
@@ -267,7 +265,9 @@ def _epoch(text: str) -> float:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.submit", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.submit", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--files", type=int, default=1000, help="CSV files dropped at once")
     parser.add_argument("--rows", type=int, default=20, help="data rows per file")
     parser.add_argument("--upload-concurrency", type=int, default=16)
