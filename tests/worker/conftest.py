@@ -1,22 +1,19 @@
 """Fixtures for the worker's tests.
 
-Tests that need Blob storage and Cosmos DB (`@pytest.mark.stack`) get a session-wide Azurite
-and Cosmos DB-compatible server, started with the devstack launchers; the worker runs against
-them as a real subprocess, the way a Batch node runs it.
+Tests that need Blob storage and Cosmos DB (`@pytest.mark.stack`) use the session's shared
+stack (tests/conftest.py); the worker runs against it as a real subprocess, the way a Batch
+node runs it. The shared `samples` fixture gives the sample workload.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.worker.node import WorkerStack, start_worker_stack
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT.parent / "shared" / "samples"
+from devstack.stack import Stack
+from tests.worker.node import WorkerStack, attach_worker_stack
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,19 +32,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def worker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerStack]:
-    try:
-        stack = start_worker_stack(tmp_path_factory.mktemp("worker-stack"))
-    except Exception as e:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"Azurite or the Cosmos server could not start: {e}")
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture(scope="session")
-def samples() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"sample workload not found at {SAMPLES}")
-    return SAMPLES
+def worker_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerStack]:
+    """The shared stack's Azurite and Cosmos server, with the worker's own containers and a
+    node shared dir holding the credentials file."""
+    assert stack.azurite is not None and stack.cosmos is not None
+    worker = attach_worker_stack(stack.azurite, stack.cosmos, tmp_path_factory.mktemp("worker"))
+    yield worker
+    worker.stop()

@@ -28,7 +28,12 @@ from devstack.servers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTAINERS = ("incoming", "results", "logs")
+# The worker's tests use their own containers: tests of the pipeline sharing these servers
+# sweep the pipeline's incoming container and must not pick these blobs up.
+INCOMING = "worker-incoming"
+RESULTS = "worker-results"
+LOGS = "worker-logs"
+CONTAINERS = (INCOMING, RESULTS, LOGS)
 
 
 @dataclass
@@ -43,7 +48,7 @@ class Run:
     key: str
 
     def result(self, leaf: str) -> bytes:
-        return self.stack.read("results", f"{self.name}/{self.key}/{leaf}")
+        return self.stack.read(RESULTS, f"{self.name}/{self.key}/{leaf}")
 
     def summary(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.result("summary.json"))
@@ -51,7 +56,7 @@ class Run:
 
     def task_log(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(
-            self.stack.read("logs", f"{self.name}/{self.key}/worker-log.json")
+            self.stack.read(LOGS, f"{self.name}/{self.key}/worker-log.json")
         )
         return data
 
@@ -64,14 +69,16 @@ class WorkerStack:
     blobs: BlobServiceClient
     records: ContainerProxy
     shared_dir: Path
+    owns_servers: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
         self.blobs.close()
-        self.cosmos.process.stop()
-        self.azurite.process.stop()
+        if self.owns_servers:
+            self.cosmos.process.stop()
+            self.azurite.process.stop()
 
-    def upload(self, name: str, data: bytes, container: str = "incoming") -> tuple[str, str]:
+    def upload(self, name: str, data: bytes, container: str = INCOMING) -> tuple[str, str]:
         """Drop a file; return (etag, file key) as batch_core computes them."""
         client = self.blobs.get_blob_client(container, name)
         etag = str(client.upload_blob(data, overwrite=True)["etag"])
@@ -114,7 +121,10 @@ class WorkerStack:
             "AZ_BATCH_JOB_ID": "job-test",
             "DROPBATCH_ROUTE": route,
             "DROPBATCH_FILE_KEY": key,
-            "DROPBATCH_INPUT_CONTAINER": "incoming",
+            "DROPBATCH_INPUT_CONTAINER": INCOMING,
+            "DROPBATCH_CONTAINER_INCOMING": INCOMING,
+            "DROPBATCH_CONTAINER_RESULTS": RESULTS,
+            "DROPBATCH_CONTAINER_LOGS": LOGS,
             "DROPBATCH_INPUT_BLOB": name,
             "DROPBATCH_INPUT_ETAG": etag,
             "DROPBATCH_BLOB_ENDPOINT": self.azurite.blob_endpoint,
@@ -150,8 +160,8 @@ class WorkerStack:
         if data is not None:
             etag, key = self.upload(name, data)
         else:
-            props = self.blobs.get_blob_client("incoming", name).get_blob_properties()
-            etag, key = str(props.etag), file_key("incoming", name, str(props.etag))
+            props = self.blobs.get_blob_client(INCOMING, name).get_blob_properties()
+            etag, key = str(props.etag), file_key(INCOMING, name, str(props.etag))
         proc = self.run_worker(self.task_env(route, name, etag, key, **settings))
         return Run(proc.returncode, proc.stdout, proc.stderr, self, name, key)
 
@@ -174,7 +184,39 @@ def write_credentials(shared_dir: Path, values: dict[str, str]) -> Path:
     return path
 
 
+def attach_worker_stack(
+    azurite: Azurite, cosmos: CosmosServer, root: Path, owns_servers: bool = False
+) -> WorkerStack:
+    """Clients, the worker's containers and a node shared dir on running servers."""
+    blobs = BlobServiceClient(
+        azurite.blob_endpoint,
+        credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+    )
+    for container in CONTAINERS:
+        if not blobs.get_container_client(container).exists():
+            blobs.create_container(container)
+    client = CosmosClient(
+        cosmos.endpoint,
+        credential=cosmos.key,
+        connection_verify=str(cosmos.ca_cert),
+        ssl_config=SSLConfiguration(),
+    )
+    database = client.create_database_if_not_exists("dropbatch")
+    records = database.create_container_if_not_exists("records", PartitionKey("/pk"))
+    shared = root / "node-shared"
+    write_credentials(
+        shared,
+        {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "DROPBATCH_COSMOS_KEY": cosmos.key,
+            "DROPBATCH_COSMOS_CA_CERT": str(cosmos.ca_cert),
+        },
+    )
+    return WorkerStack(azurite, cosmos, root, blobs, records, shared, owns_servers=owns_servers)
+
+
 def start_worker_stack(root: Path) -> WorkerStack:
+    """Servers of its own (for scripts run outside pytest)."""
     azurite = start_azurite(root)
     try:
         cosmos = start_cosmos(root)
@@ -182,30 +224,7 @@ def start_worker_stack(root: Path) -> WorkerStack:
         azurite.process.stop()
         raise
     try:
-        blobs = BlobServiceClient(
-            azurite.blob_endpoint,
-            credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
-        )
-        for container in CONTAINERS:
-            blobs.create_container(container)
-        client = CosmosClient(
-            cosmos.endpoint,
-            credential=cosmos.key,
-            connection_verify=str(cosmos.ca_cert),
-            ssl_config=SSLConfiguration(),
-        )
-        database = client.create_database_if_not_exists("dropbatch")
-        records = database.create_container_if_not_exists("records", PartitionKey("/pk"))
-        shared = root / "node-shared"
-        write_credentials(
-            shared,
-            {
-                "AzureWebJobsStorage": azurite.connection_string,
-                "DROPBATCH_COSMOS_KEY": cosmos.key,
-                "DROPBATCH_COSMOS_CA_CERT": str(cosmos.ca_cert),
-            },
-        )
-        return WorkerStack(azurite, cosmos, root, blobs, records, shared)
+        return attach_worker_stack(azurite, cosmos, root, owns_servers=True)
     except BaseException:
         cosmos.process.stop()
         azurite.process.stop()

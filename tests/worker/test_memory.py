@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker.node import WorkerStack, file_key, unique
+from tests.worker.node import INCOMING, WorkerStack, file_key, unique
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -57,10 +57,10 @@ def test_extracting_a_1gib_archive_keeps_peak_rss_under_150mb(
     uncompressed = sum(i.file_size for i in zipfile.ZipFile(zip_path).infolist())
     assert uncompressed >= GiB
     name = unique("big.zip")
-    client = worker_stack.blobs.get_blob_client("incoming", name)
+    client = worker_stack.blobs.get_blob_client(INCOMING, name)
     with open(zip_path, "rb") as data:
         etag = str(client.upload_blob(data, overwrite=True, max_concurrency=4)["etag"])
-    key = file_key("incoming", name, etag)
+    key = file_key(INCOMING, name, etag)
     env = worker_stack.task_env("zip", name, etag, key)
     workdir = worker_stack.root / "tasks" / uuid.uuid4().hex
     workdir.mkdir(parents=True)

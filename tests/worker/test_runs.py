@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.worker import corpus
-from tests.worker.node import WorkerStack, unique, write_credentials
+from tests.worker.node import INCOMING, LOGS, RESULTS, WorkerStack, unique, write_credentials
 
 pytestmark = pytest.mark.stack
 
@@ -25,7 +25,7 @@ def test_a_csv_run_writes_a_summary_an_empty_rejects_file_and_a_task_log(
     summary = run.summary()
     assert summary["schema_version"] == 1
     assert summary["file_key"] == run.key
-    assert summary["source"]["container"] == "incoming"
+    assert summary["source"]["container"] == INCOMING
     assert summary["source"]["name"] == name
     assert summary["route"] == "csv"
     assert (summary["outcome"], summary["reason"]) == ("succeeded", None)
@@ -69,7 +69,7 @@ def test_a_bad_csv_is_rejected_with_exit_3_and_a_reason_naming_file_row_and_caus
     summary = run.summary()
     assert summary["outcome"] == "rejected"
     assert summary["reason"] == (
-        f"incoming/{name}: 1 of 3 rows are bad, more than the share 0.1 allowed by"
+        f"{INCOMING}/{name}: 1 of 3 rows are bad, more than the share 0.1 allowed by"
         " DROPBATCH_MAX_REJECT_RATIO; first: row 2 (line 3): expected 7 fields, found 3"
     )
     assert summary["documents"] == 0
@@ -88,7 +88,7 @@ def test_an_empty_csv_is_rejected_with_exit_3(worker_stack: WorkerStack) -> None
     run = worker_stack.process("csv", name, b"")
 
     assert run.code == 3
-    assert run.summary()["reason"] == f"incoming/{name}: file is empty (no header)"
+    assert run.summary()["reason"] == f"{INCOMING}/{name}: file is empty (no header)"
 
 
 def test_a_hostile_zip_is_rejected_with_exit_3_and_no_children(worker_stack: WorkerStack) -> None:
@@ -101,10 +101,10 @@ def test_a_hostile_zip_is_rejected_with_exit_3_and_no_children(worker_stack: Wor
     summary = run.summary()
     assert (summary["outcome"], summary["reason"]) == (
         "rejected",
-        f"incoming/{name}: entry '../../evil.csv': path traversal ('..')",
+        f"{INCOMING}/{name}: entry '../../evil.csv': path traversal ('..')",
     )
     assert summary["children"] == []
-    assert worker_stack.list("incoming", f"{name}.parts/") == []
+    assert worker_stack.list(INCOMING, f"{name}.parts/") == []
 
 
 def test_a_zip_that_is_not_a_zip_is_rejected(worker_stack: WorkerStack) -> None:
@@ -114,7 +114,7 @@ def test_a_zip_that_is_not_a_zip_is_rejected(worker_stack: WorkerStack) -> None:
 
     assert run.code == 3
     assert run.summary()["reason"] == (
-        f"incoming/{name}: not a zip archive (no end of central directory record)"
+        f"{INCOMING}/{name}: not a zip archive (no end of central directory record)"
     )
 
 
@@ -125,7 +125,7 @@ def test_a_zip_without_csv_entries_is_rejected(worker_stack: WorkerStack) -> Non
 
     assert run.code == 3
     summary = run.summary()
-    assert summary["reason"] == f"incoming/{name}: the archive holds no CSV entries"
+    assert summary["reason"] == f"{INCOMING}/{name}: the archive holds no CSV entries"
     assert summary["skipped"] == [{"entry": "readme.txt", "reason": "not a CSV file"}]
 
 
@@ -152,7 +152,7 @@ def test_a_zip_lists_skipped_entries_and_uploads_only_csv_children(
         "__MACOSX/data/._a.csv",
         "image.png",
     ]
-    assert worker_stack.list("incoming", prefix) == [prefix + "data/a.csv", prefix + "data/b.CSV"]
+    assert worker_stack.list(INCOMING, prefix) == [prefix + "data/a.csv", prefix + "data/b.CSV"]
 
 
 def test_a_non_ascii_entry_name_is_percent_encoded_in_metadata(worker_stack: WorkerStack) -> None:
@@ -163,7 +163,7 @@ def test_a_non_ascii_entry_name_is_percent_encoded_in_metadata(worker_stack: Wor
     assert run.code == 0, run.stderr
     child = run.summary()["children"][0]
     assert child["entry"] == "données/é.csv"
-    props = worker_stack.blobs.get_blob_client("incoming", child["blob"]).get_blob_properties()
+    props = worker_stack.blobs.get_blob_client(INCOMING, child["blob"]).get_blob_properties()
     assert props.metadata["dropbatch_entry"] == "donn%C3%A9es/%C3%A9.csv"
 
 
@@ -194,19 +194,17 @@ def test_rerunning_a_zip_uploads_nothing_new_and_gives_an_identical_summary(
 
     first = worker_stack.process("zip", name, data)
     summary = first.result("summary.json")
-    children = worker_stack.list("incoming", f"{name}.parts/")
+    children = worker_stack.list(INCOMING, f"{name}.parts/")
     etags = [
-        worker_stack.blobs.get_blob_client("incoming", c).get_blob_properties().etag
-        for c in children
+        worker_stack.blobs.get_blob_client(INCOMING, c).get_blob_properties().etag for c in children
     ]
     second = worker_stack.process("zip", name)
 
     assert (first.code, second.code) == (0, 0)
     assert second.result("summary.json") == summary
-    assert worker_stack.list("incoming", f"{name}.parts/") == children
+    assert worker_stack.list(INCOMING, f"{name}.parts/") == children
     assert [
-        worker_stack.blobs.get_blob_client("incoming", c).get_blob_properties().etag
-        for c in children
+        worker_stack.blobs.get_blob_client(INCOMING, c).get_blob_properties().etag for c in children
     ] == etags
     log = second.task_log()["counts"]
     assert (log["children_uploaded"], log["children_already_there"]) == (0, 2)
@@ -238,18 +236,18 @@ def test_a_blob_replaced_before_the_task_ran_exits_4_and_writes_nothing(
 
     assert proc.returncode == 4, proc.stderr
     assert worker_stack.documents(old_key) == []
-    assert not worker_stack.exists("results", f"{name}/{old_key}/summary.json")
+    assert not worker_stack.exists(RESULTS, f"{name}/{old_key}/summary.json")
 
 
 def test_a_blob_deleted_before_the_task_ran_exits_4(worker_stack: WorkerStack) -> None:
     name = unique("gone.csv")
     etag, key = worker_stack.upload(name, corpus.good_csv())
-    worker_stack.blobs.get_blob_client("incoming", name).delete_blob()
+    worker_stack.blobs.get_blob_client(INCOMING, name).delete_blob()
 
     proc = worker_stack.run_worker(worker_stack.task_env("zip", name, etag, key))
 
     assert proc.returncode == 4, proc.stderr
-    assert not worker_stack.exists("results", f"{name}/{key}/summary.json")
+    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
 
 
 @pytest.mark.parametrize(
@@ -360,8 +358,8 @@ def test_cosmos_unreachable_exits_75_and_writes_no_summary(worker_stack: WorkerS
     proc = worker_stack.run_worker(env)
 
     assert proc.returncode == 75, proc.stderr
-    assert not worker_stack.exists("results", f"{name}/{key}/summary.json")
-    log = json.loads(worker_stack.read("logs", f"{name}/{key}/worker-log.json"))
+    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+    log = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))
     assert log["exit_code"] == 75
     assert log["error"].startswith("TransientError")
 
@@ -375,6 +373,6 @@ def test_an_input_larger_than_the_cap_is_rejected_before_download(
 
     assert run.code == 3
     assert run.summary()["reason"] == (
-        f"incoming/{name}: file is {len(corpus.good_csv())} bytes, more than the limit of 100"
+        f"{INCOMING}/{name}: file is {len(corpus.good_csv())} bytes, more than the limit of 100"
         " bytes (DROPBATCH_MAX_INPUT_BYTES)"
     )

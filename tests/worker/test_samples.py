@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.worker.node import WorkerStack, unique
+from tests.worker.node import INCOMING, WorkerStack, unique
 
 pytestmark = pytest.mark.stack
 
@@ -134,15 +134,15 @@ def test_each_sample_zip_uploads_its_five_csv_entries_as_children(
         assert [c["entry"] for c in summary["children"]] == sorted(entries) or sorted(
             c["entry"] for c in summary["children"]
         ) == entries
-        assert worker_stack.list("incoming", prefix) == sorted(prefix + e for e in entries)
+        assert worker_stack.list(INCOMING, prefix) == sorted(prefix + e for e in entries)
         for child in summary["children"]:
-            blob = worker_stack.blobs.get_blob_client("incoming", child["blob"])
+            blob = worker_stack.blobs.get_blob_client(INCOMING, child["blob"])
             props = blob.get_blob_properties()
             assert props.metadata == {
                 "dropbatch_parent": run.key,
                 "dropbatch_entry": child["entry"],
             }
-            assert worker_stack.read("incoming", child["blob"]) == zipfile.ZipFile(path).read(
+            assert worker_stack.read(INCOMING, child["blob"]) == zipfile.ZipFile(path).read(
                 child["entry"]
             )
             assert child["bytes"] == props.size

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.worker import corpus
-from tests.worker.node import WorkerStack, unique
+from tests.worker.node import LOGS, RESULTS, WorkerStack, unique
 from tests.worker.throttle import ThrottlePolicy, ThrottlingProxy
 
 pytestmark = pytest.mark.stack
@@ -42,9 +42,7 @@ def test_throttled_writes_wait_as_told_and_then_succeed(
 
     assert proc.returncode == 0, proc.stderr
     assert len(worker_stack.documents(key)) == 40
-    stats = json.loads(worker_stack.read("logs", f"{name}/{key}/worker-log.json"))["counts"][
-        "cosmos"
-    ]
+    stats = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))["counts"]["cosmos"]
     assert stats["throttled"] == 80
     assert stats["attempts"] == 120
     assert stats["throttle_wait_seconds"] == pytest.approx(80 * 0.015)
@@ -70,7 +68,7 @@ def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: Work
     assert "throttled one document 3 times in a row (DROPBATCH_COSMOS_MAX_ATTEMPTS)" in proc.stderr
     # The first document was tried exactly three times; the run then stopped.
     assert max(proxy.policy.attempts.values()) == 3
-    assert not worker_stack.exists("results", f"{name}/{key}/summary.json")
+    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
 
 
 def test_throttling_that_would_outlast_the_wait_budget_exits_76(worker_stack: WorkerStack) -> None:
@@ -113,4 +111,4 @@ def test_a_blob_replaced_while_its_rows_are_written_leaves_no_documents_and_exit
     assert proc.returncode == 4, proc.stderr
     assert "changed while processing" in proc.stderr
     assert worker_stack.documents(key) == []
-    assert not worker_stack.exists("results", f"{name}/{key}/summary.json")
+    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
