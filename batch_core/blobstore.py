@@ -12,6 +12,7 @@ from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
     ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
@@ -128,6 +129,20 @@ class BlobStore:
             )
         except AzureError as e:
             raise translate(e, f"write {container}/{name}") from e
+
+    def delete(self, container: str, name: str, etag: str) -> bool:
+        """Delete that version of a blob; False if it is gone or was replaced since."""
+        from azure.core import MatchConditions
+
+        try:
+            self._svc.get_blob_client(container, name).delete_blob(
+                etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False
+        except AzureError as e:
+            raise translate(e, f"delete {container}/{name}") from e
+        return True
 
     def copy(self, src_container: str, name: str, dst_container: str, dst_name: str) -> bool:
         """Server-side copy within the account; False when the source is gone."""

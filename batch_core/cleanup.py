@@ -3,6 +3,7 @@ retention period. Each job is handled on its own; one log line per action."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -14,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def sweep(p: Pipeline, now: dt.datetime) -> dict[str, int]:
-    done = {"terminated": 0, "deleted": 0}
+    done = {"terminated": 0, "deleted": 0, "parts_expired": 0}
+    done["parts_expired"] = expire_parts(p, now)
     today = job_id_for(p.settings, now.date())
     retention = dt.timedelta(days=p.settings.job_retention_days)
     for job in p.batch.jobs(prefix=f"{p.settings.batch_job_prefix}-"):
@@ -34,3 +36,23 @@ def sweep(p: Pipeline, now: dt.datetime) -> dict[str, int]:
         except DropbatchError as e:
             log.warning("cleanup of job %s failed: %s", job.id, e)
     return done
+
+
+def expire_parts(p: Pipeline, now: dt.datetime) -> int:
+    """Delete CSV files extracted from zips once they and their zip have ended and the
+    retention has passed. Never earlier: a zip task that runs again skips children that exist,
+    and a deleted child would be extracted (and processed) a second time."""
+    cutoff = now - dt.timedelta(hours=p.settings.parts_retention_hours)
+    expired = 0
+    for run in p.ledger.expirable_parts(cutoff):
+        try:
+            parent = p.ledger.get(run.parent) if run.parent else None
+            if parent is not None and not parent.state.terminal:
+                continue
+            p.blobs.delete(run.container, run.name, run.etag)
+            p.ledger.save(dataclasses.replace(run, input_removed=True))
+            log.info("cleanup: expired extracted file %s/%s", run.container, run.name)
+            expired += 1
+        except DropbatchError as e:
+            log.warning("cleanup of %s failed: %s", run.name, e)
+    return expired

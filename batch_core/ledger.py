@@ -12,10 +12,11 @@ from azure.core.exceptions import AzureError
 from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import CosmosResourceExistsError
 
+from batch_core.clock import iso
 from batch_core.cosmosdb import call, translate, translated
 from batch_core.errors import ConflictError, NotFoundError
 from batch_core.run import Run
-from batch_core.states import ACTIVE, RunState
+from batch_core.states import ACTIVE, TERMINAL, RunState
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,19 @@ class Ledger:
     def unalerted_failures(self) -> list[Run]:
         query = "SELECT * FROM c WHERE c.state = @failed AND NOT c.alerted"
         return list(self._query(query, [{"name": "@failed", "value": RunState.FAILED.value}]))
+
+    def expirable_parts(self, before: dt.datetime, limit: int = 100) -> list[Run]:
+        """Ended runs of extracted files (they have a parent) whose input is still there."""
+        query = (
+            f"SELECT TOP {int(limit)} * FROM c WHERE IS_STRING(c.parent) "
+            "AND ARRAY_CONTAINS(@ended, c.state) AND c.updated_at < @before "
+            "AND NOT c.input_removed"
+        )
+        params: list[dict[str, Any]] = [
+            {"name": "@ended", "value": [s.value for s in TERMINAL]},
+            {"name": "@before", "value": iso(before)},
+        ]
+        return list(self._query(query, params))
 
     def keys_in(self, container: str) -> set[str]:
         query = "SELECT VALUE c.id FROM c WHERE c.container = @c"

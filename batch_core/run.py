@@ -37,6 +37,7 @@ class Run:
     summary: Mapping[str, Any] = field(default_factory=dict)
     history: tuple[Mapping[str, str], ...] = ()
     alerted: bool = False
+    input_removed: bool = False  # a temporary input (a zip's extracted CSV) was expired
     doc_etag: str | None = None  # the stored document's _etag, for optimistic concurrency
 
     def to_doc(self) -> dict[str, Any]:
@@ -61,6 +62,7 @@ class Run:
             "summary": dict(self.summary),
             "history": [dict(h) for h in self.history][-HISTORY_LIMIT:],
             "alerted": self.alerted,
+            "input_removed": self.input_removed,
         }
 
     @classmethod
@@ -93,6 +95,7 @@ class Run:
                 summary=dict(doc.get("summary") or {}),
                 history=tuple(doc.get("history") or ()),
                 alerted=bool(doc.get("alerted")),
+                input_removed=bool(doc.get("input_removed")),
                 doc_etag=doc.get("_etag"),
             )
         except (KeyError, ValueError, TypeError) as e:

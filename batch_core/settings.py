@@ -39,6 +39,7 @@ STUCK_AFTER_SECONDS = "DROPBATCH_STUCK_AFTER_SECONDS"
 JOB_RETENTION_DAYS = "DROPBATCH_JOB_RETENTION_DAYS"
 RECONCILE_SCHEDULE = "DROPBATCH_RECONCILE_SCHEDULE"
 SWEEP_SECONDS = "DROPBATCH_SWEEP_SECONDS"
+PARTS_RETENTION_HOURS = "DROPBATCH_PARTS_RETENTION_HOURS"
 IGNORE_PREFIXES = "DROPBATCH_IGNORE_PREFIXES"
 ALERT_WEBHOOK_URL = "DROPBATCH_ALERT_WEBHOOK_URL"
 ALERT_WEBHOOK_KIND = "DROPBATCH_ALERT_WEBHOOK_KIND"
@@ -80,6 +81,7 @@ class Settings:
     stuck_after_seconds: int
     job_retention_days: int
     sweep_seconds: int
+    parts_retention_hours: int
     ignore_prefixes: tuple[str, ...]
     alert_webhook_url: str | None
     alert_webhook_kind: str
@@ -124,6 +126,7 @@ class Settings:
             stuck_after_seconds=r.integer(STUCK_AFTER_SECONDS, 7200, minimum=1),
             job_retention_days=r.integer(JOB_RETENTION_DAYS, 2, minimum=0),
             sweep_seconds=r.integer(SWEEP_SECONDS, 120, minimum=0),
+            parts_retention_hours=r.integer(PARTS_RETENTION_HOURS, 24, minimum=0),
             ignore_prefixes=tuple(
                 p for p in (r.optional(IGNORE_PREFIXES) or "").split(",") if p.strip()
             ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 
 import pytest
 
@@ -50,3 +51,42 @@ def test_a_drained_job_of_a_past_day_is_terminated_then_deleted(stack: Stack) ->
 
     # Today's job is left alone
     assert job_state(p, today) == "active"
+
+
+def test_extracted_files_expire_only_after_they_and_their_zip_have_ended(stack: Stack) -> None:
+    import dataclasses
+
+    from batch_core.run import Run
+    from batch_core.states import RunState
+    from tests.core.pipeline_helpers import drop, unique
+
+    # Given a zip run still active and one of its extracted files whose run has ended
+    p = pipeline_with(stack, DROPBATCH_PARTS_RETENTION_HOURS="0")
+    now = utcnow()
+    zip_run = Run(
+        key=f"zip{uuid.uuid4().hex}"[:40], container="incoming", name=unique("a.zip"),
+        etag="0x1", size=1, route="zip", state=RunState.RUNNING, reason="running",
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    p.ledger.create(zip_run)
+    part = drop(p, f"{zip_run.name}.parts/{zip_run.key[:12]}/split1.csv", b"id\n1\n")
+    part_run = Run(
+        key=f"part{uuid.uuid4().hex}"[:40], container="incoming", name=part.name,
+        etag=part.etag, size=part.size, route="csv", state=RunState.SUCCEEDED,
+        reason="processed", created_at=now, updated_at=now, parent=zip_run.key,
+    )  # fmt: skip
+    p.ledger.create(part_run)
+    later = now + dt.timedelta(seconds=5)
+
+    # When cleanup runs while the zip is active, the file stays
+    cleanup.expire_parts(p, later)
+    assert p.blobs.current_etag("incoming", part.name) == part.etag
+
+    # And once the zip has ended, the file is deleted and the run says so
+    stored = p.ledger.get(zip_run.key)
+    assert stored is not None
+    p.ledger.save(dataclasses.replace(stored, state=RunState.SUCCEEDED))
+    assert cleanup.expire_parts(p, later) >= 1
+    assert p.blobs.current_etag("incoming", part.name) is None
+    after = p.ledger.get(part_run.key)
+    assert after is not None and after.input_removed
