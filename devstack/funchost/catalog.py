@@ -15,7 +15,7 @@ import importlib
 import inspect
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -122,8 +122,16 @@ def _single_app(module: ModuleType, script: str) -> FunctionRegister:
     return apps[0]
 
 
-def build_catalog(app: FunctionRegister, settings: AppSettings, now: dt.datetime) -> Catalog:
-    """Resolve every function's trigger against the app settings; fail on a missing one."""
+def build_catalog(
+    app: FunctionRegister,
+    settings: AppSettings,
+    now: dt.datetime,
+    selected: Collection[str] | None = None,
+) -> Catalog:
+    """Resolve every function's trigger against the app settings; fail on a missing one.
+
+    ``selected`` is host.json's ``functions`` list: when given, only those functions run.
+    """
     try:
         functions = app.get_functions()
     except Exception as e:
@@ -132,6 +140,9 @@ def build_catalog(app: FunctionRegister, settings: AppSettings, now: dt.datetime
     timers: list[TimerFunction] = []
     for function in functions:
         name = function.get_function_name() or function.get_user_function().__name__
+        if selected is not None and name not in selected:
+            log.info("function %s is not in host.json's functions list", name)
+            continue
         if settings.is_disabled(name):
             log.info("function %s is disabled by its AzureWebJobs.%s.Disabled setting", name, name)
             continue

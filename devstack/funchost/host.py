@@ -83,7 +83,7 @@ class FunctionsHost:
             options.host_id or settings.get(HOST_ID_SETTING) or default_host_id(str(app_dir))
         )
         app = import_app(app_dir, settings)
-        catalog = build_catalog(app, settings, utc_now())
+        catalog = build_catalog(app, settings, utc_now(), config.functions)
         self._invoker = Invoker(config.function_timeout, str(app_dir))
         if catalog.names:
             try:

@@ -1,6 +1,6 @@
 """host.json: the settings of the Functions host this host honours.
 
-Honoured: ``functionTimeout``, ``logging.logLevel``, ``extensions.blobs``
+Honoured: ``functionTimeout``, ``functions``, ``logging.logLevel``, ``extensions.blobs``
 (``maxDegreeOfParallelism``, ``poisonBlobThreshold`` or its option name
 ``maxDequeueCount``) and ``extensions.queues.messageEncoding``. Unknown keys are ignored,
 as the real host ignores settings of extensions it does not load.
@@ -41,6 +41,8 @@ class HostConfig:
     max_degree_of_parallelism: int = field(default_factory=_default_parallelism)
     base64_queue_messages: bool = True
     log_levels: Mapping[str, str] = field(default_factory=dict)
+    # host.json "functions": when present and not empty, only these functions run.
+    functions: tuple[str, ...] | None = None
 
     @classmethod
     def read(cls, path: Path) -> HostConfig:
@@ -67,7 +69,13 @@ class HostConfig:
         encoding = str(queues.get("messageEncoding", "base64")).lower()
         if encoding not in ("base64", "none"):
             raise ConfigError(f"{source}: extensions.queues.messageEncoding must be base64 or none")
+        selected = document.get("functions")
+        if selected is not None and (
+            not isinstance(selected, list) or not all(isinstance(n, str) for n in selected)
+        ):
+            raise ConfigError(f"{source}: 'functions' must be a list of function names")
         return cls(
+            functions=tuple(selected) if selected else None,
             function_timeout=_function_timeout(document.get("functionTimeout"), source),
             max_dequeue_count=_positive_int(
                 threshold, DEFAULT_MAX_DEQUEUE_COUNT, "extensions.blobs.poisonBlobThreshold", source

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from azure.functions import Context
+
 from devstack.funchost.logs import scope
 
 log = logging.getLogger(__name__)
@@ -47,16 +49,39 @@ class InvocationResult:
         return self.outcome is Outcome.SUCCEEDED
 
 
-class InvocationContext:
-    """The ``context`` argument a function may ask for (an azure.functions Context)."""
+class InvocationContext(Context):
+    """The ``context`` argument a function may ask for: an ``azure.functions.Context``."""
 
     def __init__(self, invocation_id: str, function_name: str, function_directory: str) -> None:
-        self.invocation_id = invocation_id
-        self.function_name = function_name
-        self.function_directory = function_directory
-        self.thread_local_storage = threading.local()
-        self.trace_context = None
-        self.retry_context = None
+        self._invocation_id = invocation_id
+        self._function_name = function_name
+        self._function_directory = function_directory
+        self._local = threading.local()
+        self._local.invocation_id = invocation_id
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return self._function_directory
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._local
+
+    @property
+    def trace_context(self) -> Any:
+        return None  # no distributed tracing locally
+
+    @property
+    def retry_context(self) -> Any:
+        return None  # retries come from the queue's dequeue count, not a retry policy
 
 
 class Invoker:

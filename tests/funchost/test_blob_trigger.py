@@ -295,7 +295,8 @@ def as_bytes(data: bytes, context: func.Context) -> None:
     pathlib.Path(os.environ["FUNCHOST_TEST_RECORD"]).write_text(
         json.dumps({"type": type(data).__name__, "content": data.decode(),
                     "invocation_id": context.invocation_id,
-                    "function_name": context.function_name}) + "\\n"
+                    "function_name": context.function_name,
+                    "is_context": isinstance(context, func.Context)}) + "\\n"
     )
 """
 
@@ -319,6 +320,7 @@ def test_a_function_annotated_with_bytes_gets_the_content_and_a_context(
             "content": "payload",
             "invocation_id": run["invocation_id"],
             "function_name": "as_bytes",
+            "is_context": True,
         }
     ]
     assert host.stop() == 0

@@ -77,6 +77,13 @@ def test_host_json_settings_are_honoured_and_unknown_keys_ignored() -> None:
     assert config.log_levels == {"default": "Warning", "Function.tick": "Debug"}
 
 
+def test_the_functions_list_selects_functions_and_empty_means_all() -> None:
+    assert HostConfig.from_document({"functions": ["tick"]}).functions == ("tick",)
+    assert HostConfig.from_document({"functions": []}).functions is None
+    with pytest.raises(ConfigError):
+        HostConfig.from_document({"functions": "tick"})
+
+
 def test_max_dequeue_count_is_read_under_its_option_name_too() -> None:
     config = HostConfig.from_document({"extensions": {"blobs": {"maxDequeueCount": 2}}})
 

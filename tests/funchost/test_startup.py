@@ -198,3 +198,31 @@ def test_an_invocation_past_the_function_timeout_counts_as_timed_out(
 
     assert run["outcome"] == "timed_out"
     assert host.stop() == 0
+
+
+@pytest.mark.stack
+def test_host_json_functions_list_selects_the_functions_served(
+    apps: AppFactory, azurite: Azurite
+) -> None:
+    app = apps.write(
+        """
+        import azure.functions as func
+
+        app = func.FunctionApp()
+
+        @app.timer_trigger(arg_name="timer", schedule="0 0 0 1 1 *")
+        def wanted(timer: func.TimerRequest) -> None:
+            pass
+
+        @app.timer_trigger(arg_name="timer", schedule="0 0 0 1 1 *")
+        def unwanted(timer: func.TimerRequest) -> None:
+            pass
+        """,
+        {"AzureWebJobsStorage": azurite.connection_string},
+        {"version": "2.0", "functions": ["wanted"]},
+    )
+
+    host = apps.start(app)
+
+    assert host.ready_line()["functions"] == ["wanted"]
+    assert host.stop() == 0
