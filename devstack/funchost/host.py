@@ -9,6 +9,7 @@ and waits for running invocations, bounded by ``functionTimeout``.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -82,6 +83,9 @@ class FunctionsHost:
         self.host_id = validate_host_id(
             options.host_id or settings.get(HOST_ID_SETTING) or default_host_id(str(app_dir))
         )
+        # The real host runs the app with its root as the working directory, so relative
+        # paths in settings mean the same here as in Azure.
+        os.chdir(app_dir)
         app = import_app(app_dir, settings)
         catalog = build_catalog(app, settings, utc_now(), config.functions)
         self._invoker = Invoker(config.function_timeout, str(app_dir))

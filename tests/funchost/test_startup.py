@@ -17,6 +17,9 @@ import azure.functions as func
 # The real host puts local.settings.json Values into the environment before importing.
 if os.environ.get("GREETING") != "hello":
     raise RuntimeError("GREETING was not set before import")
+# ... and runs the app in its own directory.
+if not os.path.exists("function_app.py"):
+    raise RuntimeError(f"working directory is {os.getcwd()}, not the app's")
 
 app = func.FunctionApp()
 """
