@@ -8,9 +8,10 @@ The history is what a busy day leaves behind, built cheaply but for real:
 - N Batch tasks with those ids on the job of the day, added with `create_tasks` (100 per
   request) running a no-op command, all completed before the ticks.
 
-Ticks are called in-process, as the timer function calls them, on one pipeline built once
-(the function app builds it once too). The first tick of each scenario is reported apart
-from the steady ones.
+Ticks are called in-process, as the timer function calls them: one pipeline built once and
+one sweep gate per scenario (the function app keeps both for its lifetime). The first tick
+of a scenario lists the incoming container (the sweep); the steady ones, within
+DROPBATCH_SWEEP_SECONDS, do not. `parts_seconds` times the tick's read-only queries alone.
 
     python -m bench.reconcile --history 10000 --ticks 3
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -44,15 +46,17 @@ NOOP_COMMAND = "/bin/true"
 CONCURRENCY = 16
 
 
-def one_tick(p: Pipeline, stats: BatchStats) -> dict[str, Any]:
+def one_tick(p: Pipeline, stats: BatchStats, gate: reconcile.SweepGate) -> dict[str, Any]:
     stats.reset()
+    swept_before = gate.last
     start = time.perf_counter()
-    report = reconcile.tick(p, utcnow())
+    report = reconcile.tick(p, utcnow(), gate)
     seconds = time.perf_counter() - start
     counted = stats.snapshot()
     tick = report.as_dict()
     return {
         "seconds": round(seconds, 3),
+        "sweep_ran": gate.last != swept_before,
         "batch_requests": counted["total"],
         "batch_operations": counted["operations"],
         "examined": tick["examined"],
@@ -62,15 +66,37 @@ def one_tick(p: Pipeline, stats: BatchStats) -> dict[str, Any]:
     }
 
 
+def parts(p: Pipeline) -> dict[str, float]:
+    """Seconds of the tick's read-only parts, each alone: where the time of a tick goes."""
+    container = p.settings.container_incoming
+    timed: dict[str, Callable[[], object]] = {
+        "ledger_active_query": p.ledger.active,
+        "ledger_unalerted_failures_query": p.ledger.unalerted_failures,
+        "sweep_ledger_keys_query": lambda: p.ledger.keys_in(container),
+        "sweep_list_incoming": lambda: sum(1 for _ in p.blobs.list(container)),
+    }
+    seconds: dict[str, float] = {}
+    for name, call in timed.items():
+        start = time.perf_counter()
+        call()
+        seconds[name] = round(time.perf_counter() - start, 3)
+    return seconds
+
+
 def scenario(p: Pipeline, stats: BatchStats, ticks: int, label: str) -> dict[str, Any]:
+    """`ticks` ticks as the timer function runs them: one sweep gate for the scenario (as the
+    function app keeps one for its lifetime), so the first tick sweeps the incoming container
+    and the next ones, within DROPBATCH_SWEEP_SECONDS, do not."""
+    gate = reconcile.SweepGate(every=dt.timedelta(seconds=p.settings.sweep_seconds))
     runs = []
     for i in range(ticks):
-        runs.append(one_tick(p, stats))
+        runs.append(one_tick(p, stats, gate))
         progress(
             "tick",
             scenario=label,
             tick=i + 1,
             seconds=runs[-1]["seconds"],
+            sweep=runs[-1]["sweep_ran"],
             batch_requests=runs[-1]["batch_requests"],
         )
     steady = runs[1:] or runs
@@ -79,12 +105,13 @@ def scenario(p: Pipeline, stats: BatchStats, ticks: int, label: str) -> dict[str
         "steady_tick": {
             "seconds_mean": round(sum(r["seconds"] for r in steady) / len(steady), 3),
             "seconds_max": max(r["seconds"] for r in steady),
+            "sweep_ran": any(r["sweep_ran"] for r in steady),
             "batch_requests": steady[-1]["batch_requests"],
             "batch_operations": steady[-1]["batch_operations"],
             "examined": steady[-1]["examined"],
-            "swept": steady[-1]["swept"],
         },
         "ticks": len(runs),
+        "parts_seconds": parts(p),
     }
 
 
@@ -165,8 +192,6 @@ def build_history(p: Pipeline, stack_watch: BatchWatch, n: int) -> dict[str, Any
     progress("history_ledger", runs=len(runs), seconds=round(timings["write_ledger"], 1))
 
     t = time.perf_counter()
-    p.batch.ensure_pool()
-    p.batch.ensure_job(job)
     tasks = [
         models.BatchTaskCreateOptions(id=str(r.task_id), command_line=NOOP_COMMAND) for r in runs
     ]
@@ -199,19 +224,27 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         # An idle pipeline that has run before: the pool and the job of the day exist.
         p.batch.ensure_pool()
         p.batch.ensure_job(job_id_for(p.settings, utcnow().date()))
-        empty = scenario(p, stats, args.ticks, "empty")
+        empty = scenario(p, stats, args.ticks, "no_history")
         history = build_history(p, watch, args.history)
-        loaded = scenario(p, stats, args.ticks, f"history_{args.history}")
+        loaded = scenario(p, stats, args.ticks, "with_history")
         watch.close()
     e, h = empty["steady_tick"], loaded["steady_tick"]
     measurements = {
-        "empty": empty,
-        f"history_{args.history}": loaded,
+        "no_history": empty,
+        "with_history": loaded,
         "history": history,
+        "sweep_seconds_setting": p.settings.sweep_seconds,
         "steady_seconds_ratio": rounded(
             h["seconds_mean"] / e["seconds_mean"] if e["seconds_mean"] else None, 1
         ),
-        "steady_batch_requests": {"empty": e["batch_requests"], "history": h["batch_requests"]},
+        "first_tick_seconds": {
+            "no_history": empty["first_tick"]["seconds"],
+            "with_history": loaded["first_tick"]["seconds"],
+        },
+        "steady_batch_requests": {
+            "no_history": e["batch_requests"],
+            "with_history": h["batch_requests"],
+        },
     }
     params = {"history": args.history, "ticks": args.ticks}
     return result(NAME, params, measurements, started)
