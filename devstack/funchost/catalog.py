@@ -98,12 +98,17 @@ class Catalog:
 
 def import_app(app_dir: Path, settings: AppSettings) -> FunctionRegister:
     """Import the app's script and return its single FunctionApp instance."""
+    runtime = settings.get("FUNCTIONS_WORKER_RUNTIME")
+    if runtime is not None and runtime.lower() != "python":
+        log.warning("FUNCTIONS_WORKER_RUNTIME is %r; this host runs Python apps only", runtime)
     script = settings.get("PYTHON_SCRIPT_FILE_NAME") or DEFAULT_SCRIPT
     if not (app_dir / script).is_file():
         raise AppLoadError(f"{script} not found in {app_dir}")
     module_name = Path(script).stem
-    if str(app_dir) not in sys.path:
-        sys.path.insert(0, str(app_dir))
+    # Like the Python worker: the app root, then packages deployed with the app.
+    for path in (app_dir / ".python_packages" / "lib" / "site-packages", app_dir):
+        if path.is_dir() and str(path) not in sys.path:
+            sys.path.insert(0, str(path))
     try:
         module = importlib.import_module(module_name)
     except BaseException as e:  # the app may raise anything, SystemExit included
