@@ -7,39 +7,19 @@ import os
 import sys
 from collections.abc import Mapping
 
-from azure.core.credentials import TokenCredential
-
-from worker.credentials import Credentials
+from worker.credentials import Credentials, identity_for
 from worker.errors import ConfigurationError, WorkerError
 from worker.job import Context, log_path, run
 from worker.records import RecordStore
 from worker.settings import Settings
 from worker.storage import Storage
 from worker.summary import SUCCEEDED
-from worker.tasklog import TaskLog
+from worker.tasklog import TaskLog, configure_logging
 
 log = logging.getLogger("worker")
 
 EXIT_SUCCEEDED = 0
 EXIT_CRASH = 1
-
-
-def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    # The SDKs log every request at INFO (with headers); warnings are enough.
-    logging.getLogger("azure").setLevel(logging.WARNING)
-
-
-def _identity(settings: Settings) -> TokenCredential:
-    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-    if settings.identity_client_id:
-        return ManagedIdentityCredential(client_id=settings.identity_client_id)
-    return DefaultAzureCredential()
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
@@ -54,10 +34,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     try:
         credentials = Credentials.load(settings.credentials_path)
         tasklog.credential_keys = credentials.names_present
-        needs_identity = credentials.storage_connection_string is None or (
-            credentials.cosmos_key is None and settings.cosmos_endpoint is not None
-        )
-        identity = _identity(settings) if needs_identity else None
+        identity = identity_for(settings, credentials)
         storage = Storage.connect(settings, credentials, identity)
         context = Context(
             settings=settings,
@@ -93,5 +70,5 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    _configure_logging()
+    configure_logging()
     sys.exit(main())

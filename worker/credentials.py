@@ -11,7 +11,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from azure.core.credentials import TokenCredential
+
 from worker.errors import ConfigurationError
+from worker.settings import Settings
 
 STORAGE_CONNECTION_STRING = "AzureWebJobsStorage"
 COSMOS_KEY = "DROPBATCH_COSMOS_KEY"
@@ -71,3 +74,17 @@ def parse_connection_string(text: str) -> dict[str, str]:
             raise ConfigurationError(STORAGE_CONNECTION_STRING, "malformed connection string")
         parts[key.strip()] = value.strip()
     return parts
+
+
+def identity_for(settings: Settings, credentials: Credentials) -> TokenCredential | None:
+    """The managed identity, when some service has no secret in the credentials file."""
+    needs_identity = credentials.storage_connection_string is None or (
+        credentials.cosmos_key is None and settings.cosmos_endpoint is not None
+    )
+    if not needs_identity:
+        return None
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if settings.identity_client_id:
+        return ManagedIdentityCredential(client_id=settings.identity_client_id)
+    return DefaultAzureCredential()

@@ -1,22 +1,20 @@
 """The csv route: rows to Cosmos DB documents, plus the summary and the rejects file.
 
-Two passes over the downloaded file: the first checks every row and decides the outcome
-without writing anything, so a rejected file leaves no documents; the second writes.
+Two passes over the downloaded file (see `worker.rows`): the first checks every row and
+decides the outcome without writing anything, so a rejected file leaves no documents; the
+second writes (see `worker.writers`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
 
-from worker.document import Built, DocumentBuilder, Source
 from worker.errors import InputVanished, RejectedInput
 from worker.job import Context, Outcome, same_etag
-from worker.settings import ID_COLUMN, MAX_REJECT_RATIO, PARTITION_BY, CsvOptions
+from worker.rows import check_file
 from worker.summary import REJECTED, SUCCEEDED, CsvTally, RejectsFile, csv_summary, encode_json
-from worker.table import BadRow, Row, Table
+from worker.writers import write_all
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ def _run(
 
     records = context.connect_records()
     with context.tasklog.phase("write"):
-        records.upsert_all(_documents_of(context, path))
+        processes = write_all(s, path, tally.good, records)
     with context.tasklog.phase("cleanup"):
         current = context.storage.current_etag(s.input_container, s.input_blob)
         if current is None or not same_etag(current, s.input_etag):
@@ -60,6 +58,7 @@ def _run(
             "rejects": tally.rejects,
             "older_version_documents_deleted": older,
             "cosmos": records.stats.as_json(),
+            "writer_processes": processes,
         }
     )
     log.info(
@@ -68,74 +67,6 @@ def _run(
     )  # fmt: skip
     _write_outputs(context, tally, rejects, SUCCEEDED, None, documents=tally.good)
     return Outcome(SUCCEEDED, None)
-
-
-def _required_columns(options: CsvOptions) -> list[tuple[str, str]]:
-    named = [(ID_COLUMN, options.id_column), (PARTITION_BY, options.partition_by)]
-    return [(setting, column) for setting, column in named if column]
-
-
-def _open_table(
-    handle: IO[bytes], options: CsvOptions, file_key: str, source: Source
-) -> tuple[Table, DocumentBuilder]:
-    table = Table(handle, options)
-    for setting, column in _required_columns(options):
-        if column not in table.header:
-            raise RejectedInput(f"no column {column!r} (named by {setting})", "header")
-    return table, DocumentBuilder(table.header, options, file_key, source)
-
-
-def _classified(table: Table, builder: DocumentBuilder) -> Iterator[Built | BadRow]:
-    for item in table.rows():
-        yield builder.build(item) if isinstance(item, Row) else item
-
-
-def check_file(
-    handle: IO[bytes],
-    options: CsvOptions,
-    file_key: str,
-    source: Source,
-    tally: CsvTally,
-    rejects: RejectsFile,
-) -> None:
-    """The first pass: count and classify every row; raise RejectedInput for a bad file.
-
-    `tally` and `rejects` hold what was seen so far even when the file is rejected.
-    """
-    table, builder = _open_table(handle, options, file_key, source)
-    tally.columns = list(table.header)
-    tally.has_group_column = builder.has_group_column
-    for item in _classified(table, builder):
-        if isinstance(item, BadRow):
-            tally.add_bad(item)
-            rejects.add(item)
-        else:
-            tally.add(item)
-    limit = options.max_reject_ratio
-    if tally.rows and tally.rejects / tally.rows > limit:
-        first = tally.first_reject
-        assert first is not None
-        raise RejectedInput(
-            f"{tally.rejects} of {tally.rows} rows are bad, more than the share"
-            f" {limit:g} allowed by {MAX_REJECT_RATIO}; first: row {first.number}"
-            f" (line {first.line}): {first.reason}"
-        )
-
-
-def documents(
-    handle: IO[bytes], options: CsvOptions, file_key: str, source: Source
-) -> Iterator[dict[str, Any]]:
-    """The second pass: the documents of the good rows, in file order."""
-    table, builder = _open_table(handle, options, file_key, source)
-    for item in _classified(table, builder):
-        if isinstance(item, Built):
-            yield item.document
-
-
-def _documents_of(context: Context, path: Path) -> Iterator[dict[str, Any]]:
-    s = context.settings
-    with open(path, "rb") as handle:
-        yield from documents(handle, s.csv, s.file_key, context.source)
 
 
 def _write_outputs(

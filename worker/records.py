@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
@@ -47,27 +46,40 @@ _RETRYABLE_STATUS = {408, 449, 500, 502, 503, 504}
 _DEFAULT_THROTTLE_WAIT = 1.0
 
 
-@dataclass
+STAT_NAMES = (
+    "written",
+    "attempts",
+    "throttled",
+    "throttle_wait_seconds",
+    "retried_errors",
+    "deleted",
+)
+
+
 class WriteStats:
-    """What a write phase did; the task log reports it."""
+    """What the writes did, counted from many threads; the task log reports it."""
 
-    written: int = 0
-    attempts: int = 0
-    throttled: int = 0
-    throttle_wait_seconds: float = 0.0
-    retried_errors: int = 0
-    deleted: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, float] = dict.fromkeys(STAT_NAMES, 0)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "written": self.written,
-            "attempts": self.attempts,
-            "throttled": self.throttled,
-            "throttle_wait_seconds": round(self.throttle_wait_seconds, 3),
-            "retried_errors": self.retried_errors,
-            "deleted": self.deleted,
-        }
+    def add(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            self._values[name] += amount
+
+    def merge(self, other: dict[str, float]) -> None:
+        for name in STAT_NAMES:
+            self.add(name, other.get(name, 0))
+
+    def __getitem__(self, name: str) -> float:
+        with self._lock:
+            return self._values[name]
+
+    def as_json(self) -> dict[str, float]:
+        with self._lock:
+            values = dict(self._values)
+        values["throttle_wait_seconds"] = round(values["throttle_wait_seconds"], 3)
+        return values
 
 
 class RecordStore:
@@ -146,17 +158,16 @@ class RecordStore:
                     query, parameters=parameters, enable_cross_partition_query=True
                 )
             ]
-        before = self.stats.deleted
+        before = self.stats["deleted"]
         self._run_concurrently(keys, self._delete_one)
-        return self.stats.deleted - before
+        return int(self.stats["deleted"] - before)
 
     def _upsert_one(self, document: dict[str, Any]) -> None:
         try:
             self._with_retries(lambda: self._container.upsert_item(document))
         except _Gone:
             raise ServiceError("write a document: database or container not found") from None
-        with self.stats._lock:
-            self.stats.written += 1
+        self.stats.add("written")
 
     def _delete_one(self, key: tuple[str, Any]) -> None:
         item_id, pk = key
@@ -164,16 +175,14 @@ class RecordStore:
             self._with_retries(lambda: self._container.delete_item(item_id, partition_key=pk))
         except _Gone:
             return
-        with self.stats._lock:
-            self.stats.deleted += 1
+        self.stats.add("deleted")
 
     def _with_retries(self, operation: Callable[[], object]) -> None:
         options = self._options
         for attempt in range(1, options.max_attempts + 1):
             if self._stop.is_set():
                 raise _Cancelled()
-            with self.stats._lock:
-                self.stats.attempts += 1
+            self.stats.add("attempts")
             try:
                 operation()
                 return
@@ -198,19 +207,18 @@ class RecordStore:
         )
 
     def _note_retry(self) -> None:
-        with self.stats._lock:
-            self.stats.retried_errors += 1
+        self.stats.add("retried_errors")
 
     def _wait_throttled(self, seconds: float, attempt: int) -> None:
         with self._budget_lock:
             budget = self._options.throttle_budget_seconds
-            if self.stats.throttle_wait_seconds + seconds > budget:
+            if self.stats["throttle_wait_seconds"] + seconds > budget:
                 raise WriteBudgetSpent(
                     f"Cosmos DB throttling would need more than {budget:g}s of waiting"
                     f" ({COSMOS_THROTTLE_BUDGET_SECONDS})"
                 )
-            self.stats.throttled += 1
-            self.stats.throttle_wait_seconds += seconds
+            self.stats.add("throttled")
+            self.stats.add("throttle_wait_seconds", seconds)
         if attempt == self._options.max_attempts:
             return
         self._stop.wait(seconds)

@@ -7,7 +7,9 @@ It never holds a secret value: only names, and messages the worker itself wrote.
 from __future__ import annotations
 
 import json
+import logging
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,17 @@ from typing import Any
 from worker.settings import Settings
 
 SCHEMA_VERSION = 1
+
+
+def configure_logging() -> None:
+    """Plain lines on stderr (Batch keeps stderr.txt); the task log JSON is separate."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    # The SDKs log every request at INFO (with headers); warnings are enough.
+    logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 class TaskLog:

@@ -12,7 +12,7 @@ import pytest
 from tests.worker import corpus
 from worker.document import Source, document_id
 from worker.errors import RejectedInput
-from worker.ingest import check_file, documents
+from worker.rows import check_file, documents
 from worker.settings import CsvOptions
 from worker.summary import CsvTally, RejectsFile
 

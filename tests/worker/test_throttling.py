@@ -112,3 +112,41 @@ def test_a_blob_replaced_while_its_rows_are_written_leaves_no_documents_and_exit
     assert "changed while processing" in proc.stderr
     assert worker_stack.documents(key) == []
     assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+
+
+def test_a_big_file_is_written_by_several_processes_each_row_once(
+    worker_stack: WorkerStack,
+) -> None:
+    name = unique("big.csv")
+    etag, key = worker_stack.upload(name, rows(4100))
+    env = worker_stack.task_env("csv", name, etag, key, DROPBATCH_COSMOS_PROCESSES="2")
+
+    proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 0, proc.stderr
+    log = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))["counts"]
+    assert log["writer_processes"] == 2
+    assert log["cosmos"]["written"] == 4100
+    assert sorted(d["row"] for d in worker_stack.documents(key)) == list(range(1, 4101))
+
+
+def test_a_writer_process_spending_its_budget_stops_the_run_with_exit_76(
+    worker_stack: WorkerStack,
+) -> None:
+    name = unique("big-throttled.csv")
+    etag, key = worker_stack.upload(name, rows(4100))
+    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=5)) as proxy:
+        env = worker_stack.task_env(
+            "csv",
+            name,
+            etag,
+            key,
+            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
+            DROPBATCH_COSMOS_PROCESSES="2",
+            DROPBATCH_COSMOS_MAX_ATTEMPTS="2",
+        )
+        proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 76, proc.stderr
+    assert "throttled one document 2 times in a row" in proc.stderr
+    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")

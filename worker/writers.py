@@ -1,0 +1,145 @@
+"""The write pass, fanned out to processes for big files.
+
+The Cosmos SDK spends milliseconds of CPU per request under the GIL, so one process writes a
+few hundred documents a second however many threads it runs. A big file is therefore split
+by row number across writer processes (row number modulo the process count): each re-reads
+the downloaded file (parsing costs microseconds a row), and upserts its share with its own
+client, threads and retry budget. The first failure stops the others; its exit code wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+from collections.abc import Iterator
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from worker.credentials import Credentials, identity_for
+from worker.document import Source
+from worker.errors import (
+    ConfigurationError,
+    ServiceError,
+    TransientError,
+    WorkerError,
+    WriteBudgetSpent,
+)
+from worker.records import RecordStore
+from worker.rows import documents
+from worker.settings import Settings, WriteOptions
+from worker.tasklog import configure_logging
+
+log = logging.getLogger(__name__)
+
+# Below this many documents per process, starting a process costs more than it saves.
+ROWS_PER_PROCESS = 2000
+_POLL_SECONDS = 0.5
+
+
+def writer_count(options: WriteOptions, documents_to_write: int) -> int:
+    return max(1, min(options.processes, documents_to_write // ROWS_PER_PROCESS))
+
+
+def _source(settings: Settings) -> Source:
+    return Source(settings.input_container, settings.input_blob, settings.input_etag)
+
+
+def _share(settings: Settings, path: Path, shard: int, shards: int) -> Iterator[dict[str, Any]]:
+    with open(path, "rb") as handle:
+        for document in documents(handle, settings.csv, settings.file_key, _source(settings)):
+            if document["row"] % shards == shard:
+                yield document
+
+
+def write_all(settings: Settings, path: Path, documents_to_write: int, records: RecordStore) -> int:
+    """Upsert every good row's document; return how many processes wrote."""
+    shards = writer_count(settings.writes, documents_to_write)
+    if shards == 1:
+        records.upsert_all(_share(settings, path, 0, 1))
+        return 1
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
+    processes: list[BaseProcess] = [
+        context.Process(
+            target=_writer_main,
+            args=(settings, str(path), shard, shards, results),
+            name=f"writer-{shard}",
+            daemon=True,
+        )
+        for shard in range(shards)
+    ]
+    log.info("writing %s documents with %s processes", documents_to_write, shards)
+    for process in processes:
+        process.start()
+    try:
+        for _ in range(shards):
+            message = _next_message(results, processes)
+            records.stats.merge(message[-1])
+            if message[0] != "ok":
+                raise _error_from(message)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
+        results.close()
+    return shards
+
+
+def _next_message(
+    results: multiprocessing.Queue[tuple[Any, ...]], processes: list[BaseProcess]
+) -> tuple[Any, ...]:
+    while True:
+        try:
+            return results.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            dead = [p for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise WorkerError(
+                    f"writer process {dead[0].name} died (exit {dead[0].exitcode})"
+                ) from None
+
+
+def _error_from(message: tuple[Any, ...]) -> WorkerError:
+    kind = message[0]
+    if kind == "config":
+        return ConfigurationError(message[1], message[2])
+    text = str(message[2])
+    by_code: dict[int, type[WorkerError]] = {
+        WriteBudgetSpent.exit_code: WriteBudgetSpent,
+        TransientError.exit_code: TransientError,
+        ServiceError.exit_code: ServiceError,
+    }
+    return by_code.get(int(message[1]), WorkerError)(text)
+
+
+def _writer_main(
+    settings: Settings,
+    path: str,
+    shard: int,
+    shards: int,
+    results: multiprocessing.Queue[tuple[Any, ...]],
+) -> None:
+    """Entry point of a writer process. Exceptions travel back as plain tuples: ours do not
+    all survive pickling."""
+    configure_logging()
+    store: RecordStore | None = None
+    try:
+        credentials = Credentials.load(settings.credentials_path)
+        store = RecordStore.connect(settings, credentials, identity_for(settings, credentials))
+        store.upsert_all(_share(settings, Path(path), shard, shards))
+        results.put(("ok", store.stats.as_json()))
+    except ConfigurationError as e:
+        results.put(("config", e.setting, e.problem, _stats(store)))
+    except WorkerError as e:
+        results.put(("error", e.exit_code, f"writer {shard}: {e}", _stats(store)))
+    except Exception as e:
+        log.exception("writer %s crashed", shard)
+        results.put(("error", 1, f"writer {shard} crashed: {type(e).__name__}", _stats(store)))
+
+
+def _stats(store: RecordStore | None) -> dict[str, float]:
+    return store.stats.as_json() if store is not None else {}
