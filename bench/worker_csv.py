@@ -1,18 +1,22 @@
 """Benchmark `worker_csv`: rows per second of the worker's CSV -> Cosmos DB path, against two
 references on the same Cosmos server in the same run:
 
-- worker:   the worker's own entry point (`worker.__main__.main`) on one CSV blob, as a Batch
-            task would run it: download, check pass, concurrent upserts, clean-up query,
+- worker:   the worker's own entry point (`worker.__main__.main`) on one CSV blob, with the
+            environment a Batch task gets: download, check pass, the write pass (threads,
+            and writer processes for big files, as the worker decides), clean-up query,
             summary and task log;
+- ceiling:  the worker's exact documents (read back from its container, so not built by
+            this code) upserted with the same processes x threads and nothing else: no
+            parsing, no checks;
 - baseline: the classic sample's way: `csv.DictReader` and one `container.create_item` per
-            row, in a sequential loop;
-- ceiling:  the worker's exact documents, built beforehand (not timed), upserted
-            concurrently with as many threads as the worker uses: no parsing at all.
+            row, in a sequential loop.
 
-Each variant writes to its own, empty container. Ratios: worker / baseline and
-worker / ceiling (rows per second).
+Each variant writes to its own, empty container, in the order worker, ceiling, baseline.
+Ratios are of rows per second: worker / baseline and worker / ceiling. CPU per row is
+reported for this process (with its child processes) and for the Cosmos server, which
+shows which side bounds the rate.
 
-    python -m bench.worker_csv --rows 20000
+    python -m bench.worker_csv --rows 10000
 """
 
 from __future__ import annotations
@@ -25,22 +29,23 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
 from azure.cosmos import ContainerProxy, DatabaseProxy, PartitionKey
 from azure.storage.blob import BlobServiceClient
 
 from batch_core.cosmosdb import cosmos_client
 from batch_core.keys import file_key, normalize_etag
 from batch_core.settings import Settings
+from bench import ceiling
 from bench.data import csv_bytes
 from bench.harness import local_stack, progress, result, rounded, run_main, scratch_dir
 from devstack.stack import NODE_CREDENTIALS, Stack
 
 NAME = "worker_csv"
-VARIANTS = ("worker", "baseline", "ceiling")
+VARIANTS = ("worker", "ceiling", "baseline")
 
 
 def worker_environment(
@@ -91,27 +96,10 @@ def run_worker(env: dict[str, str]) -> tuple[int, float]:
     return code, time.perf_counter() - start
 
 
-def worker_documents(env: dict[str, str], path: Path) -> list[dict[str, Any]]:
-    """The documents the worker writes for this file, from its own builder."""
-    from worker.document import Source
-    from worker.ingest import documents
-    from worker.settings import Settings as WorkerSettings
-
-    ws = WorkerSettings.from_environ(env)
-    source = Source(ws.input_container, ws.input_blob, ws.input_etag)
-    with open(path, "rb") as handle:
-        return list(documents(handle, ws.csv, ws.file_key, source))
-
-
-def run_ceiling(container: ContainerProxy, docs: list[dict[str, Any]], threads: int) -> float:
-    def upsert(doc: dict[str, Any]) -> None:
-        container.upsert_item(doc)
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ceiling") as pool:
-        for _ in pool.map(upsert, docs):
-            pass
-    return time.perf_counter() - start
+def written_documents(container: ContainerProxy) -> list[dict[str, Any]]:
+    """The documents as the worker wrote them, without the server's system properties."""
+    docs = container.query_items("SELECT * FROM c", enable_cross_partition_query=True)
+    return [{k: v for k, v in d.items() if not k.startswith("_")} for d in docs]
 
 
 def run_baseline(container: ContainerProxy, data: bytes, pk: str) -> float:
@@ -126,9 +114,22 @@ def fresh_container(db: DatabaseProxy, name: str) -> ContainerProxy:
     return db.create_container_if_not_exists(name, PartitionKey("/pk"))
 
 
-def timed_variant(name: str, rows: int, run: Callable[[], float]) -> dict[str, Any]:
+def cpu_seconds(proc: psutil.Process) -> float:
+    """CPU of a process and of its children that have ended (the writer processes)."""
+    t = proc.cpu_times()
+    return float(t.user + t.system + t.children_user + t.children_system)
+
+
+def timed_variant(
+    name: str, rows: int, run: Callable[[], float], server: psutil.Process
+) -> dict[str, Any]:
+    """Run one variant; with the CPU this process and the Cosmos server spent per row, which
+    says which side bounds the rate."""
     progress("variant_started", variant=name, rows=rows)
+    me = psutil.Process()
+    client_before, server_before = cpu_seconds(me), cpu_seconds(server)
     seconds = run()
+    client_cpu, server_cpu = cpu_seconds(me) - client_before, cpu_seconds(server) - server_before
     rate = rows / seconds if seconds > 0 else None
     progress(
         "variant_finished",
@@ -136,7 +137,12 @@ def timed_variant(name: str, rows: int, run: Callable[[], float]) -> dict[str, A
         seconds=round(seconds, 2),
         rows_per_second=rounded(rate, 1),
     )
-    return {"seconds": round(seconds, 3), "rows_per_second": rounded(rate, 1)}
+    return {
+        "seconds": round(seconds, 3),
+        "rows_per_second": rounded(rate, 1),
+        "client_cpu_ms_per_row": round(1000 * client_cpu / rows, 3),
+        "cosmos_server_cpu_ms_per_row": round(1000 * server_cpu / rows, 3),
+    }
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,12 +164,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         local_copy.write_bytes(data)
         progress("input_ready", rows=args.rows, bytes=len(data))
 
-        from worker.settings import WriteOptions
+        from worker.settings import Settings as WorkerSettings
 
-        threads = int(env.get("DROPBATCH_WORKER_COSMOS_CONCURRENCY") or WriteOptions().concurrency)
-        docs = worker_documents(env, local_copy)
-
-        figures: dict[str, Any] = {}
+        writes = WorkerSettings.from_environ(env).writes
+        assert stack.cosmos is not None
+        server = psutil.Process(stack.cosmos.process.pid)
         exit_code = -1
 
         def worker_run() -> float:
@@ -171,20 +176,28 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             exit_code, seconds = run_worker(env)
             return seconds
 
-        for variant in args.order:
-            if variant == "worker":
-                figures["worker"] = timed_variant("worker", args.rows, worker_run)
-            elif variant == "ceiling":
-                figures["ceiling"] = timed_variant(
-                    "ceiling", args.rows, lambda: run_ceiling(containers["ceiling"], docs, threads)
-                )
-            else:
-                figures["baseline"] = timed_variant(
-                    "baseline", args.rows, lambda: run_baseline(containers["baseline"], data, key)
-                )
-
+        figures = {"worker": timed_variant("worker", args.rows, worker_run, server)}
         log_blob = blobs.get_blob_client(settings.container_logs, f"{blob}/{key}/worker-log.json")
         task_log = json.loads(log_blob.download_blob().readall())
+        counts = task_log.get("counts") or {}
+        # The ceiling gets the same fan-out the worker chose for this file.
+        processes = int(counts.get("writer_processes") or 1)
+        docs = written_documents(containers["worker"])
+        figures["ceiling"] = timed_variant(
+            "ceiling",
+            args.rows,
+            lambda: ceiling.run(
+                stack.values, "records-ceiling", docs, processes, writes.concurrency, node
+            ),
+            server,
+        )
+        figures["baseline"] = timed_variant(
+            "baseline",
+            args.rows,
+            lambda: run_baseline(containers["baseline"], data, key),
+            server,
+        )
+
         written = {v: count(c) for v, c in containers.items()}
 
     w = figures["worker"]["rows_per_second"] or 0.0
@@ -198,8 +211,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "worker_vs_ceiling": rounded(w / c if c else None, 2),
         "worker_exit_code": exit_code,
         "worker_phase_seconds": task_log.get("timings_seconds"),
-        "worker_cosmos": (task_log.get("counts") or {}).get("cosmos"),
-        "cosmos_threads": threads,
+        "worker_cosmos": counts.get("cosmos"),
+        "writers": {"processes": processes, "threads_per_process": writes.concurrency},
         "documents_written": written,
         "mean_document_bytes": {
             "worker_and_ceiling": round(sum(len(json.dumps(d)) for d in docs) / max(len(docs), 1)),
@@ -208,7 +221,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             ),
         },
     }
-    params = {"rows": args.rows, "order": list(args.order)}
+    params = {"rows": args.rows, "order": ["worker", "ceiling", "baseline"]}
     return result(NAME, params, measurements, started)
 
 
@@ -220,16 +233,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.worker_csv", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--rows", type=int, default=20000, help="data rows in the CSV file")
-    parser.add_argument(
-        "--order",
-        type=lambda s: tuple(s.split(",")),
-        default=("ceiling", "worker", "baseline"),
-        help="comma-separated order of the variants (default ceiling,worker,baseline)",
-    )
+    parser.add_argument("--rows", type=int, default=10000, help="data rows in the CSV file")
     args = parser.parse_args(argv)
-    if sorted(args.order) != sorted(VARIANTS):
-        parser.error(f"--order must name each of {', '.join(VARIANTS)} once")
     return args
 
 
