@@ -81,6 +81,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="inject a fault: KIND:key=value,... or JSON; kinds: "
         "throttle, error, latency, drop, preempt (see devstack.batchsvc.faults)",
     )
+    parser.add_argument(
+        "--autoscale-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="evaluate autoscale formulas this often instead of each pool's "
+        "autoScaleEvaluationInterval (at least 5 minutes in Batch)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -98,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         node_files=list(args.node_file),
         node_env=dict(args.node_env),
         faults=list(args.fault),
+        autoscale_every=args.autoscale_interval,
     )
     try:
         service = BatchService(config)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
+from devstack.batchsvc.errors import NotFound
 from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.nodes import NodeFile, new_node, prepare_node_dir
-from devstack.batchsvc.registry import Pool, Registry
-from devstack.batchsvc.scheduler import RunConfig, Scheduler
+from devstack.batchsvc.registry import Node, Pool, Registry, transition
+from devstack.batchsvc.scheduler import KILL_REQUEUE, KILL_TERMINATE, RunConfig, Scheduler
 from devstack.batchsvc.store import Store
+from devstack.batchsvc.timestamps import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +26,28 @@ class Account:
     nodes_root: Path
     node_files: list[NodeFile] = field(default_factory=list)
 
+    # Evaluate autoscale formulas this often instead of each pool's interval (local speed-up).
+    autoscale_every: float | None = None
+
     @property
     def base_url(self) -> str:
         return self.registry.base_url
+
+    def pool(self, pool_id: str) -> Pool:
+        """The pool, or PoolNotFound (call with the registry lock held)."""
+        pool = self.registry.pools.get(pool_id)
+        if pool is None:
+            raise NotFound(
+                "The specified pool does not exist.",
+                code="PoolNotFound",
+                values={"PoolId": pool_id},
+            )
+        return pool
+
+    def autoscale_period(self, pool: Pool) -> timedelta:
+        if self.autoscale_every is not None:
+            return timedelta(seconds=self.autoscale_every)
+        return parse_duration(str(pool.doc.get("autoScaleEvaluationInterval") or "PT15M"))
 
     @classmethod
     def open(
@@ -54,43 +76,62 @@ class Account:
                         self.scheduler.requeue(task)
                         log.info("requeued task %s/%s after restart", job.id, task.id)
             for pool in self.registry.pools.values():
-                for node in pool.nodes.values():
+                for node in list(pool.nodes.values()):
                     prepare_node_dir(node.root, self.node_files)
+                    state = node.doc.get("state")
+                    if state == "leavingpool":
+                        pool.nodes.pop(node.id)
+                        self.registry.store.delete_node(pool.id, node.id)
+                    elif state in ("starting", "waitingforstarttask") or (
+                        (node.doc.get("startTaskInfo") or {}).get("state") == "running"
+                    ):
+                        # The node rebooted with the service: its start task runs again.
+                        self.scheduler.node_ready(pool, node)
+                    elif state in ("preempted", "running"):
+                        transition(node.doc, "idle")
+                self.count_nodes(pool)
 
-    def grow(self, pool: Pool, dedicated: int, low_priority: int) -> None:
-        """Bring the pool's node count to the targets (adds or removes idle-first nodes)."""
+    def grow(self, pool: Pool, dedicated: int, low_priority: int, option: str = "requeue") -> None:
+        """Bring the node counts to the targets; shrinking follows the deallocation option."""
         for is_dedicated, target in ((True, dedicated), (False, low_priority)):
             current = [
-                n for n in pool.nodes.values() if bool(n.doc.get("isDedicated")) == is_dedicated
+                n
+                for n in pool.nodes.values()
+                if bool(n.doc.get("isDedicated")) == is_dedicated
+                and n.doc.get("state") != "leavingpool"
             ]
             index = max((int(n.doc.get("_index", 0)) for n in pool.nodes.values()), default=-1) + 1
             for _ in range(target - len(current)):
-                node = new_node(
-                    pool,
-                    index,
-                    is_dedicated,
-                    self.registry.next_seq(),
-                    self.nodes_root,
-                    self.base_url,
-                )
+                seq = self.registry.next_seq()
+                node = new_node(pool, index, is_dedicated, seq, self.nodes_root, self.base_url)
                 index += 1
                 prepare_node_dir(node.root, self.node_files)
                 pool.nodes[node.id] = node
-                self.registry.save_node(node)
+                self.scheduler.node_ready(pool, node)
             if target < len(current):
-                # Idle nodes go first; a busy node's tasks are requeued.
-                victims = sorted(current, key=lambda n: (len(n.running), -n.seq))[
-                    : len(current) - target
-                ]
-                for node in victims:
-                    for job_id, task_id in list(node.running):
-                        self.scheduler.kill_task(job_id, task_id, "requeue")
-                    del pool.nodes[node.id]
-                    self.registry.store.delete_node(pool.id, node.id)
-        pool.doc["currentDedicatedNodes"] = sum(
-            1 for n in pool.nodes.values() if n.doc.get("isDedicated")
-        )
-        pool.doc["currentLowPriorityNodes"] = sum(
-            1 for n in pool.nodes.values() if not n.doc.get("isDedicated")
-        )
+                # Idle nodes leave first, then the least busy.
+                ranked = sorted(current, key=lambda n: (len(n.running), -n.seq))
+                for node in ranked[: len(current) - target]:
+                    self.remove_node(pool, node, option)
+        self.count_nodes(pool)
         self.scheduler.wake()
+
+    def remove_node(self, pool: Pool, node: Node, option: str) -> None:
+        """Take a node out: `requeue`/`terminate` stop its tasks now, the others wait for them."""
+        if node.running and option in ("taskcompletion", "retaineddata"):
+            node.doc["schedulingState"] = "disabled"
+            transition(node.doc, "leavingpool")
+            self.registry.save_node(node)
+            return
+        reason = KILL_TERMINATE if option == "terminate" else KILL_REQUEUE
+        for job_id, task_id in list(node.running):
+            self.scheduler.kill_task(job_id, task_id, reason)
+        self.scheduler.forget_node(node)
+        pool.nodes.pop(node.id, None)
+        self.registry.store.delete_node(pool.id, node.id)
+
+    @staticmethod
+    def count_nodes(pool: Pool) -> None:
+        nodes = list(pool.nodes.values())
+        pool.doc["currentDedicatedNodes"] = sum(1 for n in nodes if n.doc.get("isDedicated"))
+        pool.doc["currentLowPriorityNodes"] = sum(1 for n in nodes if not n.doc.get("isDedicated"))

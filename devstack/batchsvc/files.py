@@ -17,7 +17,6 @@ from devstack.batchsvc.errors import BadRequest, BatchServiceError, NotFound
 from devstack.batchsvc.jobs import find_job
 from devstack.batchsvc.messages import Request, Response
 from devstack.batchsvc.odata import ListQuery, page
-from devstack.batchsvc.pools import find_pool
 from devstack.batchsvc.tasks import find_task
 from devstack.batchsvc.timestamps import iso, rfc1123
 
@@ -59,7 +58,7 @@ def _task_root(account: Account, request: Request) -> tuple[Path, str]:
 
 def _node_root(account: Account, request: Request) -> tuple[Path, str]:
     with account.registry.lock:
-        pool = find_pool(account, request.path_args["poolId"])
+        pool = account.pool(request.path_args["poolId"])
         node = pool.nodes.get(request.path_args["nodeId"])
         if node is None:
             raise NotFound(

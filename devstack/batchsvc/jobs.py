@@ -164,7 +164,9 @@ def _updatable(account: Account, job_id: str) -> Job:
             "The specified job has been marked for deletion and is being garbage collected.",
             code="JobBeingDeleted",
         )
-    if job.state in ("completed", "terminating"):
+    if job.state == "terminating":
+        raise Conflict("The specified job is being terminated.", code="JobBeingTerminated")
+    if job.state == "completed":
         raise Conflict("The specified job is already in a completed state.", code="JobCompleted")
     return job
 

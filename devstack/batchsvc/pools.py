@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from devstack.batchsvc import scaling
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
-from devstack.batchsvc.errors import Conflict, NotFound
+from devstack.batchsvc.errors import Conflict
 from devstack.batchsvc.messages import Request, Response, accepted, created, entity_headers
 from devstack.batchsvc.odata import ListQuery, page, select
 from devstack.batchsvc.registry import Pool, public, touch, transition
@@ -26,19 +27,6 @@ _COPIED = (
 )
 
 
-def pool_not_found(pool_id: str) -> NotFound:
-    return NotFound(
-        "The specified pool does not exist.", code="PoolNotFound", values={"PoolId": pool_id}
-    )
-
-
-def find_pool(account: Account, pool_id: str) -> Pool:
-    pool = account.registry.pools.get(pool_id)
-    if pool is None:
-        raise pool_not_found(pool_id)
-    return pool
-
-
 def render(account: Account, pool: Pool) -> dict[str, Any]:
     doc = public(pool.doc)
     doc["odata.metadata"] = f"{account.base_url}/$metadata#pools/@Element"
@@ -52,14 +40,13 @@ def create_pool(account: Account, request: Request) -> Response:
     slots = v.integer(body, "taskSlotsPerNode", 1, 1, 256)
     dedicated = v.integer(body, "targetDedicatedNodes", 0, 0, 1000)
     low = v.integer(body, "targetLowPriorityNodes", 0, 0, 1000)
-    if body.get("enableAutoScale"):
-        raise v.unsupported("enableAutoScale", "Create the pool with fixed targets and resize it.")
     policy = body.get("taskSchedulingPolicy") or {"nodeFillType": "spread"}
     if policy.get("nodeFillType") not in ("spread", "pack"):
         raise v.invalid(
             "taskSchedulingPolicy.nodeFillType", policy.get("nodeFillType"), "spread or pack"
         )
     v.duration(body, "resizeTimeout")
+    _start_task(body)
     with account.registry.lock:
         existing = account.registry.pools.get(pool_id)
         if existing is not None:
@@ -94,15 +81,18 @@ def create_pool(account: Account, request: Request) -> Response:
                 doc[key] = body[key]
         touch(doc)
         pool = Pool(account.registry.next_seq(), doc)
+        if body.get("enableAutoScale"):
+            scaling.enable_at_creation(account, pool, body)
+        else:
+            account.grow(pool, dedicated, low)
         account.registry.pools[pool_id] = pool
-        account.grow(pool, dedicated, low)
         account.registry.save_pool(pool)
         return created(doc)
 
 
 def get_pool(account: Account, request: Request) -> Response:
     with account.registry.lock:
-        pool = find_pool(account, request.path_args["poolId"])
+        pool = account.pool(request.path_args["poolId"])
         doc = render(account, pool)
     fields = request.params.get("$select")
     return Response(200, select(doc, fields.split(",") if fields else None), entity_headers(doc))
@@ -130,7 +120,7 @@ def list_pools(account: Account, request: Request) -> Response:
 
 def delete_pool(account: Account, request: Request) -> Response:
     with account.registry.lock:
-        pool = find_pool(account, request.path_args["poolId"])
+        pool = account.pool(request.path_args["poolId"])
         if pool.doc.get("state") == "deleting":
             raise Conflict(
                 "The specified pool has been marked for deletion and is being reclaimed.",
@@ -141,3 +131,49 @@ def delete_pool(account: Account, request: Request) -> Response:
         account.scheduler.kill_pool(pool.id, KILL_REQUEUE)
         account.scheduler.wake()
         return accepted()
+
+
+def _start_task(body: dict[str, Any]) -> dict[str, Any] | None:
+    start = body.get("startTask")
+    if start is None:
+        return None
+    if not isinstance(start, dict) or not start.get("commandLine"):
+        raise v.missing("startTask.commandLine")
+    return start
+
+
+def update_pool(account: Account, request: Request) -> Response:
+    """PATCH: only the properties in the body change; a new start task runs on new nodes."""
+    body = request.json()
+    start = _start_task(body)
+    with account.registry.lock:
+        pool = account.pool(request.path_args["poolId"])
+        if start is not None:
+            pool.doc["startTask"] = start
+        for key in ("metadata", "applicationPackageReferences", "displayName"):
+            if key in body:
+                pool.doc[key] = body[key]
+        touch(pool.doc)
+        account.registry.save_pool(pool)
+        headers = entity_headers(pool.doc)
+        headers["DataServiceId"] = str(pool.doc["url"])
+    return Response(200, None, headers)
+
+
+def replace_pool_properties(account: Account, request: Request) -> Response:
+    """updateproperties: start task, metadata and packages replaced; absent ones cleared."""
+    body = request.json()
+    start = _start_task(body)
+    with account.registry.lock:
+        pool = account.pool(request.path_args["poolId"])
+        if start is None:
+            pool.doc.pop("startTask", None)
+        else:
+            pool.doc["startTask"] = start
+        pool.doc["metadata"] = v.name_values(body, "metadata")
+        pool.doc["applicationPackageReferences"] = body.get("applicationPackageReferences") or []
+        touch(pool.doc)
+        account.registry.save_pool(pool)
+        headers = entity_headers(pool.doc)
+        headers["DataServiceId"] = str(pool.doc["url"])
+    return Response(204, None, headers)

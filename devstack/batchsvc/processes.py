@@ -32,8 +32,12 @@ class TaskPlace:
     task_id: str
 
     @property
+    def is_start_task(self) -> bool:
+        return not self.job_id
+
+    @property
     def task_dir(self) -> Path:
-        return self.node_root / "workitems" / self.job_id / "job-1" / self.task_id
+        return self.node_root / self.relative_task_dir
 
     @property
     def working_dir(self) -> Path:
@@ -41,6 +45,8 @@ class TaskPlace:
 
     @property
     def relative_task_dir(self) -> str:
+        if self.is_start_task:
+            return "startup"
         return f"workitems/{self.job_id}/job-1/{self.task_id}"
 
 
@@ -71,7 +77,7 @@ def batch_environment(
             "AZ_BATCH_NODE_SHARED_DIR": str(place.node_root / "shared"),
             "AZ_BATCH_NODE_STARTUP_DIR": str(place.node_root / "startup"),
             "AZ_BATCH_NODE_MOUNTS_DIR": str(place.node_root / "fsmounts"),
-            "AZ_BATCH_JOB_ID": place.job_id,
+            **({} if place.is_start_task else {"AZ_BATCH_JOB_ID": place.job_id}),
             "AZ_BATCH_TASK_ID": place.task_id,
             "AZ_BATCH_TASK_DIR": str(place.task_dir),
             "AZ_BATCH_TASK_WORKING_DIR": str(place.working_dir),
@@ -89,7 +95,9 @@ def split_command_line(command_line: str) -> list[str]:
     return shlex.split(command_line)
 
 
-def spawn(args: list[str], place: TaskPlace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], place: TaskPlace, env: dict[str, str], stderr_note: str = ""
+) -> subprocess.Popen[bytes]:
     """Start the task in its own process group with stdout.txt / stderr.txt in the task dir."""
     place.working_dir.mkdir(parents=True, exist_ok=True)
     Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
@@ -97,6 +105,9 @@ def spawn(args: list[str], place: TaskPlace, env: dict[str, str]) -> subprocess.
         open(place.task_dir / "stdout.txt", "wb") as out,
         open(place.task_dir / "stderr.txt", "wb") as err,
     ):
+        if stderr_note:
+            err.write(stderr_note.encode("utf-8"))
+            err.flush()
         return subprocess.Popen(
             args,
             cwd=place.working_dir,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from devstack.batchsvc import files, jobs, pools, tasks
+from devstack.batchsvc import computenodes, files, jobs, pools, scaling, tasks
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.messages import Request, Response
 
@@ -40,6 +40,33 @@ _TABLE: list[tuple[str, str, str, Handler]] = [
     ("Pools_GetPool", "GET", _P, pools.get_pool),
     ("Pools_PoolExists", "HEAD", _P, pools.pool_exists),
     ("Pools_DeletePool", "DELETE", _P, pools.delete_pool),
+    ("Pools_UpdatePool", "PATCH", _P, pools.update_pool),
+    (
+        "Pools_ReplacePoolProperties",
+        "POST",
+        f"{_P}/updateproperties",
+        pools.replace_pool_properties,
+    ),
+    ("Pools_ResizePool", "POST", f"{_P}/resize", scaling.resize_pool),
+    ("Pools_StopPoolResize", "POST", f"{_P}/stopresize", scaling.stop_resize),
+    ("Pools_RemoveNodes", "POST", f"{_P}/removenodes", scaling.remove_nodes),
+    ("Pools_EnablePoolAutoScale", "POST", f"{_P}/enableautoscale", scaling.enable_autoscale),
+    ("Pools_DisablePoolAutoScale", "POST", f"{_P}/disableautoscale", scaling.disable_autoscale),
+    ("Pools_EvaluatePoolAutoScale", "POST", f"{_P}/evaluateautoscale", scaling.evaluate_autoscale),
+    ("Nodes_ListNodes", "GET", f"{_P}/nodes", computenodes.list_nodes),
+    ("Nodes_GetNode", "GET", _N, computenodes.get_node),
+    (
+        "Nodes_DisableNodeScheduling",
+        "POST",
+        f"{_N}/disablescheduling",
+        computenodes.disable_scheduling,
+    ),
+    (
+        "Nodes_EnableNodeScheduling",
+        "POST",
+        f"{_N}/enablescheduling",
+        computenodes.enable_scheduling,
+    ),
     ("Jobs_CreateJob", "POST", "/jobs", jobs.create_job),
     ("Jobs_ListJobs", "GET", "/jobs", jobs.list_jobs),
     ("Jobs_GetJob", "GET", _J, jobs.get_job),

@@ -7,13 +7,13 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.batchsvc import processes
+from devstack.batchsvc import downloads, exitconditions, processes, uploads
 from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.processes import TaskPlace
 from devstack.batchsvc.registry import Job, Node, Pool, Registry, Task, transition
@@ -46,11 +46,24 @@ class Running:
     process: subprocess.Popen[bytes] | None = None
     kill_reason: str | None = None
     timed_out: bool = False
+    upload_errors: list[str] = field(default_factory=list)
 
 
 def _exit_code(returncode: int) -> int:
     # A signal-killed process reports what a shell would: 128 + the signal number.
     return 128 - returncode if returncode < 0 else returncode
+
+
+def _start_failure(error: Exception) -> dict[str, Any]:
+    missing = isinstance(error, FileNotFoundError)
+    return {
+        "category": "usererror",
+        "code": "CommandProgramNotFound" if missing else "TaskFailedToStart",
+        "message": "The specified command program is not found"
+        if missing
+        else "The task failed to start",
+        "details": [{"name": "Message", "value": str(error)}],
+    }
 
 
 def _max_retries(task: Task, job: Job) -> int:
@@ -81,6 +94,9 @@ class Scheduler:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._running: dict[tuple[str, str], Running] = {}
+        self._start_processes: dict[str, subprocess.Popen[bytes]] = {}
+        # Callables run by every scheduler pass with the registry lock held (autoscale).
+        self.periodic: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
         self._launcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="batch-launch")
 
@@ -101,6 +117,9 @@ class Scheduler:
         self._launcher.shutdown(wait=True)
         with self.registry.lock:
             runs = list(self._running.values())
+            starts = list(self._start_processes.values())
+        for start in starts:
+            processes.kill_group(start)
         for run in runs:
             if run.process is not None:
                 processes.kill_group(run.process)
@@ -230,8 +249,7 @@ class Scheduler:
             dep = job.tasks.get(dep_id)
             if dep is None or dep.state != "completed":
                 return False
-            info = dep.doc.get("executionInfo") or {}
-            if info.get("result") != "success" and dep.doc.get("_dependencyAction") != "satisfy":
+            if dep.doc.get("_dependencyAction", "satisfy") != "satisfy":
                 return False
         return True
 
@@ -278,15 +296,32 @@ class Scheduler:
             env_settings.extend(job.doc.get("commonEnvironmentSettings") or [])
         env_settings.extend(run.task.doc.get("environmentSettings") or [])
         env = processes.batch_environment(run.place, self.config.node_env, env_settings)
+        notes = []
+        container = run.task.doc.get("containerSettings")
+        if container:
+            notes.append(
+                f"devstack: containerSettings (image {container.get('imageName')!r}) ignored; "
+                "there is no container runtime here, the command runs directly on the host\n"
+            )
+        try:
+            downloads.fetch_all(
+                list(run.task.doc.get("resourceFiles") or []), run.place.working_dir
+            )
+        except downloads.ResourceFileError as e:
+            log.info("task %s/%s resource files failed: %s", run.task.job_id, run.task.id, e)
+            with self.registry.lock:
+                self._finish_unstarted(run, downloads.failure_info(e))
+            self.wake()
+            return
         try:
             args = processes.split_command_line(str(run.task.doc.get("commandLine") or ""))
             if not args:
                 raise ValueError("the command line is empty")
-            process = processes.spawn(args, run.place, env)
+            process = processes.spawn(args, run.place, env, "".join(notes))
         except (OSError, ValueError) as e:
             log.info("task %s/%s could not start: %s", run.task.job_id, run.task.id, e)
             with self.registry.lock:
-                self._finish_unstarted(run, e)
+                self._finish_unstarted(run, _start_failure(e))
             self.wake()
             return
         with self.registry.lock:
@@ -340,9 +375,121 @@ class Scheduler:
         processes.kill_group(run.process)
         if self._stopping.is_set():
             return
+        outputs = list(run.task.doc.get("outputFiles") or [])
+        if outputs and run.kill_reason not in (KILL_DELETE, KILL_REQUEUE):
+            succeeded = returncode == 0 and not run.timed_out and run.kill_reason is None
+            report = uploads.upload_all(outputs, run.place.working_dir, succeeded)
+            uploads.write_logs(run.place.task_dir, report)
+            if report.failed:
+                run.upload_errors = report.errors
         with self.registry.lock:
             self._finish(run, returncode)
         self.wake()
+
+    # nodes and their start task (registry lock held) -------------------------------------
+
+    def node_ready(self, pool: Pool, node: Node) -> None:
+        """A new or rebooted node: the pool's start task runs before any task when it has one."""
+        start = pool.doc.get("startTask")
+        if not start:
+            node.doc.pop("startTask", None)
+            transition(node.doc, "idle")
+            self.registry.save_node(node)
+            self.wake()
+            return
+        node.doc["startTask"] = start
+        node.doc["startTaskInfo"] = {
+            "state": "running",
+            "startTime": iso(now()),
+            "retryCount": 0,
+        }
+        waits = start.get("waitForSuccess", True) is not False
+        transition(node.doc, "waitingforstarttask" if waits else "idle")
+        self.registry.save_node(node)
+        threading.Thread(
+            target=self._run_start_task,
+            args=(pool.id, node, dict(start)),
+            name=f"start-{node.id}",
+            daemon=True,
+        ).start()
+
+    def forget_node(self, node: Node) -> None:
+        """The node leaves: its start task, if still running, is killed."""
+        process = self._start_processes.pop(node.id, None)
+        if process is not None:
+            processes.kill_group(process)
+        node.doc["_removed"] = True
+
+    def _run_start_task(self, pool_id: str, node: Node, start: dict[str, Any]) -> None:
+        place = TaskPlace(
+            account=self.config.account,
+            account_url=self.config.account_url,
+            pool_id=pool_id,
+            node_id=node.id,
+            node_root=node.root,
+            is_dedicated=bool(node.doc.get("isDedicated", True)),
+            job_id="",
+            task_id="starttask",
+        )
+        env = processes.batch_environment(
+            place, self.config.node_env, list(start.get("environmentSettings") or [])
+        )
+        retries = int(start.get("maxTaskRetryCount") or 0)
+        attempt = 0
+        while True:
+            if self._stopping.is_set() or node.doc.get("_removed"):
+                return
+            failure: dict[str, Any] | None = None
+            code: int | None = None
+            try:
+                downloads.fetch_all(list(start.get("resourceFiles") or []), place.working_dir)
+                process = processes.spawn(
+                    processes.split_command_line(str(start.get("commandLine") or "")), place, env
+                )
+            except downloads.ResourceFileError as e:
+                failure = downloads.failure_info(e)
+            except (OSError, ValueError) as e:
+                failure = {
+                    "category": "usererror",
+                    "code": "CommandProgramNotFound",
+                    "message": f"The start task could not start: {e}",
+                }
+            else:
+                with self.registry.lock:
+                    self._start_processes[node.id] = process
+                code = _exit_code(process.wait())
+                processes.kill_group(process)
+                if self._stopping.is_set():
+                    return
+                if code != 0:
+                    failure = {
+                        "category": "usererror",
+                        "code": "FailureExitCode",
+                        "message": "The start task exited with an unexpected exit code",
+                    }
+            with self.registry.lock:
+                self._start_processes.pop(node.id, None)
+                if node.doc.get("_removed"):
+                    return
+                info = node.doc.setdefault("startTaskInfo", {"retryCount": 0})
+                if failure is not None and (retries == -1 or attempt < retries):
+                    attempt += 1
+                    info["retryCount"] = attempt
+                    info["lastRetryTime"] = iso(now())
+                    continue
+                info["state"] = "completed"
+                info["endTime"] = iso(now())
+                if code is not None:
+                    info["exitCode"] = code
+                info["result"] = "failure" if failure else "success"
+                if failure:
+                    info["failureInfo"] = failure
+                if node.doc.get("state") == "waitingforstarttask":
+                    transition(node.doc, "starttaskfailed" if failure else "idle")
+                self.registry.save_node(node)
+                log.info("start task on node %s: %s", node.id, info["result"])
+            self.wake()
+            return
 
     # completion (registry lock held) --------------------------------------------------------
 
@@ -356,21 +503,10 @@ class Scheduler:
         current = job.tasks.get(run.task.id) if job is not None else None
         return current is run.task and int(run.task.doc.get("_attempt") or 0) == run.attempt
 
-    def _finish_unstarted(self, run: Running, error: Exception) -> None:
+    def _finish_unstarted(self, run: Running, failure: dict[str, Any]) -> None:
         if not self._release(run):
             return
-        missing = isinstance(error, FileNotFoundError)
-        failure = {
-            "category": "usererror",
-            "code": "CommandProgramNotFound" if missing else "TaskFailedToStart",
-            "message": (
-                "The specified command program is not found"
-                if missing
-                else "The task failed to start"
-            ),
-            "details": [{"name": "Message", "value": str(error)}],
-        }
-        self._complete_or_retry(run, exit_code=None, failure=failure)
+        self._complete_or_retry(run, None, failure, exitconditions.PRE_PROCESSING)
 
     def _finish(self, run: Running, returncode: int) -> None:
         if not self._release(run):
@@ -388,7 +524,7 @@ class Scheduler:
                 "code": "TaskEnded",
                 "message": "Task Was Ended by User Request",
             }
-            self._complete(run.task, code, failure)
+            self._complete(run.task, code, failure, exitconditions.EXIT)
             return
         if run.timed_out:
             failure = {
@@ -396,29 +532,32 @@ class Scheduler:
                 "code": "MaxWallClockTimeExceeded",
                 "message": "The task exceeded its maxWallClockTime constraint and was terminated",
             }
-            self._complete(run.task, code, failure)
+            self._complete(run.task, code, failure, exitconditions.EXIT)
+            return
+        if run.upload_errors:
+            failure = {
+                "category": "usererror",
+                "code": "FileUploadFailed",
+                "message": "One or more output files could not be uploaded; see fileuploaderr.txt",
+                "details": [{"name": "Message", "value": e} for e in run.upload_errors[:5]],
+            }
+            self._complete_or_retry(run, code, failure, exitconditions.FILE_UPLOAD)
             return
         if code == 0:
-            run.node.doc["totalTasksSucceeded"] = (
-                int(run.node.doc.get("totalTasksSucceeded") or 0) + 1
-            )
-            self._complete(run.task, 0, None)
+            succeeded = int(run.node.doc.get("totalTasksSucceeded") or 0) + 1
+            run.node.doc["totalTasksSucceeded"] = succeeded
+            self._complete(run.task, 0, None, exitconditions.EXIT)
             return
         failure = {
             "category": "usererror",
             "code": "FailureExitCode",
             "message": "The task process exited with an unexpected exit code",
-            "details": [
-                {
-                    "name": "Message",
-                    "value": f"The task process exited with an unexpected exit code: {code}",
-                }
-            ],
+            "details": [{"name": "Message", "value": f"exit code {code}"}],
         }
-        self._complete_or_retry(run, exit_code=code, failure=failure)
+        self._complete_or_retry(run, code, failure, exitconditions.EXIT)
 
     def _complete_or_retry(
-        self, run: Running, exit_code: int | None, failure: dict[str, Any]
+        self, run: Running, exit_code: int | None, failure: dict[str, Any], kind: str
     ) -> None:
         task = run.task
         job = self.registry.jobs[task.job_id]
@@ -431,9 +570,11 @@ class Scheduler:
             job.pending[task.id] = None
             self.registry.save_task(task)
             return
-        self._complete(task, exit_code, failure)
+        self._complete(task, exit_code, failure, kind)
 
-    def _complete(self, task: Task, exit_code: int | None, failure: dict[str, Any] | None) -> None:
+    def _complete(
+        self, task: Task, exit_code: int | None, failure: dict[str, Any] | None, kind: str
+    ) -> None:
         info = task.doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         info["endTime"] = iso(now())
         if exit_code is not None:
@@ -445,9 +586,22 @@ class Scheduler:
             info["failureInfo"] = failure
         else:
             info.pop("failureInfo", None)
+        options = exitconditions.exit_options(task.doc.get("exitConditions"), kind, exit_code)
+        if failure is not None and kind == exitconditions.EXIT and exit_code == 0:
+            options["dependencyAction"] = "block"  # ended by terminate or timeout
+        task.doc["_dependencyAction"] = options["dependencyAction"]
         transition(task.doc, "completed")
         self.registry.save_task(task)
         log.debug("task %s/%s completed exit=%s", task.job_id, task.id, exit_code)
+        job = self.registry.jobs.get(task.job_id)
+        if job is None or job.state != "active":
+            return
+        if job.doc.get("onTaskFailure") == "performexitoptionsjobaction":
+            if options["jobAction"] == "terminate":
+                self.terminate_job(job, "TaskFailed")
+            elif options["jobAction"] == "disable":
+                transition(job.doc, "disabled")
+                self.registry.save_job(job)
 
     def requeue(self, task: Task) -> None:
         """Back to active after losing its node, as Batch does on node recovery or preemption."""
@@ -464,6 +618,20 @@ class Scheduler:
     # housekeeping (registry lock held) ------------------------------------------------------
 
     def _housekeeping(self) -> None:
+        for task in list(self.periodic):
+            task()
+        for pool in self.registry.pools.values():
+            for node in list(pool.nodes.values()):
+                if node.doc.get("state") == "leavingpool" and not node.running:
+                    self.forget_node(node)
+                    pool.nodes.pop(node.id, None)
+                    self.registry.store.delete_node(pool.id, node.id)
+                    pool.doc["currentDedicatedNodes"] = sum(
+                        1 for n in pool.nodes.values() if n.doc.get("isDedicated")
+                    )
+                    pool.doc["currentLowPriorityNodes"] = sum(
+                        1 for n in pool.nodes.values() if not n.doc.get("isDedicated")
+                    )
         for job in list(self.registry.jobs.values()):
             state = job.state
             if state == "active":
@@ -513,6 +681,8 @@ class Scheduler:
         log.info("job %s deleted", job.id)
 
     def _remove_pool(self, pool: Pool) -> None:
+        for node in pool.nodes.values():
+            self.forget_node(node)
         self.registry.pools.pop(pool.id, None)
         self.registry.store.delete_pool(pool.id)
         shutil.rmtree(self.config.nodes_root / pool.id, ignore_errors=True)

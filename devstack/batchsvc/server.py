@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from devstack.batchsvc import routes
+from devstack.batchsvc import routes, scaling
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.auth import SharedKeyVerifier
 from devstack.batchsvc.errors import BadRequest, BatchServiceError, NotFound
@@ -43,6 +43,8 @@ class ServiceConfig:
     node_files: list[NodeFile] = field(default_factory=list)
     node_env: dict[str, str] = field(default_factory=dict)
     faults: list[FaultRule] = field(default_factory=list)
+    # Evaluate autoscale formulas every N seconds instead of each pool's interval.
+    autoscale_every: float | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -233,6 +235,9 @@ class BatchService:
             dict(config.node_env),
             self.faults,
         )
+        self.account.autoscale_every = config.autoscale_every
+        account = self.account
+        self.account.scheduler.periodic.append(lambda: scaling.autoscale_due(account))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="batch-http", daemon=True
         )

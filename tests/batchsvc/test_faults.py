@@ -108,7 +108,12 @@ def test_a_preempted_node_requeues_its_running_task_which_then_completes(
             command_line="/bin/sh -c 'test -f ../seen && exit 0; touch ../seen; sleep 30'",
         ),
     )
-    wait_until(lambda: client.get_task(job_id, "evicted").state == m.BatchTaskState.RUNNING)
+    running = wait_until(
+        lambda: (t := client.get_task(job_id, "evicted")).state == m.BatchTaskState.RUNNING and t
+    )
+    info = running.node_info
+    seen = service.nodes_root / info.pool_id / info.node_id / info.task_root_directory / "seen"
+    wait_until(seen.exists)  # the first run is past its marker and sleeping
 
     answer = admin(service, "POST", "preempt", {"jobId": job_id, "taskId": "evicted"})
     task = wait_task_completed(client, job_id, "evicted")

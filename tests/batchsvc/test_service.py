@@ -578,7 +578,10 @@ def test_a_restart_keeps_state_and_requeues_tasks_that_were_running(tmp_path: Pa
             command_line="/bin/sh -c 'test -f ../again && exit 0; touch ../again; sleep 60'",
         ),
     )
-    wait_until(lambda: client.get_task("j", "interrupted").state == m.BatchTaskState.RUNNING)
+    running = wait_until(
+        lambda: (t := client.get_task("j", "interrupted")).state == m.BatchTaskState.RUNNING and t
+    )
+    wait_until((task_dir(first, running) / "again").exists)  # the first run reached its sleep
     assert first.stop() == 0
 
     second = start_service(tmp_path / "state", key=key)

@@ -1,0 +1,94 @@
+"""Compute node operations: list and get nodes, enable and disable task scheduling on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devstack.batchsvc.account import Account
+from devstack.batchsvc.errors import Conflict, NotFound
+from devstack.batchsvc.messages import Request, Response
+from devstack.batchsvc.odata import ListQuery, page, select
+from devstack.batchsvc.registry import Node, Pool, public
+from devstack.batchsvc.scheduler import KILL_REQUEUE, KILL_TERMINATE
+
+_INTERNAL = ("eTag", "lastModified", "previousState", "previousStateTransitionTime")
+
+
+def render(account: Account, pool: Pool, node: Node) -> dict[str, Any]:
+    """The node as Batch shows it; idle/running follows what runs on it right now."""
+    doc = {k: v for k, v in public(node.doc).items() if k not in _INTERNAL}
+    if doc.get("state") in ("idle", "running"):
+        doc["state"] = "running" if node.running else "idle"
+    doc["runningTasksCount"] = len(node.running)
+    doc["runningTaskSlotsCount"] = node.used_slots
+    doc["recentTasks"] = [
+        {
+            "taskUrl": account.registry.url(f"/jobs/{job_id}/tasks/{task_id}"),
+            "jobId": job_id,
+            "taskId": task_id,
+            "taskState": "running",
+        }
+        for job_id, task_id in node.running
+    ]
+    return doc
+
+
+def _node(account: Account, request: Request) -> tuple[Pool, Node]:
+    pool = account.pool(request.path_args["poolId"])
+    node = pool.nodes.get(request.path_args["nodeId"])
+    if node is None:
+        raise NotFound(
+            "The specified node does not exist.",
+            code="NodeNotFound",
+            values={"NodeId": request.path_args["nodeId"]},
+        )
+    return pool, node
+
+
+def list_nodes(account: Account, request: Request) -> Response:
+    query = ListQuery.from_params(request.params)
+    pool_id = request.path_args["poolId"]
+    with account.registry.lock:
+        pool = account.pool(pool_id)
+        items = [(n.seq, render(account, pool, n)) for n in pool.nodes.values()]
+    items.sort(key=lambda item: item[0])
+    body = page(items, query, account.registry.url(f"/pools/{pool_id}/nodes"))
+    body["odata.metadata"] = f"{account.base_url}/$metadata#nodes"
+    return Response(200, body)
+
+
+def get_node(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        pool, node = _node(account, request)
+        doc = render(account, pool, node)
+    doc["odata.metadata"] = f"{account.base_url}/$metadata#nodes/@Element"
+    fields = request.params.get("$select")
+    return Response(200, select(doc, fields.split(",") if fields else None))
+
+
+def disable_scheduling(account: Account, request: Request) -> Response:
+    body = request.json(required=False)
+    option = str(body.get("nodeDisableSchedulingOption") or "requeue")
+    with account.registry.lock:
+        _, node = _node(account, request)
+        if node.doc.get("schedulingState") == "disabled":
+            raise Conflict(
+                "The node is already in the target scheduling state.",
+                code="NodeAlreadyInTargetSchedulingState",
+            )
+        node.doc["schedulingState"] = "disabled"
+        if option in ("requeue", "terminate"):
+            reason = KILL_REQUEUE if option == "requeue" else KILL_TERMINATE
+            for job_id, task_id in list(node.running):
+                account.scheduler.kill_task(job_id, task_id, reason)
+        account.registry.save_node(node)
+    return Response(200, None, {"DataServiceId": str(node.doc["url"])})
+
+
+def enable_scheduling(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        _, node = _node(account, request)
+        node.doc["schedulingState"] = "enabled"
+        account.registry.save_node(node)
+    account.scheduler.wake()
+    return Response(200, None, {"DataServiceId": str(node.doc["url"])})
