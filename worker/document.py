@@ -8,6 +8,7 @@ the same ids (upserts overwrite); a replaced file (new etag) has a new file key.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ from worker.settings import CsvOptions
 from worker.table import BadRow, Row
 
 SCHEMA_VERSION = 1
+
+# Cosmos DB refuses items over 2 MB; the limit leaves room for the system properties.
+MAX_DOCUMENT_BYTES = 2_000_000
+# Rows shorter than this cannot come near the limit, so they are not measured.
+_SIZE_CHECK_CHARS = 100_000
 
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
@@ -120,6 +126,12 @@ class DocumentBuilder:
         }
         if latitude is not None and longitude is not None:
             document["location"] = {"type": "Point", "coordinates": [longitude, latitude]}
+        if (
+            sum(map(len, values)) > _SIZE_CHECK_CHARS
+            and _encoded_size(document) > MAX_DOCUMENT_BYTES
+        ):
+            reason = f"document would exceed Cosmos DB's limit of {MAX_DOCUMENT_BYTES} bytes"
+            return BadRow(row.number, row.line, reason, ())
         group = values[self._group] if self._group is not None else None
         return Built(row, document, tuple(invalid), latitude, longitude, group)
 
@@ -130,3 +142,7 @@ def _in_range(name: str, value: float, options: CsvOptions) -> bool:
     if name == options.longitude_column:
         return -180.0 <= value <= 180.0
     return True
+
+
+def _encoded_size(document: dict[str, Any]) -> int:
+    return len(json.dumps(document, ensure_ascii=False).encode())

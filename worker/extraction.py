@@ -18,6 +18,7 @@ from worker.summary import REJECTED, SUCCEEDED, Child, Skipped, encode_json, zip
 
 log = logging.getLogger(__name__)
 
+MAX_BLOB_NAME_CHARS = 1024
 PARENT_METADATA = "dropbatch_parent"
 ENTRY_METADATA = "dropbatch_entry"
 
@@ -49,6 +50,13 @@ def run_zip(context: Context, path: Path, rejection: RejectedInput | None) -> Ou
                 sizes = archive.verify()
             if not archive.plan.csv:
                 raise RejectedInput("the archive holds no CSV entries")
+            for info in archive.plan.csv:
+                blob = child_blob_name(s.input_blob, s.file_key, info.orig_filename)
+                if len(blob) > MAX_BLOB_NAME_CHARS:
+                    raise RejectedInput(
+                        f"child blob name would pass {MAX_BLOB_NAME_CHARS} characters",
+                        f"entry {info.orig_filename!r}",
+                    )
             with context.tasklog.phase("upload"):
                 for info in archive.plan.csv:
                     entry = info.orig_filename

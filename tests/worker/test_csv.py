@@ -343,3 +343,15 @@ def test_without_the_group_column_there_are_no_groups() -> None:
             "mean_longitude": -72.854526,
         },
     }
+
+
+def test_a_row_whose_document_would_pass_cosmos_dbs_size_limit_is_a_bad_row() -> None:
+    huge = "\u20ac" * 200_000  # three bytes each in UTF-8
+    rows = [f"{i},1,US,T,NC,1,1" for i in range(1, 20)]
+    rows.append(",".join(["20", huge, huge, huge, huge, "1", "1"]))
+    options = CsvOptions(max_row_chars=10_000_000, max_field_chars=1_000_000)
+    result = check(corpus.csv_text(*rows).encode(), options)
+    assert result.rejects == [
+        ["20", "21", "document would exceed Cosmos DB's limit of 2000000 bytes"]
+    ]
+    assert len(result.documents) == 19

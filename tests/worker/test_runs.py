@@ -376,3 +376,17 @@ def test_an_input_larger_than_the_cap_is_rejected_before_download(
         f"{INCOMING}/{name}: file is {len(corpus.good_csv())} bytes, more than the limit of 100"
         " bytes (DROPBATCH_MAX_INPUT_BYTES)"
     )
+
+
+def test_an_entry_whose_child_blob_name_would_be_too_long_is_refused(
+    worker_stack: WorkerStack,
+) -> None:
+    name = unique("z" * 700 + ".zip")
+    entry = "/".join(["d" * 100] * 3) + ".csv"
+
+    run = worker_stack.process("zip", name, corpus.zip_of([(entry, corpus.good_csv())]))
+
+    assert run.code == 3
+    assert run.summary()["reason"] == (
+        f"{INCOMING}/{name}: entry {entry!r}: child blob name would pass 1024 characters"
+    )

@@ -147,3 +147,23 @@ def test_each_sample_zip_uploads_its_five_csv_entries_as_children(
             )
             assert child["bytes"] == props.size
         assert summary["skipped"] == []
+
+
+def test_the_children_of_a_sample_zip_each_become_documents_like_any_csv(
+    worker_stack: WorkerStack, samples: Path
+) -> None:
+    path = samples / "NC1.zip"
+    archive = zipfile.ZipFile(path)
+    zip_run = worker_stack.process("zip", unique("NC1.zip"), path.read_bytes())
+    assert zip_run.code == 0, zip_run.stderr
+
+    total = 0
+    for child in zip_run.summary()["children"]:
+        run = worker_stack.process("csv", child["blob"])
+        want = expected(archive.read(child["entry"]))
+
+        assert run.code == 0, run.stderr
+        assert run.summary()["rows"] == want["rows"]
+        assert len(worker_stack.documents(run.key)) == want["rows"]
+        total += want["rows"]
+    assert total == sum(len(archive.read(n).decode().splitlines()) - 1 for n in archive.namelist())
