@@ -232,3 +232,17 @@ def test_header_sizes_are_not_trusted_a_lying_size_fails_the_crc(tmp_path: Path)
         "entry 'a.csv'",
         "corrupt entry (Bad CRC-32 for file 'a.csv')",
     )
+
+
+def test_the_entry_cap_reads_the_zip64_end_record_of_a_huge_directory(tmp_path: Path) -> None:
+    # More than 65535 entries: the count lives only in the zip64 end record.
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for i in range(65_600):
+            archive.writestr(f"e{i}", b"")
+    with pytest.raises(RejectedInput) as caught:
+        Archive(path, ZipLimits())
+    assert (
+        caught.value.cause
+        == "65600 entries, more than the limit of 10000 (DROPBATCH_ZIP_MAX_ENTRIES)"
+    )
