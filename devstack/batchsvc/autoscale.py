@@ -1,6 +1,6 @@
 """Autoscale formulas: the subset of Batch's formula language a pool here can evaluate.
 
-Statements end with `;` and assign `$Service` variables or user variables. Expressions have
+Statements end with `;` and assign service or user variables (both `$name`). Expressions have
 numbers, `+ - * /`, comparisons, `&&`, `||`, `!`, `?:`, parentheses, the functions
 `max min avg sum len ceil floor round abs`, the `TimeInterval_*` constants and the samples
 of the service variables below through `.GetSample(...)`, `.GetSamplePercent(...)`,
@@ -29,6 +29,23 @@ READABLE = (
 )
 WRITABLE = ("$TargetDedicatedNodes", "$TargetLowPriorityNodes", "$NodeDeallocationOption")
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
+# Batch service variables this service does not model (no resource metrics here).
+UNSUPPORTED = (
+    "$CPUPercent",
+    "$WallClockSeconds",
+    "$MemoryBytes",
+    "$DiskBytes",
+    "$DiskReadBytes",
+    "$DiskWriteBytes",
+    "$DiskReadOps",
+    "$DiskWriteOps",
+    "$NetworkInBytes",
+    "$NetworkOutBytes",
+    "$SampleNodeCount",
+    "$TaskSlotsPerNode",
+    "$TargetDedicated",
+    "$CurrentDedicated",
+)
 # Sampled service variables are vectors; these are the sample methods formulas call on them.
 _SAMPLED = ("$PendingTasks", "$ActiveTasks", "$RunningTasks", "$SucceededTasks", "$FailedTasks")
 _INTERVALS = {
@@ -148,16 +165,14 @@ class _Evaluator:
             else:
                 value = _number(value, name)
             self.targets[name] = value
-        elif name.startswith("$"):
-            if name in READABLE:
-                raise FormulaError("ReadOnlyVariable", f"{name} is read-only")
+        elif name in READABLE:
+            raise FormulaError("ReadOnlyVariable", f"{name} is read-only")
+        elif name in UNSUPPORTED:
+            raise _unsupported(name)
+        elif not name.startswith("$"):
             raise FormulaError(
-                "UnsupportedVariable",
-                f"{name} is not a service variable this service supports; "
-                f"supported: {', '.join(READABLE + WRITABLE)}",
+                "InvalidFormula", f"Variables start with $; {name} cannot be assigned"
             )
-        elif name in _INTERVALS or name in DEALLOCATION_OPTIONS:
-            raise FormulaError("InvalidFormula", f"{name} is a constant and cannot be assigned")
         else:
             self.variables[name] = value
 
@@ -269,21 +284,19 @@ class _Evaluator:
             return _INTERVALS[text]
         if text in DEALLOCATION_OPTIONS:
             return text
-        if text.startswith("$"):
-            if text in self.targets:
-                return self.targets[text]
-            if text in self.inputs:
-                return self.inputs[text]
-            raise FormulaError(
-                "UnsupportedVariable",
-                f"{text} is not a service variable this service supports; "
-                f"supported: {', '.join(READABLE + WRITABLE)}",
-            )
+        if text in self.targets:
+            return self.targets[text]
+        if text in self.inputs:
+            return self.inputs[text]
         if text in self.variables:
             return self.variables[text]
-        raise FormulaError(
-            "UndefinedVariable", f"The variable {text} is used before it is assigned"
-        )
+        if text in UNSUPPORTED:
+            raise _unsupported(text)
+        if text.startswith("$"):
+            raise FormulaError(
+                "UndefinedVariable", f"The variable {text} is used before it is assigned"
+            )
+        raise FormulaError("InvalidFormula", f"Unknown name {text}")
 
     def method(self, value: Value, name: str, args: list[Value]) -> Value:
         if isinstance(value, list):
@@ -299,6 +312,14 @@ class _Evaluator:
         if name in ("Count", "GetSamplePeriod"):
             return float(len(samples)) if name == "Count" else 0.0
         raise FormulaError("UnsupportedFunction", f"The method {name}() is not supported here")
+
+
+def _unsupported(name: str) -> FormulaError:
+    return FormulaError(
+        "UnsupportedVariable",
+        f"{name} is a Batch service variable this service does not model; "
+        f"supported: {', '.join(READABLE + WRITABLE)}",
+    )
 
 
 def _truth(value: Value) -> bool:
