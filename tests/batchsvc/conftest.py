@@ -23,7 +23,8 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.credentials import AzureNamedKeyCredential
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.batchsvc.blobstore import REPO_ROOT, blobs  # noqa: F401 - a session fixture
+
 SWAGGER = REPO_ROOT.parent / "shared" / "batch-rest-api" / "BatchService.json"
 ACCOUNT = "devstackbatch"
 # A secret in the service's own environment: it must never reach a task.

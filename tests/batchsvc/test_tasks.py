@@ -1,0 +1,387 @@
+"""Tasks beyond the basics: dependencies, exit conditions, resource and output files, options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from azure.batch import BatchClient
+from azure.batch import models as m
+from azure.core.exceptions import HttpResponseError
+
+from tests.batchsvc.blobstore import Blobs
+from tests.batchsvc.conftest import RunningService, wait_task_completed, wait_until
+
+pytestmark = pytest.mark.stack
+
+
+def test_dependants_wait_for_their_dependencies_to_succeed(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=2, slots=2, uses_task_dependencies=True)
+    client.create_tasks(
+        job_id,
+        [
+            m.BatchTaskCreateOptions(id="1", command_line="/bin/sh -c 'sleep 0.5; echo one'"),
+            m.BatchTaskCreateOptions(id="2", command_line="true"),
+            m.BatchTaskCreateOptions(
+                id="after-range",
+                command_line="true",
+                depends_on=m.BatchTaskDependencies(
+                    task_id_ranges=[m.BatchTaskIdRange(start=1, end=2)]
+                ),
+            ),
+            m.BatchTaskCreateOptions(
+                id="after-ids",
+                command_line="true",
+                depends_on=m.BatchTaskDependencies(task_ids=["after-range"]),
+            ),
+        ],
+    )
+
+    last = wait_task_completed(client, job_id, "after-ids")
+    middle = client.get_task(job_id, "after-range")
+    first = client.get_task(job_id, "1")
+
+    assert first.execution_info.end_time <= middle.execution_info.start_time
+    assert middle.execution_info.end_time <= last.execution_info.start_time
+
+
+def test_a_failed_dependency_blocks_unless_its_exit_condition_satisfies(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1, slots=2, uses_task_dependencies=True)
+    satisfy = m.ExitConditions(
+        exit_codes=[
+            m.ExitCodeMapping(code=3, exit_options=m.ExitOptions(dependency_action="satisfy"))
+        ]
+    )
+    client.create_tasks(
+        job_id,
+        [
+            m.BatchTaskCreateOptions(id="fails", command_line="false"),
+            m.BatchTaskCreateOptions(
+                id="fails-ok", command_line="/bin/sh -c 'exit 3'", exit_conditions=satisfy
+            ),
+            m.BatchTaskCreateOptions(
+                id="blocked",
+                command_line="true",
+                depends_on=m.BatchTaskDependencies(task_ids=["fails"]),
+            ),
+            m.BatchTaskCreateOptions(
+                id="unblocked",
+                command_line="true",
+                depends_on=m.BatchTaskDependencies(task_ids=["fails-ok"]),
+            ),
+        ],
+    )
+
+    done = wait_task_completed(client, job_id, "unblocked")
+    wait_task_completed(client, job_id, "fails")
+
+    assert done.execution_info.result == m.BatchTaskExecutionResult.SUCCESS
+    assert client.get_task(job_id, "blocked").state == m.BatchTaskState.ACTIVE
+
+
+def test_dependencies_need_a_job_that_uses_them(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=0)
+
+    with pytest.raises(HttpResponseError) as raised:
+        client.create_task(
+            job_id,
+            m.BatchTaskCreateOptions(
+                id="d", command_line="true", depends_on=m.BatchTaskDependencies(task_ids=["x"])
+            ),
+        )
+
+    assert raised.value.error.code == "TaskDependenciesNotSpecifiedOnJob"
+
+
+def test_an_exit_condition_can_terminate_the_job(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1, task_failure_mode=m.BatchTaskFailureMode.PERFORM_EXIT_OPTIONS_JOB_ACTION)
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="fatal",
+            command_line="/bin/sh -c 'exit 42'",
+            exit_conditions=m.ExitConditions(
+                exit_code_ranges=[
+                    m.ExitCodeRangeMapping(
+                        start=40, end=49, exit_options=m.ExitOptions(job_action="terminate")
+                    )
+                ]
+            ),
+        ),
+    )
+
+    finished = wait_until(
+        lambda: (j := client.get_job(job_id)).state == m.BatchJobState.COMPLETED and j
+    )
+
+    assert finished.execution_info.termination_reason == "TaskFailed"
+
+
+def test_a_multi_instance_task_is_refused_clearly(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=0)
+
+    with pytest.raises(HttpResponseError) as raised:
+        client.create_task(
+            job_id,
+            m.BatchTaskCreateOptions(
+                id="mpi",
+                command_line="true",
+                multi_instance_settings=m.MultiInstanceSettings(
+                    coordination_command_line="true", number_of_instances=2
+                ),
+            ),
+        )
+
+    assert raised.value.status_code == 400
+    assert "multiInstanceSettings" in str(raised.value)
+
+
+def test_container_settings_run_on_the_host_with_a_note_in_stderr(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1)
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="boxed",
+            command_line="echo hi",
+            container_settings=m.BatchTaskContainerSettings(image_name="python:3.11-slim"),
+            user_identity=m.UserIdentity(
+                auto_user=m.AutoUserSpecification(scope="task", elevation_level="admin")
+            ),
+        ),
+    )
+
+    task = wait_task_completed(client, job_id, "boxed")
+    stderr = b"".join(client.download_task_file(job_id, "boxed", "stderr.txt")).decode()
+
+    assert task.execution_info.exit_code == 0
+    assert "containerSettings" in stderr and "python:3.11-slim" in stderr
+    assert task.user_identity.auto_user.elevation_level == "admin"
+
+
+def test_a_job_can_be_updated_and_replaced(client: BatchClient, job: Callable[..., str]) -> None:
+    job_id = job(nodes=0)
+
+    client.update_job(job_id, m.BatchJobUpdateOptions(priority=500, max_parallel_tasks=2))
+    updated = client.get_job(job_id)
+    client.replace_job(
+        job_id,
+        m.BatchJob(
+            pool_info=m.BatchPoolInfo(pool_id=updated.pool_info.pool_id),
+            priority=10,
+            constraints=m.BatchJobConstraints(max_task_retry_count=3),
+        ),
+    )
+    replaced = client.get_job(job_id)
+
+    assert updated.priority == 500 and updated.max_parallel_tasks == 2
+    assert replaced.priority == 10 and replaced.max_parallel_tasks == -1
+    assert replaced.constraints.max_task_retry_count == 3
+
+
+def test_a_job_past_its_max_wall_clock_time_is_terminated(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1, constraints=m.BatchJobConstraints(max_wall_clock_time="PT1S"))
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="long", command_line="sleep 30"))
+
+    finished = wait_until(
+        lambda: (j := client.get_job(job_id)).state == m.BatchJobState.COMPLETED and j
+    )
+
+    assert finished.execution_info.termination_reason == "MaxWallClockTimeExpiry"
+    assert client.get_task(job_id, "long").state == m.BatchTaskState.COMPLETED
+
+
+def test_jobs_can_be_filtered_by_state_and_creation_time(
+    client: BatchClient, job: Callable[..., str], pool: Callable[..., str]
+) -> None:
+    pool_id = pool(nodes=0)
+    first = job(pool_id=pool_id)
+    second = job(pool_id=pool_id)
+    client.begin_terminate_job(
+        first, options={"terminateReason": "x"}, polling_interval=0.1
+    ).result()
+    created = client.get_job(second).creation_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    completed = {j.id for j in client.list_jobs(filter="state eq 'completed'")}
+    recent = {
+        j.id
+        for j in client.list_jobs(
+            filter=f"creationTime ge datetime'{created}' and state eq 'active'"
+        )
+    }
+    either = {
+        j.id
+        for j in client.list_jobs(
+            filter=f"(id eq '{first}' or id eq '{second}') and not (state eq 'deleting')"
+        )
+    }
+
+    assert first in completed and second not in completed
+    assert second in recent and first not in recent
+    assert either == {first, second}
+
+
+def test_an_invalid_filter_is_a_bad_request(client: BatchClient) -> None:
+    with pytest.raises(HttpResponseError) as raised:
+        list(client.list_jobs(filter="state eq"))
+
+    assert raised.value.status_code == 400
+    assert raised.value.error.code == "InvalidQueryParameterValue"
+
+
+def test_resource_files_are_downloaded_before_the_command_runs(
+    client: BatchClient, job: Callable[..., str], blobs: Blobs
+) -> None:
+    container = blobs.service.create_container(f"inputs-{job(nodes=0)}".lower()[:63])
+    container.upload_blob("data/a.csv", b"a,b\n1,2\n")
+    container.upload_blob("data/sub/b.csv", b"x\n")
+    container.upload_blob("other/c.txt", b"no")
+    job_id = job(nodes=1)
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="reads",
+            command_line=(
+                "/bin/sh -c 'cat in/data/a.csv in/data/sub/b.csv single.csv; test ! -e in/other'"
+            ),
+            resource_files=[
+                m.ResourceFile(
+                    storage_container_url=blobs.container_url(container.container_name),
+                    blob_prefix="data/",
+                    file_path="in",
+                ),
+                m.ResourceFile(
+                    http_url=f"{blobs.endpoint}/{container.container_name}/data/a.csv?"
+                    + blobs.container_url(container.container_name).split("?", 1)[1],
+                    file_path="single.csv",
+                    file_mode="0600",
+                ),
+            ],
+        ),
+    )
+
+    task = wait_task_completed(client, job_id, "reads")
+    stdout = b"".join(client.download_task_file(job_id, "reads", "stdout.txt"))
+
+    assert task.execution_info.exit_code == 0
+    assert stdout == b"a,b\n1,2\nx\na,b\n1,2\n"
+
+
+def test_a_missing_resource_file_fails_the_task_before_it_runs(
+    client: BatchClient, job: Callable[..., str], blobs: Blobs
+) -> None:
+    job_id = job(nodes=1)
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="no-input",
+            command_line="true",
+            resource_files=[
+                m.ResourceFile(http_url=f"{blobs.endpoint}/nowhere/x.csv", file_path="x.csv")
+            ],
+        ),
+    )
+
+    task = wait_task_completed(client, job_id, "no-input")
+
+    assert task.execution_info.result == m.BatchTaskExecutionResult.FAILURE
+    assert task.execution_info.exit_code is None
+    assert task.execution_info.failure_info.code in ("BlobNotFound", "BlobAccessDenied")
+    assert "?" not in task.execution_info.failure_info.details[0].value
+
+
+def test_output_files_are_uploaded_by_condition(
+    client: BatchClient, job: Callable[..., str], blobs: Blobs
+) -> None:
+    container = blobs.service.create_container(f"outputs-{job(nodes=0)}".lower()[:63])
+    url = blobs.container_url(container.container_name, permission="rwl")
+
+    def destination(path: str) -> m.OutputFileDestination:
+        return m.OutputFileDestination(
+            container=m.OutputFileBlobContainerDestination(container_url=url, path=path)
+        )
+
+    job_id = job(nodes=1)
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="writes",
+            command_line=(
+                "/bin/sh -c 'mkdir -p out/deep; echo 1 > out/a.csv; echo 2 > out/deep/b.csv'"
+            ),
+            output_files=[
+                m.OutputFile(
+                    file_pattern="out/**/*.csv",
+                    destination=destination("results"),
+                    upload_options=m.OutputFileUploadConfiguration(upload_condition="taskSuccess"),
+                ),
+                m.OutputFile(
+                    file_pattern="../stdout.txt",
+                    destination=destination("logs/writes-stdout.txt"),
+                    upload_options=m.OutputFileUploadConfiguration(
+                        upload_condition="taskCompletion"
+                    ),
+                ),
+                m.OutputFile(
+                    file_pattern="out/a.csv",
+                    destination=destination("failures/a.csv"),
+                    upload_options=m.OutputFileUploadConfiguration(upload_condition="taskFailure"),
+                ),
+            ],
+        ),
+    )
+
+    task = wait_task_completed(client, job_id, "writes")
+    names = sorted(b.name for b in container.list_blobs())
+
+    assert task.execution_info.result == m.BatchTaskExecutionResult.SUCCESS
+    assert names == ["logs/writes-stdout.txt", "results/a.csv", "results/deep/b.csv"]
+    assert container.download_blob("results/deep/b.csv").readall() == b"2\n"
+
+
+def test_an_upload_failure_fails_the_task_with_fileuploaderr(
+    client: BatchClient, service: RunningService, job: Callable[..., str], blobs: Blobs
+) -> None:
+    container = blobs.service.create_container(f"readonly-{job(nodes=0)}".lower()[:63])
+    read_only = blobs.container_url(container.container_name, permission="rl")
+    job_id = job(nodes=1)
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="denied",
+            command_line="/bin/sh -c 'echo x > r.csv'",
+            output_files=[
+                m.OutputFile(
+                    file_pattern="r.csv",
+                    destination=m.OutputFileDestination(
+                        container=m.OutputFileBlobContainerDestination(container_url=read_only)
+                    ),
+                    upload_options=m.OutputFileUploadConfiguration(
+                        upload_condition="taskCompletion"
+                    ),
+                )
+            ],
+        ),
+    )
+
+    task = wait_task_completed(client, job_id, "denied")
+    errors = b"".join(client.download_task_file(job_id, "denied", "fileuploaderr.txt")).decode()
+
+    assert task.execution_info.result == m.BatchTaskExecutionResult.FAILURE
+    assert task.execution_info.exit_code == 0
+    assert task.execution_info.failure_info.code == "FileUploadFailed"
+    assert "HTTP 403" in errors
+    assert "sig=" not in errors
