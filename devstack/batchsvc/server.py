@@ -24,7 +24,7 @@ from devstack.batchsvc.faults import FaultPlan, FaultRule
 from devstack.batchsvc.messages import Request, Response, error_body
 from devstack.batchsvc.nodes import NodeFile
 from devstack.batchsvc.stats import RequestStats
-from devstack.batchsvc.timestamps import now, rfc1123
+from devstack.batchsvc.timestamps import etag, now, rfc1123
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,15 @@ class _Handler(BaseHTTPRequestHandler):
         if client_id:
             self.send_header("client-request-id", client_id)
         self.send_header("DataServiceVersion", "3.0")
-        for name, value in response.headers.items():
+        extra = dict(response.headers)
+        if 200 <= response.status < 300:
+            # The swagger documents these on nearly every success; lists and counts get fresh ones.
+            extra.setdefault("ETag", etag())
+            extra.setdefault("Last-Modified", rfc1123(now()))
+            extra.setdefault(
+                "DataServiceId", f"{self.server.service.url}{self.path.partition('?')[0]}"
+            )
+        for name, value in extra.items():
             if name.lower() != "content-length":
                 self.send_header(name, value)
         length = response.headers.get("Content-Length")

@@ -63,6 +63,30 @@ def _job_accepting_tasks(account: Account, job_id: str) -> Job:
     return job
 
 
+def _lower_enums(doc: dict[str, Any]) -> None:
+    """Batch reads enum values case-insensitively and returns them lower-case."""
+    for output in doc.get("outputFiles") or []:
+        options = output.get("uploadOptions") or {}
+        if isinstance(options.get("uploadCondition"), str):
+            options["uploadCondition"] = options["uploadCondition"].lower()
+    conditions = doc.get("exitConditions") or {}
+    mappings = list(conditions.get("exitCodes") or []) + list(
+        conditions.get("exitCodeRanges") or []
+    )
+    options_list = [m.get("exitOptions") or {} for m in mappings]
+    options_list += [
+        conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError", "default")
+    ]
+    for options in options_list:
+        for key in ("jobAction", "dependencyAction"):
+            if isinstance(options.get(key), str):
+                options[key] = options[key].lower()
+    auto_user = (doc.get("userIdentity") or {}).get("autoUser") or {}
+    for key in ("scope", "elevationLevel"):
+        if isinstance(auto_user.get(key), str):
+            auto_user[key] = auto_user[key].lower()
+
+
 def build_task(account: Account, job: Job, body: dict[str, Any]) -> dict[str, Any]:
     """The stored document of a new task, or BadRequest naming the invalid property."""
     task_id = v.entity_id(body)
@@ -112,6 +136,7 @@ def build_task(account: Account, job: Job, body: dict[str, Any]) -> dict[str, An
     for key in _COPIED:
         if body.get(key) is not None:
             doc[key] = body[key]
+    _lower_enums(doc)
     touch(doc)
     return doc
 

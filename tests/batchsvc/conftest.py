@@ -24,8 +24,8 @@ from azure.batch import models as m
 from azure.core.credentials import AzureNamedKeyCredential
 
 from tests.batchsvc.blobstore import REPO_ROOT, blobs  # noqa: F401 - a session fixture
+from tests.batchsvc.contract import SwaggerContract
 
-SWAGGER = REPO_ROOT.parent / "shared" / "batch-rest-api" / "BatchService.json"
 ACCOUNT = "devstackbatch"
 # A secret in the service's own environment: it must never reach a task.
 LEAK_CANARY = "DROPBATCH_TEST_SERVICE_SECRET"
@@ -42,7 +42,12 @@ class RunningService:
     stderr_lines: list[str]
 
     def client(self, key: str | None = None) -> BatchClient:
-        return BatchClient(self.url, AzureNamedKeyCredential(self.account, key or self.key))
+        # Every response the SDK sees is checked against the swagger (see contract.py).
+        return BatchClient(
+            self.url,
+            AzureNamedKeyCredential(self.account, key or self.key),
+            per_retry_policies=[SwaggerContract()],
+        )
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -115,6 +120,16 @@ def start_service(
     event = json.loads(ready[0])
     assert event["event"] == "ready" and event["service"] == "batch", event
     return RunningService(event["url"], ACCOUNT, key, state_dir, nodes_root, process, stderr_lines)
+
+
+@pytest.fixture(autouse=True)
+def swagger_contract() -> Iterator[None]:
+    """Fail the test if any response it received broke the swagger contract."""
+    SwaggerContract.violations.clear()
+    yield
+    found = list(SwaggerContract.violations)
+    SwaggerContract.violations.clear()
+    assert not found, "responses that break the swagger contract:\n" + "\n".join(found)
 
 
 @pytest.fixture(scope="session")

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jsonschema
 from azure.batch import BatchClient
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResponseNotReadError
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.rest import HttpRequest
 
-from tests.batchsvc.conftest import SWAGGER
-
 API_VERSION = "2025-06-01"
+SWAGGER = Path(__file__).resolve().parents[3] / "shared" / "batch-rest-api" / "BatchService.json"
 
 
 @cache
@@ -47,3 +50,70 @@ def raw(
         response = e.response
     text = response.text() if method != "HEAD" else ""
     return response.status_code, (json.loads(text) if text else None), response.headers
+
+
+@cache
+def _operations() -> list[tuple[str, re.Pattern[str], dict[str, Any]]]:
+    spec = json.loads(SWAGGER.read_text())
+    table = []
+    for template, methods in spec["paths"].items():
+        regex = re.sub(r"\{filePath\}", "(?P<filePath>.+)", template)
+        regex = re.sub(r"\{(\w+)\}", r"[^/]+", regex)
+        for method, operation in methods.items():
+            if isinstance(operation, dict) and "responses" in operation:
+                table.append((method.upper(), re.compile(f"^{regex}$"), operation))
+    return table
+
+
+class SwaggerContract(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Checks every response the SDK receives against the swagger: status, body schema, headers.
+
+    Violations are collected in `violations`; an autouse fixture fails the test that caused one.
+    """
+
+    violations: list[str] = []
+
+    def on_response(self, request: PipelineRequest, response: PipelineResponse) -> None:  # type: ignore[type-arg]
+        http_request, http_response = request.http_request, response.http_response
+        path = urlsplit(http_request.url).path
+        method = http_request.method.upper()
+        candidates = [
+            op for m_, pattern, op in _operations() if m_ == method and pattern.match(path)
+        ]
+        # The most specific template wins (files/{filePath} vs. literal sub-resources).
+        operation = min(candidates, key=lambda op: len(op.get("parameters", [])), default=None)
+        where = f"{method} {path} -> {http_response.status_code}"
+        if operation is None:
+            if http_response.status_code < 400:
+                self.violations.append(f"{where}: no such operation in the swagger")
+            return
+        status = str(http_response.status_code)
+        responses = operation["responses"]
+        spec = responses.get(status) or (
+            responses.get("default") if http_response.status_code >= 400 else None
+        )
+        if spec is None:
+            self.violations.append(f"{where}: status not documented for {operation['operationId']}")
+            return
+        if "request-id" not in http_response.headers:
+            self.violations.append(f"{where}: no request-id header")
+        if http_response.status_code < 300:
+            for header in spec.get("headers", {}):
+                if header.lower() in ("client-request-id",):
+                    continue
+                if header not in http_response.headers:
+                    self.violations.append(f"{where}: header {header} missing")
+        schema = spec.get("schema")
+        if not schema or schema.get("type") == "file" or method == "HEAD":
+            return
+        try:
+            body = json.loads(http_response.text())
+        except ResponseNotReadError:
+            return  # a streamed download's error body: the SDK reads it later, or never
+        except ValueError as e:
+            self.violations.append(f"{where}: body is not JSON: {e}")
+            return
+        try:
+            jsonschema.Draft4Validator({**schema, "definitions": _definitions()}).validate(body)
+        except jsonschema.ValidationError as e:
+            self.violations.append(f"{where}: body does not match {schema}: {str(e)[:300]}")
