@@ -87,7 +87,8 @@ def plan(
 
 def create_task(p: Pipeline, run: Run) -> bool:
     """Create the planned task of `run`; False if it existed already."""
-    assert run.job_id and run.task_id, "plan() first"
+    if not run.job_id or not run.task_id:
+        raise ValueError(f"run {run.key} has no planned task: plan() it first")
     return p.batch.add_task(run.job_id, task_for(run, run.attempt, p.settings))
 
 

@@ -8,7 +8,9 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from batch_core import cleanup, intake
@@ -75,37 +77,36 @@ def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickRe
     report = TickReport()
     for run in p.ledger.active():
         report.examined += 1
-        try:
-            _reconcile(p, run, now, report)
-        except DropbatchError as e:
-            # One run's trouble must not stop the others; it is looked at again next tick.
-            log.warning("reconcile of run %s (%s) failed: %s", run.key, run.name, e)
-            report.errors.append(f"{run.name}: {e}")
+        _guarded(report, f"run {run.key} ({run.name})", partial(_reconcile, p, run, now, report))
     for failed in p.ledger.unalerted_failures():
-        try:
-            report.alerts += _alert_failure(p, failed, now)
-        except DropbatchError as e:
-            report.errors.append(f"alert for {failed.name}: {e}")
-    try:
-        _poisoned(p, now, report)
-    except DropbatchError as e:
-        log.warning("reading the poison queue failed: %s", e)
-        report.errors.append(f"poison: {e}")
-    try:
-        if gate is None or gate.due(now):
-            _sweep(p, now, report)
-            if gate is not None:
-                gate.last = now
-    except DropbatchError as e:
-        log.warning("sweep of %s failed: %s", p.settings.container_incoming, e)
-        report.errors.append(f"sweep: {e}")
-    try:
-        report.cleanup = cleanup.sweep(p, now)
-    except DropbatchError as e:
-        log.warning("cleanup failed: %s", e)
-        report.errors.append(f"cleanup: {e}")
+        _guarded(report, f"alert for {failed.name}", partial(_count_alert, p, failed, now, report))
+    _guarded(report, "poison queue", partial(_poisoned, p, now, report))
+    if gate is None or gate.due(now):
+        _guarded(
+            report, f"sweep of {p.settings.container_incoming}", partial(_sweep, p, now, report)
+        )
+        if gate is not None:
+            gate.last = now
+    _guarded(report, "cleanup", lambda: report.cleanup.update(cleanup.sweep(p, now)))
     log.info("reconcile tick: %s", report.as_dict(), extra={"tick": report.as_dict()})
     return report
+
+
+def _guarded(report: TickReport, what: str, step: Callable[[], object]) -> None:
+    """Run one step of the tick; its failure is logged and reported, and the rest go on (it is
+    looked at again next tick)."""
+    try:
+        step()
+    except DropbatchError as e:
+        log.warning("reconcile: %s failed: %s", what, e)
+        report.errors.append(f"{what}: {e}")
+    except Exception as e:  # an unexpected fault in one run must not starve the others
+        log.exception("reconcile: %s failed unexpectedly", what)
+        report.errors.append(f"{what}: {type(e).__name__}: {e}")
+
+
+def _count_alert(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
+    report.alerts += _alert_failure(p, run, now)
 
 
 def _reconcile(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
@@ -116,7 +117,9 @@ def _reconcile(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> N
         return
     if run.next_attempt_at is not None and now < run.next_attempt_at:
         return  # backing off before the next attempt
-    assert run.job_id and run.task_id
+    if not run.job_id or not run.task_id:
+        intake.submit(p, run, max(run.attempt, 1), now)  # a run stored without its plan
+        return
     status = p.batch.task_status(run.job_id, run.task_id)
     if status is None:
         _create_missing_task(p, run, now, report)
@@ -161,8 +164,7 @@ def _finish(
     _keep_task_output(p, run)
     prefix = output_prefix(run.name, run.key)
     summary = p.blobs.read_json(p.settings.container_results, f"{prefix}/summary.json") or {}
-    state = verdict.state
-    assert state is not None
+    state = verdict.state or RunState.FAILED
     if state is RunState.FAILED and verdict.retry and run.attempt < p.settings.max_attempts:
         delay = dt.timedelta(seconds=p.settings.retry_backoff_seconds * 2 ** (run.attempt - 1))
         intake.plan(p, run, run.attempt + 1, now, not_before=now + delay)
@@ -216,7 +218,8 @@ def _alert_failure(p: Pipeline, run: Run, now: dt.datetime) -> int:
 
 def _keep_task_output(p: Pipeline, run: Run) -> None:
     """Copy the task's stdout and stderr to the logs container before Batch deletes them."""
-    assert run.job_id and run.task_id
+    if not run.job_id or not run.task_id:
+        return
     prefix = output_prefix(run.name, run.key)
     for name in ("stdout.txt", "stderr.txt"):
         data = p.batch.task_file(run.job_id, run.task_id, name)
