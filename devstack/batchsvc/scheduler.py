@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 KILL_TERMINATE = "terminate"  # task or job terminated: completed with TaskEnded
 KILL_DELETE = "delete"  # task or job deleted: nothing left to record
 KILL_REQUEUE = "requeue"  # node lost (pool deleted, preempted): back to active
+KILL_SHUTDOWN = "shutdown"  # the service stops: left `running`, requeued at the next start
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Running:
     kill_reason: str | None = None
     timed_out: bool = False
     upload_errors: list[str] = field(default_factory=list)
+    waiter: threading.Thread | None = None
 
 
 def _exit_code(returncode: int) -> int:
@@ -118,17 +120,17 @@ class Scheduler:
         with self.registry.lock:
             runs = list(self._running.values())
             starts = list(self._start_processes.values())
+            for run in runs:
+                run.kill_reason = KILL_SHUTDOWN
         for start in starts:
             processes.kill_group(start)
         for run in runs:
             if run.process is not None:
                 processes.kill_group(run.process)
+        # Tasks that ended on their own before the kill are recorded by their waiters first.
         for run in runs:
-            if run.process is not None:
-                try:
-                    run.process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    log.warning("task process %s did not exit after SIGKILL", run.process.pid)
+            if run.waiter is not None:
+                run.waiter.join(timeout=10)
 
     def running_count(self) -> int:
         with self.registry.lock:
@@ -328,9 +330,10 @@ class Scheduler:
             run.process = process
             if run.kill_reason is not None:
                 processes.kill_group(process)
-        threading.Thread(
+        run.waiter = threading.Thread(
             target=self._wait, args=(run,), name=f"task-{run.task.id}", daemon=True
-        ).start()
+        )
+        run.waiter.start()
         rule = self.faults.draw(("preempt",), f"{run.task.job_id}/{run.task.id}")
         if rule is not None:
             timer = threading.Timer(rule.after_ms / 1000, self._preempt_run, args=(run,))
@@ -373,7 +376,7 @@ class Scheduler:
             returncode = run.process.wait()
         # Leftover children of the task (same process group) do not outlive it here.
         processes.kill_group(run.process)
-        if self._stopping.is_set():
+        if run.kill_reason == KILL_SHUTDOWN:
             return
         outputs = list(run.task.doc.get("outputFiles") or [])
         if outputs and run.kill_reason not in (KILL_DELETE, KILL_REQUEUE):
@@ -511,7 +514,7 @@ class Scheduler:
     def _finish(self, run: Running, returncode: int) -> None:
         if not self._release(run):
             return
-        if run.kill_reason == KILL_DELETE:
+        if run.kill_reason in (KILL_DELETE, KILL_SHUTDOWN):
             return
         if run.kill_reason == KILL_REQUEUE:
             self.requeue(run.task)
