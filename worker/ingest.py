@@ -12,6 +12,7 @@ from pathlib import Path
 
 from worker.errors import InputVanished, RejectedInput
 from worker.job import Context, Outcome, same_etag
+from worker.records import RecordStore
 from worker.rows import check_file
 from worker.summary import REJECTED, SUCCEEDED, CsvTally, RejectsFile, csv_summary, encode_json
 from worker.writers import write_all
@@ -41,6 +42,16 @@ def _run(
         return Outcome(REJECTED, reason)
 
     records = context.connect_records()
+    try:
+        return _write(context, path, tally, rejects, records)
+    finally:
+        records.close()
+
+
+def _write(
+    context: Context, path: Path, tally: CsvTally, rejects: RejectsFile, records: RecordStore
+) -> Outcome:
+    s = context.settings
     with context.tasklog.phase("write"):
         processes = write_all(s, path, tally.good, records)
     with context.tasklog.phase("cleanup"):

@@ -128,6 +128,9 @@ class RecordStore:
             )
         return cls(client, container, settings.writes)
 
+    def close(self) -> None:
+        self._client.close()
+
     def upsert_all(self, documents: Iterable[dict[str, Any]]) -> None:
         """Upsert every document, `concurrency` at a time; the first failure stops the rest."""
         self._run_concurrently(documents, self._upsert_one)

@@ -45,6 +45,7 @@ class TaskLog:
         self.reason: str | None = None
         self.error: str | None = None
         self.exit_code: int | None = None
+        self.peak_rss_bytes: int | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -57,6 +58,7 @@ class TaskLog:
     def finish(self, exit_code: int) -> None:
         self.exit_code = exit_code
         self.timings["total"] = round(time.monotonic() - self._started, 3)
+        self.peak_rss_bytes = peak_rss_bytes()
 
     def as_json(self) -> dict[str, Any]:
         s = self._settings
@@ -81,6 +83,7 @@ class TaskLog:
             "reason": self.reason,
             "error": self.error,
             "exit_code": self.exit_code,
+            "peak_rss_bytes": self.peak_rss_bytes,
             "counts": self.counts,
             "timings_seconds": self.timings,
             "settings_used": list(s.names_used),
@@ -89,3 +92,19 @@ class TaskLog:
 
     def encode(self) -> bytes:
         return (json.dumps(self.as_json(), sort_keys=True, indent=2) + "\n").encode()
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory (VmHWM), or None where /proc is not available.
+
+    Not getrusage's ru_maxrss: that also counts the memory of the parent process this one was
+    forked from, before exec.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

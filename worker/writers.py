@@ -130,7 +130,10 @@ def _writer_main(
     try:
         credentials = Credentials.load(settings.credentials_path)
         store = RecordStore.connect(settings, credentials, identity_for(settings, credentials))
-        store.upsert_all(_share(settings, Path(path), shard, shards))
+        try:
+            store.upsert_all(_share(settings, Path(path), shard, shards))
+        finally:
+            store.close()
         results.put(("ok", store.stats.as_json()))
     except ConfigurationError as e:
         results.put(("config", e.setting, e.problem, _stats(store)))
