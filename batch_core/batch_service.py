@@ -83,6 +83,20 @@ class TaskStatus:
     ended_at: dt.datetime | None
 
 
+def _status(t: models.BatchTask) -> TaskStatus:
+    info = t.execution_info
+    failure = None
+    if info is not None and info.failure_info is not None:
+        failure = f"{info.failure_info.code}: {info.failure_info.message}"
+    return TaskStatus(
+        state=enum_text(t.state, "active"),
+        exit_code=info.exit_code if info is not None else None,
+        failure=failure,
+        started_at=info.start_time if info is not None else None,
+        ended_at=info.end_time if info is not None else None,
+    )
+
+
 @dataclass(frozen=True)
 class JobInfo:
     id: str
@@ -169,17 +183,20 @@ class BatchService:
             if isinstance(e, HttpResponseError) and e.status_code == 404:
                 return None
             raise translate(e, f"read task {task_id}") from e
-        info = t.execution_info
-        failure = None
-        if info is not None and info.failure_info is not None:
-            failure = f"{info.failure_info.code}: {info.failure_info.message}"
-        return TaskStatus(
-            state=enum_text(t.state, "active"),
-            exit_code=info.exit_code if info is not None else None,
-            failure=failure,
-            started_at=info.start_time if info is not None else None,
-            ended_at=info.end_time if info is not None else None,
-        )
+        return _status(t)
+
+    def task_statuses(self, job_id: str, since: dt.datetime) -> dict[str, TaskStatus]:
+        """Tasks of a job whose state changed at or after `since`, by id."""
+        moment = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            tasks = self._c.list_tasks(
+                job_id,
+                filter=f"stateTransitionTime ge datetime'{moment}'",
+                select=["id", "state", "executionInfo"],
+            )
+            return {str(t.id): _status(t) for t in tasks}
+        except AzureError as e:
+            raise translate(e, f"list changed tasks of job {job_id}") from e
 
     def task_file(self, job_id: str, task_id: str, path: str) -> bytes | None:
         try:

@@ -22,6 +22,7 @@ from batch_core.pipeline import Pipeline
 from batch_core.routes import Route, route_for
 from batch_core.run import Run
 from batch_core.states import RunState, TaskVerdict, verdict_for_task
+from batch_core.taskwatch import UNCHANGED, TaskWatch
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,12 @@ class SweepGate:
 
 def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickReport:
     report = TickReport()
-    for run in p.ledger.active():
+    active = p.ledger.active()
+    watch = TaskWatch(p.batch, (r for r in active if not _backing_off(r, now)), now)
+    for run in active:
         report.examined += 1
-        _guarded(report, f"run {run.key} ({run.name})", partial(_reconcile, p, run, now, report))
+        what = f"run {run.key} ({run.name})"
+        _guarded(report, what, partial(_reconcile, p, watch, run, now, report))
     for failed in p.ledger.unalerted_failures():
         _guarded(report, f"alert for {failed.name}", partial(_count_alert, p, failed, now, report))
     _guarded(report, "poison queue", partial(_poisoned, p, now, report))
@@ -109,18 +113,27 @@ def _count_alert(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) ->
     report.alerts += _alert_failure(p, run, now)
 
 
-def _reconcile(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
+def _backing_off(run: Run, now: dt.datetime) -> bool:
+    return run.next_attempt_at is not None and now < run.next_attempt_at
+
+
+def _reconcile(
+    p: Pipeline, watch: TaskWatch, run: Run, now: dt.datetime, report: TickReport
+) -> None:
     if run.state is RunState.RECEIVED:
         if now - run.updated_at >= RECEIVED_GRACE:
             intake.submit(p, run, max(run.attempt, 1), now)
             report.moved["submitted"] += 1
         return
-    if run.next_attempt_at is not None and now < run.next_attempt_at:
-        return  # backing off before the next attempt
+    if _backing_off(run, now):
+        return  # waiting before the next attempt
     if not run.job_id or not run.task_id:
         intake.submit(p, run, max(run.attempt, 1), now)  # a run stored without its plan
         return
-    status = p.batch.task_status(run.job_id, run.task_id)
+    status = watch.status(run)
+    if status is UNCHANGED:
+        _check_stuck(p, run, now, report)
+        return
     if status is None:
         _create_missing_task(p, run, now, report)
         return

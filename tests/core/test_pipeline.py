@@ -7,6 +7,7 @@ exits with a given code), never by patching our code.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shlex
 import sys
 import uuid
@@ -213,3 +214,34 @@ def test_with_a_gate_the_sweep_lists_incoming_at_most_once_per_interval(stack: S
     for blob in (first, second):
         key = file_key(p.blobs.account, blob.container, blob.name, blob.etag)
         assert drain(p, key, now=later).state is RunState.SUCCEEDED
+
+
+def batch_stats(stack: Stack, reset: bool = False) -> dict[str, int]:
+    import urllib.request
+
+    url = f"{stack.values['DROPBATCH_BATCH_URL']}/_devstack/stats"
+    if reset:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/reset", method="POST")).read()
+    with urllib.request.urlopen(url) as response:
+        return dict(json.loads(response.read())["operations"])
+
+
+def test_a_tick_over_many_runs_of_one_job_lists_changed_tasks_instead_of_reading_each(
+    stack: Stack,
+) -> None:
+    # Given many files submitted to today's job
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    runs = [intake.receive(p, drop(p, unique(f"many{i}.csv"), CSV_HEADER + ROW), utcnow())
+            for i in range(15)]  # fmt: skip
+    keys = [r.key for r in runs if r is not None]
+
+    # When the reconciler ticks once
+    batch_stats(stack, reset=True)
+    reconcile.tick(p, utcnow())
+    ops = batch_stats(stack)
+
+    # Then it listed the job's changed tasks instead of getting each task
+    assert ops.get("Tasks_ListTasks", 0) >= 1
+    assert ops.get("Tasks_GetTask", 0) < len(keys)
+    for key in keys:
+        assert drain(p, key).state is RunState.SUCCEEDED
