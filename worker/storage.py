@@ -69,6 +69,13 @@ class Storage:
                     STORAGE_CONNECTION_STRING, "needs AccountName and AccountKey, or a SAS"
                 )
         elif identity is not None:
+            if not settings.blob_endpoint.startswith("https://"):
+                # azure-core refuses to send a bearer token over plain HTTP.
+                raise ConfigurationError(
+                    BLOB_ENDPOINT,
+                    f"the managed identity needs an https:// endpoint; for a local endpoint put"
+                    f" {STORAGE_CONNECTION_STRING} in the node's credentials file",
+                )
             credential = identity
         else:
             raise ConfigurationError(BLOB_ENDPOINT, "no storage credential and no identity")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -303,11 +304,9 @@ def test_settings_passed_through_with_the_worker_prefix_are_read(worker_stack: W
 
 
 def test_a_malformed_credentials_file_exits_2_without_echoing_it(
-    worker_stack: WorkerStack, tmp_path: object
+    worker_stack: WorkerStack, tmp_path: Path
 ) -> None:
-    from pathlib import Path
-
-    shared = Path(str(tmp_path)) / "shared"
+    shared = tmp_path / "shared"
     path = write_credentials(shared, {})
     path.write_text('{"DROPBATCH_COSMOS_KEY": "s3cret-value", oops')
     name = unique("creds.csv")
@@ -390,3 +389,18 @@ def test_an_entry_whose_child_blob_name_would_be_too_long_is_refused(
     assert run.summary()["reason"] == (
         f"{INCOMING}/{name}: entry {entry!r}: child blob name would pass 1024 characters"
     )
+
+
+def test_without_a_credentials_file_a_plain_http_endpoint_is_a_configuration_error(
+    worker_stack: WorkerStack, tmp_path: Path
+) -> None:
+    name = unique("nocreds.csv")
+    etag, key = worker_stack.upload(name, corpus.good_csv())
+    env = worker_stack.task_env(
+        "csv", name, etag, key, AZ_BATCH_NODE_SHARED_DIR=str(tmp_path / "empty-shared")
+    )
+
+    proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 2
+    assert "DROPBATCH_BLOB_ENDPOINT: the managed identity needs an https:// endpoint" in proc.stderr
