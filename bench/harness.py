@@ -27,6 +27,8 @@ from devstack.stack import Stack
 
 PACKAGES = ("azure-batch", "azure-cosmos", "azure-storage-blob", "azure-functions", "azure-core")
 _STARTED = time.monotonic()
+# The machine's load when this process started: figures from a busy machine read differently.
+_LOAD_AT_START = os.getloadavg()
 
 
 # output ---------------------------------------------------------------------------------------
@@ -75,6 +77,10 @@ def result(
         "benchmark": name,
         "parameters": parameters,
         "machine": machine(),
+        "load_average_1_5_15_min": {
+            "at_start": [round(x, 2) for x in _LOAD_AT_START],
+            "at_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "measurements": measurements,
         "wall_seconds": round(time.monotonic() - started, 2),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
