@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from devstack.batchsvc import conditions
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import Conflict, NotFound
@@ -116,7 +117,9 @@ def create_job(account: Account, request: Request) -> Response:
 
 def get_job(account: Account, request: Request) -> Response:
     with account.registry.lock:
-        doc = render(account, find_job(account, request.path_args["jobId"]))
+        job = find_job(account, request.path_args["jobId"])
+        conditions.check(request, job.doc)
+        doc = render(account, job)
     fields = request.params.get("$select")
     return Response(200, select(doc, fields.split(",") if fields else None), entity_headers(doc))
 
@@ -175,6 +178,7 @@ def update_job(account: Account, request: Request) -> Response:
     body = request.json()
     with account.registry.lock:
         job = _updatable(account, request.path_args["jobId"])
+        conditions.check(request, job.doc)
         _apply_update(job, body, replace=False)
         touch(job.doc)
         account.registry.save_job(job)
@@ -189,6 +193,7 @@ def replace_job(account: Account, request: Request) -> Response:
     _pool_info(body)
     with account.registry.lock:
         job = _updatable(account, request.path_args["jobId"])
+        conditions.check(request, job.doc)
         _apply_update(job, body, replace=True)
         touch(job.doc)
         account.registry.save_job(job)
@@ -203,6 +208,7 @@ def terminate_job(account: Account, request: Request) -> Response:
     reason = str(body.get("terminateReason") or "UserTerminate")
     with account.registry.lock:
         job = find_job(account, request.path_args["jobId"])
+        conditions.check(request, job.doc)
         if job.state == "deleting":
             raise Conflict(
                 "The specified job has been marked for deletion and is being garbage collected.",
@@ -220,6 +226,7 @@ def terminate_job(account: Account, request: Request) -> Response:
 def delete_job(account: Account, request: Request) -> Response:
     with account.registry.lock:
         job = find_job(account, request.path_args["jobId"])
+        conditions.check(request, job.doc)
         if job.state == "deleting":
             raise Conflict(
                 "The specified job has been marked for deletion and is being garbage collected.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devstack.batchsvc import scaling
+from devstack.batchsvc import conditions, scaling
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import Conflict
@@ -93,6 +93,7 @@ def create_pool(account: Account, request: Request) -> Response:
 def get_pool(account: Account, request: Request) -> Response:
     with account.registry.lock:
         pool = account.pool(request.path_args["poolId"])
+        conditions.check(request, pool.doc)
         doc = render(account, pool)
     fields = request.params.get("$select")
     return Response(200, select(doc, fields.split(",") if fields else None), entity_headers(doc))
@@ -103,6 +104,7 @@ def pool_exists(account: Account, request: Request) -> Response:
         pool = account.registry.pools.get(request.path_args["poolId"])
         if pool is None:
             return Response(404)
+        conditions.check(request, pool.doc)
         return Response(200, None, entity_headers(pool.doc))
 
 
@@ -121,6 +123,7 @@ def list_pools(account: Account, request: Request) -> Response:
 def delete_pool(account: Account, request: Request) -> Response:
     with account.registry.lock:
         pool = account.pool(request.path_args["poolId"])
+        conditions.check(request, pool.doc)
         if pool.doc.get("state") == "deleting":
             raise Conflict(
                 "The specified pool has been marked for deletion and is being reclaimed.",
@@ -148,6 +151,7 @@ def update_pool(account: Account, request: Request) -> Response:
     start = _start_task(body)
     with account.registry.lock:
         pool = account.pool(request.path_args["poolId"])
+        conditions.check(request, pool.doc)
         if start is not None:
             pool.doc["startTask"] = start
         for key in ("metadata", "applicationPackageReferences", "displayName"):

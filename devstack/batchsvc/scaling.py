@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from devstack.batchsvc import conditions
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.autoscale import FormulaError, Result, evaluate, targets_from
@@ -54,6 +55,7 @@ def resize_pool(account: Account, request: Request) -> Response:
     option = _option(body)
     with account.registry.lock:
         pool = _active_pool(account, request.path_args["poolId"])
+        conditions.check(request, pool.doc)
         if pool.doc.get("enableAutoScale"):
             raise Conflict(
                 "The pool has autoscale enabled; disable autoscale before resizing it.",
@@ -232,6 +234,7 @@ def enable_autoscale(account: Account, request: Request) -> Response:
     body = request.json(required=False)
     with account.registry.lock:
         pool = _active_pool(account, request.path_args["poolId"])
+        conditions.check(request, pool.doc)
         formula = (
             _formula(body)
             if body.get("autoScaleFormula") is not None

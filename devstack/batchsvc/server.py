@@ -128,8 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
         except BatchServiceError as e:
+            has_body = method != "HEAD" and e.status != 304
             response = Response(
-                e.status, error_body(e, service.url) if method != "HEAD" else None, e.headers
+                e.status, error_body(e, service.url) if has_body else None, e.headers
             )
         except Exception as e:  # a bug here must still answer in Batch's error format
             log.exception("unhandled error in %s %s", method, raw_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from devstack.batchsvc import conditions
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import BadRequest, BatchServiceError, Conflict, NotFound
@@ -233,7 +234,9 @@ def _task_error(account: Account, error: BatchServiceError) -> dict[str, Any]:
 def get_task(account: Account, request: Request) -> Response:
     with account.registry.lock:
         job = find_job(account, request.path_args["jobId"])
-        doc = render(account, find_task(job, request.path_args["taskId"]))
+        task = find_task(job, request.path_args["taskId"])
+        conditions.check(request, task.doc)
+        doc = render(account, task)
     fields = request.params.get("$select")
     return Response(200, select(doc, fields.split(",") if fields else None), entity_headers(doc))
 
@@ -254,6 +257,7 @@ def delete_task(account: Account, request: Request) -> Response:
     with account.registry.lock:
         job = find_job(account, request.path_args["jobId"])
         task = find_task(job, request.path_args["taskId"])
+        conditions.check(request, task.doc)
         account.scheduler.kill_task(job.id, task.id, KILL_DELETE)
         job.tasks.pop(task.id, None)
         job.pending.pop(task.id, None)
@@ -266,6 +270,7 @@ def terminate_task(account: Account, request: Request) -> Response:
     with account.registry.lock:
         job = find_job(account, request.path_args["jobId"])
         task = find_task(job, request.path_args["taskId"])
+        conditions.check(request, task.doc)
         if task.state == "completed":
             raise Conflict("The specified task is already completed.", code="TaskCompleted")
         if not account.scheduler.kill_task(job.id, task.id, KILL_TERMINATE):

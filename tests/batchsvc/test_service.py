@@ -615,3 +615,35 @@ def test_sigint_also_stops_the_service(tmp_path: Path) -> None:
         assert running.process.wait(timeout=30) == 0
     finally:
         running.close_pipes()
+
+
+def test_conditional_headers_guard_reads_and_writes(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError
+
+    job_id = job(nodes=0)
+    current = client.get_job(job_id)
+    client.update_job(job_id, m.BatchJobUpdateOptions(priority=1))
+
+    with pytest.raises(ResourceModifiedError):
+        client.begin_delete_job(
+            job_id, etag=current.etag, match_condition=MatchConditions.IfNotModified
+        ).result()
+    fresh = client.get_job(job_id)
+    unchanged, _, _ = contract.raw(
+        client, "GET", f"/jobs/{job_id}", headers_if_none_match=fresh.etag
+    )
+    changed, _, _ = contract.raw(
+        client, "GET", f"/jobs/{job_id}", headers_if_none_match=current.etag
+    )
+
+    assert unchanged == 304
+    assert changed == 200
+    client.begin_delete_job(
+        job_id,
+        etag=fresh.etag,
+        match_condition=MatchConditions.IfNotModified,
+        polling_interval=0.1,
+    ).result()
