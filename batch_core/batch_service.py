@@ -26,6 +26,26 @@ from batch_core.settings import Settings
 log = logging.getLogger(__name__)
 
 
+AUTOSCALE_INTERVAL = dt.timedelta(minutes=5)  # the shortest Batch allows
+
+
+def autoscale_formula(max_nodes: int, slots_per_node: int) -> str:
+    """Nodes follow the queue: enough for the pending tasks (active and running), at most
+    `max_nodes`; none when there is no work, so an idle pool costs nothing. Nodes finish their
+    running tasks before they go. (Batch's documented pattern: the last sample, or the
+    recent average when enough samples exist.)"""
+    return "\n".join(
+        [
+            "$samples = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 5);",
+            "$recent = max(0, $PendingTasks.GetSample(1));",
+            "$tasks = $samples < 70 ? $recent : "
+            "max($recent, avg($PendingTasks.GetSample(TimeInterval_Minute * 5)));",
+            f"$TargetDedicatedNodes = min({max_nodes}, ceil($tasks / {slots_per_node}));",
+            "$NodeDeallocationOption = taskcompletion;",
+        ]
+    )
+
+
 def batch_client(settings: Settings) -> BatchClient:
     credential: object
     if settings.batch_key:
@@ -130,18 +150,26 @@ class BatchService:
             return False
 
     def _pool_spec(self) -> models.BatchPoolCreateOptions:
-        publisher, offer, sku, version = (self._s.batch_vm_image.split(":") + ["latest"] * 4)[:4]
+        s = self._s
+        publisher, offer, sku, version = (s.batch_vm_image.split(":") + ["latest"] * 4)[:4]
         return models.BatchPoolCreateOptions(
-            id=self._s.batch_pool_id,
-            vm_size=self._s.batch_vm_size,
+            id=s.batch_pool_id,
+            vm_size=s.batch_vm_size,
             virtual_machine_configuration=models.VirtualMachineConfiguration(
                 image_reference=models.BatchVmImageReference(
                     publisher=publisher, offer=offer, sku=sku, version=version
                 ),
-                node_agent_sku_id=self._s.batch_node_agent_sku,
+                node_agent_sku_id=s.batch_node_agent_sku,
             ),
-            target_dedicated_nodes=self._s.batch_max_nodes,
-            task_slots_per_node=self._s.batch_task_slots_per_node,
+            task_slots_per_node=s.batch_task_slots_per_node,
+            target_dedicated_nodes=None if s.batch_autoscale else s.batch_max_nodes,
+            enable_auto_scale=s.batch_autoscale,
+            auto_scale_formula=(
+                autoscale_formula(s.batch_max_nodes, s.batch_task_slots_per_node)
+                if s.batch_autoscale
+                else None
+            ),
+            auto_scale_evaluation_interval=AUTOSCALE_INTERVAL if s.batch_autoscale else None,
         )
 
     def ensure_job(self, job_id: str) -> None:

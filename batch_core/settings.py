@@ -20,6 +20,7 @@ BATCH_VM_SIZE = "DROPBATCH_BATCH_VM_SIZE"
 BATCH_VM_IMAGE = "DROPBATCH_BATCH_VM_IMAGE"
 BATCH_NODE_AGENT_SKU = "DROPBATCH_BATCH_NODE_AGENT_SKU"
 BATCH_MAX_NODES = "DROPBATCH_BATCH_MAX_NODES"
+BATCH_AUTOSCALE = "DROPBATCH_BATCH_AUTOSCALE"
 BATCH_TASK_SLOTS = "DROPBATCH_BATCH_TASK_SLOTS_PER_NODE"
 BATCH_JOB_PREFIX = "DROPBATCH_BATCH_JOB_PREFIX"
 COSMOS_ENDPOINT = "DROPBATCH_COSMOS_ENDPOINT"
@@ -63,6 +64,7 @@ class Settings:
     batch_vm_image: str
     batch_node_agent_sku: str
     batch_max_nodes: int
+    batch_autoscale: bool
     batch_task_slots_per_node: int
     batch_job_prefix: str
     cosmos_endpoint: str
@@ -108,6 +110,7 @@ class Settings:
             batch_vm_image=r.text(BATCH_VM_IMAGE, "canonical:ubuntu-24_04-lts:server:latest"),
             batch_node_agent_sku=r.text(BATCH_NODE_AGENT_SKU, "batch.node.ubuntu 24.04"),
             batch_max_nodes=r.integer(BATCH_MAX_NODES, 2, minimum=0),
+            batch_autoscale=r.boolean(BATCH_AUTOSCALE, True),
             batch_task_slots_per_node=r.integer(BATCH_TASK_SLOTS, 2, minimum=1),
             batch_job_prefix=r.identifier(BATCH_JOB_PREFIX, "dropbatch"),
             cosmos_endpoint=r.url(COSMOS_ENDPOINT),
@@ -204,6 +207,12 @@ class _Reader:
         if value < minimum:
             raise SettingError(name, f"{value} is below the minimum {minimum}")
         return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = (self.optional(name) or str(default)).lower()
+        if raw not in ("true", "false"):
+            raise SettingError(name, f"'{raw}' is not true or false")
+        return raw == "true"
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
         value = self.text(name, default).lower()

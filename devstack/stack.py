@@ -28,6 +28,7 @@ from devstack.servers import (
 log = logging.getLogger(__name__)
 
 NODE_CREDENTIALS = "dropbatch/credentials.json"
+AUTOSCALE_SECONDS = "3"
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,14 @@ class Stack:
             self.azurite = start_azurite(self.state_dir, ports.blob, ports.queue)
             self.cosmos = start_cosmos(self.state_dir, ports.cosmos)
             credentials = self._write_node_credentials()
-            self.batch = start_batch(self.state_dir, ports.batch, {NODE_CREDENTIALS: credentials})
+            self.batch = start_batch(
+                self.state_dir,
+                ports.batch,
+                {NODE_CREDENTIALS: credentials},
+                # Batch evaluates autoscale formulas every 5 minutes at the least; the local
+                # service does it every few seconds so the pool follows the demo's queue.
+                ["--autoscale-interval", AUTOSCALE_SECONDS],
+            )
             self.values = self._settings_values(overrides or {})
             write_settings(self.settings_file, self.values)
             self.provision()
