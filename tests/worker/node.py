@@ -90,7 +90,7 @@ class WorkerStack:
     def exists(self, container: str, name: str) -> bool:
         return bool(self.blobs.get_blob_client(container, name).exists())
 
-    def list(self, container: str, prefix: str) -> list[str]:
+    def list_blobs(self, container: str, prefix: str) -> list[str]:
         return sorted(b.name for b in self.blobs.get_container_client(container).list_blobs(prefix))
 
     def documents(self, key: str) -> list[dict[str, Any]]:

@@ -105,7 +105,7 @@ def test_a_hostile_zip_is_rejected_with_exit_3_and_no_children(worker_stack: Wor
         f"{INCOMING}/{name}: entry '../../evil.csv': path traversal ('..')",
     )
     assert summary["children"] == []
-    assert worker_stack.list(INCOMING, f"{name}.parts/") == []
+    assert worker_stack.list_blobs(INCOMING, f"{name}.parts/") == []
 
 
 def test_a_zip_that_is_not_a_zip_is_rejected(worker_stack: WorkerStack) -> None:
@@ -153,7 +153,10 @@ def test_a_zip_lists_skipped_entries_and_uploads_only_csv_children(
         "__MACOSX/data/._a.csv",
         "image.png",
     ]
-    assert worker_stack.list(INCOMING, prefix) == [prefix + "data/a.csv", prefix + "data/b.CSV"]
+    assert worker_stack.list_blobs(INCOMING, prefix) == [
+        prefix + "data/a.csv",
+        prefix + "data/b.CSV",
+    ]
 
 
 def test_a_non_ascii_entry_name_is_percent_encoded_in_metadata(worker_stack: WorkerStack) -> None:
@@ -195,7 +198,7 @@ def test_rerunning_a_zip_uploads_nothing_new_and_gives_an_identical_summary(
 
     first = worker_stack.process("zip", name, data)
     summary = first.result("summary.json")
-    children = worker_stack.list(INCOMING, f"{name}.parts/")
+    children = worker_stack.list_blobs(INCOMING, f"{name}.parts/")
     etags = [
         worker_stack.blobs.get_blob_client(INCOMING, c).get_blob_properties().etag for c in children
     ]
@@ -203,7 +206,7 @@ def test_rerunning_a_zip_uploads_nothing_new_and_gives_an_identical_summary(
 
     assert (first.code, second.code) == (0, 0)
     assert second.result("summary.json") == summary
-    assert worker_stack.list(INCOMING, f"{name}.parts/") == children
+    assert worker_stack.list_blobs(INCOMING, f"{name}.parts/") == children
     assert [
         worker_stack.blobs.get_blob_client(INCOMING, c).get_blob_properties().etag for c in children
     ] == etags

@@ -134,7 +134,7 @@ def test_each_sample_zip_uploads_its_five_csv_entries_as_children(
         assert [c["entry"] for c in summary["children"]] == sorted(entries) or sorted(
             c["entry"] for c in summary["children"]
         ) == entries
-        assert worker_stack.list(INCOMING, prefix) == sorted(prefix + e for e in entries)
+        assert worker_stack.list_blobs(INCOMING, prefix) == sorted(prefix + e for e in entries)
         for child in summary["children"]:
             blob = worker_stack.blobs.get_blob_client(INCOMING, child["blob"])
             props = blob.get_blob_properties()
