@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,43 @@ def parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+class FirstRows:
+    """The first row number of each id seen. Held in memory up to `SPILL_AFTER` ids, then in
+    a private temporary SQLite file (removed on close), so memory stays flat however many
+    rows a file has."""
+
+    SPILL_AFTER = 100_000
+
+    def __init__(self) -> None:
+        self._memory: dict[str, int] | None = {}
+        self._db: sqlite3.Connection | None = None
+
+    def setdefault(self, key: str, row: int) -> int:
+        """The row where `key` was first seen, recording `row` if it is new."""
+        if self._memory is not None:
+            first = self._memory.setdefault(key, row)
+            if len(self._memory) > self.SPILL_AFTER:
+                self._spill(self._memory)
+            return first
+        assert self._db is not None
+        cursor = self._db.execute("INSERT OR IGNORE INTO first VALUES (?, ?)", (key, row))
+        if cursor.rowcount == 1:
+            return row
+        found = self._db.execute("SELECT row FROM first WHERE key = ?", (key,)).fetchone()
+        return int(found[0])
+
+    def _spill(self, memory: dict[str, int]) -> None:
+        # "" opens a private temporary database file.
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE first (key TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
+        self._db.executemany("INSERT INTO first VALUES (?, ?)", memory.items())
+        self._memory = None
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
 class DocumentBuilder:
     """Turns rows of one file into documents; one instance per pass over the file."""
 
@@ -82,7 +120,11 @@ class DocumentBuilder:
         self._group = self._index.get(options.group_by) if options.group_by else None
         self._id = self._index.get(options.id_column) if options.id_column else None
         self._partition = self._index.get(options.partition_by) if options.partition_by else None
-        self._first_row_of_id: dict[str, int] = {}
+        self._first_row_of_id = FirstRows() if self._id is not None else None
+
+    def close(self) -> None:
+        if self._first_row_of_id is not None:
+            self._first_row_of_id.close()
 
     @property
     def has_group_column(self) -> bool:
@@ -96,6 +138,7 @@ class DocumentBuilder:
             if key.strip() == "":
                 reason = f"empty {self._options.id_column}"
                 return BadRow(row.number, row.line, reason, tuple(values))
+            assert self._first_row_of_id is not None
             first = self._first_row_of_id.setdefault(key, row.number)
             if first != row.number:
                 reason = f"duplicate {self._options.id_column} (first at row {first})"

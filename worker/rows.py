@@ -32,8 +32,11 @@ def _open_table(
 
 
 def _classified(table: Table, builder: DocumentBuilder) -> Iterator[Built | BadRow]:
-    for item in table.rows():
-        yield builder.build(item) if isinstance(item, Row) else item
+    try:
+        for item in table.rows():
+            yield builder.build(item) if isinstance(item, Row) else item
+    finally:
+        builder.close()
 
 
 def check_file(

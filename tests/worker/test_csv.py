@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.worker import corpus
-from worker.document import Source, document_id
+from worker.document import FirstRows, Source, document_id
 from worker.errors import RejectedInput
 from worker.rows import check_file, documents
 from worker.settings import CsvOptions
@@ -355,3 +355,15 @@ def test_a_row_whose_document_would_pass_cosmos_dbs_size_limit_is_a_bad_row() ->
         ["20", "21", "document would exceed Cosmos DB's limit of 2000000 bytes"]
     ]
     assert len(result.documents) == 19
+
+
+def test_first_rows_of_ids_spill_to_disk_and_still_find_duplicates() -> None:
+    seen = FirstRows()
+    seen.SPILL_AFTER = 10
+    try:
+        assert [seen.setdefault(f"k{i}", i) for i in range(1, 31)] == list(range(1, 31))
+        assert seen.setdefault("k3", 99) == 3
+        assert seen.setdefault("k25", 100) == 25
+        assert seen.setdefault("new", 101) == 101
+    finally:
+        seen.close()
