@@ -92,3 +92,46 @@ def enable_scheduling(account: Account, request: Request) -> Response:
         account.registry.save_node(node)
     account.scheduler.wake()
     return Response(200, None, {"DataServiceId": str(node.doc["url"])})
+
+
+_COUNTED = (
+    "creating",
+    "idle",
+    "offline",
+    "preempted",
+    "rebooting",
+    "reimaging",
+    "running",
+    "starting",
+    "startTaskFailed",
+    "leavingPool",
+    "unknown",
+    "unusable",
+    "waitingForStartTask",
+    "deallocated",
+    "deallocating",
+    "upgradingOS",
+)
+
+
+def node_counts(account: Account, request: Request) -> Response:
+    """Per pool, how many dedicated and spot nodes are in each state."""
+    query = ListQuery.from_params(request.params)
+    items: list[tuple[int, dict[str, Any]]] = []
+    with account.registry.lock:
+        for pool in account.registry.pools.values():
+            kinds: dict[bool, dict[str, int]] = {
+                dedicated: {name: 0 for name in (*_COUNTED, "total")} for dedicated in (True, False)
+            }
+            for node in pool.nodes.values():
+                state = str(render(account, pool, node)["state"])
+                counts = kinds[bool(node.doc.get("isDedicated"))]
+                name = next((c for c in _COUNTED if c.lower() == state), "unknown")
+                counts[name] += 1
+                counts["total"] += 1
+            entry = {"poolId": pool.id, "dedicated": kinds[True], "lowPriority": kinds[False]}
+            items.append((pool.seq, entry))
+    items.sort(key=lambda item: item[0])
+    body = page(items, query, account.registry.url("/nodecounts"))
+    body["odata.metadata"] = f"{account.base_url}/$metadata#poolnodecounts"
+    return Response(200, body)

@@ -39,6 +39,12 @@ def _task_root(account: Account, request: Request) -> tuple[Path, str]:
         pool = account.registry.pools.get(str(info.get("poolId") or ""))
         node = pool.nodes.get(str(info.get("nodeId") or "")) if pool else None
         url = f"{task.doc['url']}/files"
+        cleaned = bool(task.doc.get("_filesCleaned"))
+    if cleaned:
+        raise NotFound(
+            "The files of the task were cleaned up after its retentionTime.",
+            code="TaskFilesCleanedup",
+        )
     if not info:
         raise BatchServiceError(
             "The task has not been scheduled on a node yet, so it has no files.",

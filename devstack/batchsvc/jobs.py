@@ -11,7 +11,7 @@ from devstack.batchsvc.errors import Conflict, NotFound
 from devstack.batchsvc.messages import Request, Response, accepted, created, entity_headers
 from devstack.batchsvc.odata import ListQuery, page, select
 from devstack.batchsvc.registry import Job, public, touch, transition
-from devstack.batchsvc.scheduler import KILL_DELETE
+from devstack.batchsvc.scheduler import KILL_DELETE, KILL_REQUEUE, KILL_TERMINATE
 from devstack.batchsvc.timestamps import UNBOUNDED, iso, now
 
 _UNSUPPORTED = ("jobManagerTask", "jobPreparationTask", "jobReleaseTask", "networkConfiguration")
@@ -263,3 +263,39 @@ def task_counts(account: Account, request: Request) -> Response:
             "taskSlotCounts": slots,
         },
     )
+
+
+def disable_job(account: Account, request: Request) -> Response:
+    """Stop scheduling the job's tasks; running ones are requeued, terminated or left to finish."""
+    body = request.json()
+    option = str(v.require(body, "disableTasks")).lower()
+    if option not in ("requeue", "terminate", "wait"):
+        raise v.invalid("disableTasks", option, "requeue, terminate or wait")
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        conditions.check(request, job.doc)
+        if job.state != "active":
+            raise Conflict("The job is not active, so it cannot be disabled.", code="JobNotActive")
+        job.doc["_disableTasks"] = option
+        transition(job.doc, "disabling")
+        account.registry.save_job(job)
+        if option != "wait":
+            account.scheduler.kill_job(
+                job.id, KILL_REQUEUE if option == "requeue" else KILL_TERMINATE
+            )
+    account.scheduler.wake()
+    return accepted(job.doc)
+
+
+def enable_job(account: Account, request: Request) -> Response:
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        conditions.check(request, job.doc)
+        if job.state not in ("disabled", "disabling"):
+            raise Conflict(
+                "The job is not disabled, so it cannot be enabled.", code="JobNotDisabled"
+            )
+        transition(job.doc, "enabling")
+        account.registry.save_job(job)
+    account.scheduler.wake()
+    return accepted(job.doc)

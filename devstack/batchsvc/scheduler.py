@@ -97,6 +97,7 @@ class Scheduler:
         self._stopping = threading.Event()
         self._running: dict[tuple[str, str], Running] = {}
         self._start_processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._next_cleanup = 0.0
         # Callables run by every scheduler pass with the registry lock held (autoscale).
         self.periodic: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._loop, name="batch-scheduler", daemon=True)
@@ -593,6 +594,12 @@ class Scheduler:
         if failure is not None and kind == exitconditions.EXIT and exit_code == 0:
             options["dependencyAction"] = "block"  # ended by terminate or timeout
         task.doc["_dependencyAction"] = options["dependencyAction"]
+        retention = parse_duration(
+            str((task.doc.get("constraints") or {}).get("retentionTime") or "P7D")
+        )
+        if not is_unbounded(retention):
+            # iso() has one fixed format, so these strings compare in time order.
+            task.doc["_filesExpire"] = iso(now() + retention)
         transition(task.doc, "completed")
         self.registry.save_task(task)
         log.debug("task %s/%s completed exit=%s", task.job_id, task.id, exit_code)
@@ -623,6 +630,9 @@ class Scheduler:
     def _housekeeping(self) -> None:
         for task in list(self.periodic):
             task()
+        if time.monotonic() >= self._next_cleanup:
+            self._next_cleanup = time.monotonic() + 1.0
+            self._clean_expired_task_dirs()
         for pool in self.registry.pools.values():
             for node in list(pool.nodes.values()):
                 if node.doc.get("state") == "leavingpool" and not node.running:
@@ -639,6 +649,14 @@ class Scheduler:
             state = job.state
             if state == "active":
                 self._check_job_limits(job)
+            elif state == "disabling" and (
+                job.doc.get("_disableTasks") != "wait" or not self.job_has_running(job.id)
+            ):
+                transition(job.doc, "disabled")
+                self.registry.save_job(job)
+            elif state == "enabling":
+                transition(job.doc, "active")
+                self.registry.save_job(job)
             elif state == "terminating" and not self.job_has_running(job.id):
                 info = job.doc.setdefault(
                     "executionInfo", {"startTime": job.doc.get("creationTime")}
@@ -651,6 +669,23 @@ class Scheduler:
         for pool in list(self.registry.pools.values()):
             if pool.doc.get("state") == "deleting" and not self.pool_has_running(pool.id):
                 self._remove_pool(pool)
+
+    def _clean_expired_task_dirs(self) -> None:
+        """A completed task's directory is removed once its retentionTime has passed."""
+        moment = iso(now())
+        for job in self.registry.jobs.values():
+            for task in job.tasks.values():
+                expires = task.doc.get("_filesExpire")
+                if not expires or expires > moment or task.state != "completed":
+                    continue
+                info = task.doc.get("nodeInfo") or {}
+                pool = self.registry.pools.get(str(info.get("poolId") or ""))
+                node = pool.nodes.get(str(info.get("nodeId") or "")) if pool else None
+                if node is not None:
+                    shutil.rmtree(node.root / str(info["taskRootDirectory"]), ignore_errors=True)
+                del task.doc["_filesExpire"]
+                task.doc["_filesCleaned"] = True
+                self.registry.save_task(task)
 
     def _check_job_limits(self, job: Job) -> None:
         limit = (job.doc.get("constraints") or {}).get("maxWallClockTime")

@@ -310,3 +310,24 @@ def reactivate_task(account: Account, request: Request) -> Response:
         headers = entity_headers(task.doc)
     account.scheduler.wake()
     return Response(204, None, headers)
+
+
+def replace_task(account: Account, request: Request) -> Response:
+    """PUT: the task's constraints are the only updatable properties."""
+    body = request.json()
+    given = body.get("constraints") or {}
+    v.duration(given, "maxWallClockTime")
+    v.duration(given, "retentionTime")
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        task = find_task(job, request.path_args["taskId"])
+        conditions.check(request, task.doc)
+        constraints = task.doc.setdefault("constraints", {})
+        constraints["maxWallClockTime"] = given.get("maxWallClockTime") or UNBOUNDED
+        constraints["retentionTime"] = given.get("retentionTime") or "P7D"
+        constraints["maxTaskRetryCount"] = v.integer(given, "maxTaskRetryCount", 0, -1, 100)
+        touch(task.doc)
+        account.registry.save_task(task)
+        headers = entity_headers(task.doc)
+        headers["DataServiceId"] = str(task.doc["url"])
+    return Response(200, None, headers)

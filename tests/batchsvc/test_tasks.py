@@ -385,3 +385,74 @@ def test_an_upload_failure_fails_the_task_with_fileuploaderr(
     assert task.execution_info.failure_info.code == "FileUploadFailed"
     assert "HTTP 403" in errors
     assert "sig=" not in errors
+
+
+def test_a_disabled_job_schedules_nothing_until_enabled(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1, slots=2)
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="first", command_line="sleep 30"))
+    wait_until(lambda: client.get_task(job_id, "first").state == m.BatchTaskState.RUNNING)
+
+    client.begin_disable_job(
+        job_id, m.BatchJobDisableOptions(disable_tasks="requeue"), polling_interval=0.1
+    ).result()
+    disabled = client.get_job(job_id)
+    requeued = client.get_task(job_id, "first")
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="second", command_line="true"))
+    client.begin_enable_job(job_id, polling_interval=0.1).result()
+
+    assert disabled.state == m.BatchJobState.DISABLED
+    assert requeued.state == m.BatchTaskState.ACTIVE and requeued.execution_info.requeue_count == 1
+    assert wait_task_completed(client, job_id, "second").execution_info.exit_code == 0
+    assert client.get_job(job_id).state == m.BatchJobState.ACTIVE
+    client.terminate_task(job_id, "first")
+
+
+def test_a_task_constraints_can_be_replaced(client: BatchClient, job: Callable[..., str]) -> None:
+    job_id = job(nodes=0)
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="t", command_line="true"))
+
+    client.replace_task(
+        job_id,
+        "t",
+        m.BatchTask(
+            constraints=m.BatchTaskConstraints(max_task_retry_count=4, retention_time="PT1H")
+        ),
+    )
+
+    constraints = client.get_task(job_id, "t").constraints
+    assert constraints.max_task_retry_count == 4
+    assert constraints.retention_time.total_seconds() == 3600
+
+
+def test_task_files_are_removed_after_the_retention_time(
+    client: BatchClient, service: RunningService, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1)
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="brief",
+            command_line="true",
+            constraints=m.BatchTaskConstraints(retention_time="PT1S"),
+        ),
+    )
+    task = wait_task_completed(client, job_id, "brief")
+    info = task.node_info
+    folder = service.nodes_root / info.pool_id / info.node_id / info.task_root_directory
+
+    wait_until(lambda: not folder.exists(), timeout=30)
+
+    with pytest.raises(HttpResponseError) as raised:
+        list(client.list_task_files(job_id, "brief"))
+    assert raised.value.error.code == "TaskFilesCleanedup"
+
+
+def test_node_counts_per_pool_and_kind(client: BatchClient, pool: Callable[..., str]) -> None:
+    pool_id = pool(nodes=2, low_priority=1)
+
+    counts = {c.pool_id: c for c in client.list_pool_node_counts()}
+
+    assert counts[pool_id].dedicated.idle == 2 and counts[pool_id].dedicated.total == 2
+    assert counts[pool_id].low_priority.total == 1
