@@ -18,7 +18,8 @@ Predicate = Callable[[dict[str, Any]], bool]
 _TOKEN = re.compile(
     r"\s*(?:"
     r"(?P<lparen>\()|(?P<rparen>\))"
-    r"|(?P<datetime>datetime'[^']*')"
+    r"|(?P<datetime>(?i:datetime)'[^']*')"
+    r"|(?P<comma>,)"
     r"|(?P<string>'(?:[^']|'')*')"
     r"|(?P<number>-?\d+(?:\.\d+)?)"
     r"|(?P<word>[A-Za-z_$][A-Za-z0-9_/.$]*)"
@@ -120,11 +121,45 @@ class _Parser:
         kind, name = self.take()
         if kind != "word":
             raise _invalid(self.text, f"expected a property name, found {name!r}")
+        following = self.peek()
+        if following is not None and following[0] == "lparen":
+            return self.parse_function(name)
         op_kind, op = self.take()
         if op_kind != "word" or op.lower() not in _COMPARISONS:
             raise _invalid(self.text, f"expected eq, ne, gt, ge, lt or le after {name!r}")
         literal = self.parse_literal()
         return _comparison(name, op.lower(), literal, self.text)
+
+    def parse_function(self, name: str) -> Predicate:
+        """`startswith(prop, 'x')`, `endswith(...)`, `substringof('x', prop)`."""
+        function = name.lower()
+        if function not in ("startswith", "endswith", "substringof"):
+            raise _invalid(self.text, f"the function {name} is not supported")
+        self.take()  # (
+        first = self.take()
+        if self.take()[0] != "comma":
+            raise _invalid(self.text, f"{name} takes two arguments")
+        second = self.take()
+        if self.take()[0] != "rparen":
+            raise _invalid(self.text, f"{name}(...) is not closed")
+        prop, literal = (second, first) if function == "substringof" else (first, second)
+        if prop[0] != "word" or literal[0] != "string":
+            raise _invalid(self.text, f"{name} needs a property and a string")
+        needle = literal[1][1:-1].replace("''", "'").lower()
+        path = prop[1]
+
+        def predicate(doc: dict[str, Any]) -> bool:
+            value = _lookup(doc, path)
+            if not isinstance(value, str):
+                return False
+            hay = value.lower()
+            if function == "startswith":
+                return hay.startswith(needle)
+            if function == "endswith":
+                return hay.endswith(needle)
+            return needle in hay
+
+        return predicate
 
     def parse_literal(self) -> _Literal:
         kind, text = self.take()
