@@ -10,8 +10,9 @@ from pathlib import Path
 from devstack.batchsvc.errors import NotFound
 from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.nodes import NodeFile, new_node, prepare_node_dir
+from devstack.batchsvc.processes import RunConfig
 from devstack.batchsvc.registry import Node, Pool, Registry, transition
-from devstack.batchsvc.scheduler import KILL_REQUEUE, KILL_TERMINATE, RunConfig, Scheduler
+from devstack.batchsvc.scheduler import KILL_REQUEUE, KILL_TERMINATE, Scheduler
 from devstack.batchsvc.store import Store
 from devstack.batchsvc.timestamps import parse_duration
 

@@ -9,7 +9,7 @@ import shlex
 import signal
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,21 @@ class TaskPlace:
         if self.is_start_task:
             return "startup"
         return f"workitems/{self.job_id}/job-1/{self.task_id}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What every task process gets from the service: account identity, node layout, base env."""
+
+    account: str
+    account_url: str
+    nodes_root: Path
+    node_env: Mapping[str, str] = field(default_factory=dict)
+
+
+def exit_code(returncode: int) -> int:
+    """A signal-killed process reports what a shell would: 128 + the signal number."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def batch_environment(

@@ -7,16 +7,16 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from devstack.batchsvc import downloads, exitconditions, processes, uploads
 from devstack.batchsvc.faults import FaultPlan
-from devstack.batchsvc.processes import TaskPlace
+from devstack.batchsvc.processes import RunConfig, TaskPlace
 from devstack.batchsvc.registry import Job, Node, Pool, Registry, Task, transition
+from devstack.batchsvc.starttasks import StartTasks
 from devstack.batchsvc.timestamps import is_unbounded, iso, now, parse_duration, parse_iso
 
 log = logging.getLogger(__name__)
@@ -26,16 +26,6 @@ KILL_TERMINATE = "terminate"  # task or job terminated: completed with TaskEnded
 KILL_DELETE = "delete"  # task or job deleted: nothing left to record
 KILL_REQUEUE = "requeue"  # node lost (pool deleted, preempted): back to active
 KILL_SHUTDOWN = "shutdown"  # the service stops: left `running`, requeued at the next start
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What every task process gets from the service: account identity, node layout, base env."""
-
-    account: str
-    account_url: str
-    nodes_root: Path
-    node_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,11 +39,6 @@ class Running:
     timed_out: bool = False
     upload_errors: list[str] = field(default_factory=list)
     waiter: threading.Thread | None = None
-
-
-def _exit_code(returncode: int) -> int:
-    # A signal-killed process reports what a shell would: 128 + the signal number.
-    return 128 - returncode if returncode < 0 else returncode
 
 
 def _start_failure(error: Exception) -> dict[str, Any]:
@@ -96,7 +81,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._running: dict[tuple[str, str], Running] = {}
-        self._start_processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.start_tasks = StartTasks(registry, config, self._stopping, self.wake)
         self._next_cleanup = 0.0
         # Callables run by every scheduler pass with the registry lock held (autoscale).
         self.periodic: list[Callable[[], None]] = []
@@ -120,11 +105,9 @@ class Scheduler:
         self._launcher.shutdown(wait=True)
         with self.registry.lock:
             runs = list(self._running.values())
-            starts = list(self._start_processes.values())
             for run in runs:
                 run.kill_reason = KILL_SHUTDOWN
-        for start in starts:
-            processes.kill_group(start)
+        self.start_tasks.kill_all()
         for run in runs:
             if run.process is not None:
                 processes.kill_group(run.process)
@@ -390,110 +373,15 @@ class Scheduler:
             self._finish(run, returncode)
         self.wake()
 
-    # nodes and their start task (registry lock held) -------------------------------------
+    # nodes (registry lock held) -----------------------------------------------------------
 
     def node_ready(self, pool: Pool, node: Node) -> None:
-        """A new or rebooted node: the pool's start task runs before any task when it has one."""
-        start = pool.doc.get("startTask")
-        if not start:
-            node.doc.pop("startTask", None)
-            transition(node.doc, "idle")
-            self.registry.save_node(node)
-            self.wake()
-            return
-        node.doc["startTask"] = start
-        node.doc["startTaskInfo"] = {
-            "state": "running",
-            "startTime": iso(now()),
-            "retryCount": 0,
-        }
-        waits = start.get("waitForSuccess", True) is not False
-        transition(node.doc, "waitingforstarttask" if waits else "idle")
-        self.registry.save_node(node)
-        threading.Thread(
-            target=self._run_start_task,
-            args=(pool.id, node, dict(start)),
-            name=f"start-{node.id}",
-            daemon=True,
-        ).start()
+        """A new or rebooted node: idle at once, or after the pool's start task."""
+        self.start_tasks.ready(pool, node)
 
     def forget_node(self, node: Node) -> None:
         """The node leaves: its start task, if still running, is killed."""
-        process = self._start_processes.pop(node.id, None)
-        if process is not None:
-            processes.kill_group(process)
-        node.doc["_removed"] = True
-
-    def _run_start_task(self, pool_id: str, node: Node, start: dict[str, Any]) -> None:
-        place = TaskPlace(
-            account=self.config.account,
-            account_url=self.config.account_url,
-            pool_id=pool_id,
-            node_id=node.id,
-            node_root=node.root,
-            is_dedicated=bool(node.doc.get("isDedicated", True)),
-            job_id="",
-            task_id="starttask",
-        )
-        env = processes.batch_environment(
-            place, self.config.node_env, list(start.get("environmentSettings") or [])
-        )
-        retries = int(start.get("maxTaskRetryCount") or 0)
-        attempt = 0
-        while True:
-            if self._stopping.is_set() or node.doc.get("_removed"):
-                return
-            failure: dict[str, Any] | None = None
-            code: int | None = None
-            try:
-                downloads.fetch_all(list(start.get("resourceFiles") or []), place.working_dir)
-                process = processes.spawn(
-                    processes.split_command_line(str(start.get("commandLine") or "")), place, env
-                )
-            except downloads.ResourceFileError as e:
-                failure = downloads.failure_info(e)
-            except (OSError, ValueError) as e:
-                failure = {
-                    "category": "usererror",
-                    "code": "CommandProgramNotFound",
-                    "message": f"The start task could not start: {e}",
-                }
-            else:
-                with self.registry.lock:
-                    self._start_processes[node.id] = process
-                code = _exit_code(process.wait())
-                processes.kill_group(process)
-                if self._stopping.is_set():
-                    return
-                if code != 0:
-                    failure = {
-                        "category": "usererror",
-                        "code": "FailureExitCode",
-                        "message": "The start task exited with an unexpected exit code",
-                    }
-            with self.registry.lock:
-                self._start_processes.pop(node.id, None)
-                if node.doc.get("_removed"):
-                    return
-                info = node.doc.setdefault("startTaskInfo", {"retryCount": 0})
-                if failure is not None and (retries == -1 or attempt < retries):
-                    attempt += 1
-                    info["retryCount"] = attempt
-                    info["lastRetryTime"] = iso(now())
-                    continue
-                info["state"] = "completed"
-                info["endTime"] = iso(now())
-                if code is not None:
-                    info["exitCode"] = code
-                info["result"] = "failure" if failure else "success"
-                if failure:
-                    info["failureInfo"] = failure
-                if node.doc.get("state") == "waitingforstarttask":
-                    transition(node.doc, "starttaskfailed" if failure else "idle")
-                self.registry.save_node(node)
-                log.info("start task on node %s: %s", node.id, info["result"])
-            self.wake()
-            return
+        self.start_tasks.forget(node)
 
     # completion (registry lock held) --------------------------------------------------------
 
@@ -520,7 +408,7 @@ class Scheduler:
         if run.kill_reason == KILL_REQUEUE:
             self.requeue(run.task)
             return
-        code = _exit_code(returncode)
+        code = processes.exit_code(returncode)
         failure: dict[str, Any]
         if run.kill_reason == KILL_TERMINATE:
             failure = {
@@ -725,13 +613,3 @@ class Scheduler:
         self.registry.store.delete_pool(pool.id)
         shutil.rmtree(self.config.nodes_root / pool.id, ignore_errors=True)
         log.info("pool %s deleted", pool.id)
-
-
-def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
-    """Poll `predicate` until it is true or `timeout` seconds pass (for shutdown paths)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
