@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping
+from types import FrameType
 
 from worker.credentials import Credentials, identity_for
-from worker.errors import ConfigurationError, WorkerError
+from worker.errors import ConfigurationError, Terminated, WorkerError
 from worker.job import Context, log_path, run
 from worker.records import RecordStore
 from worker.settings import Settings
@@ -69,6 +71,13 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     return code
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # Raised in the main thread: temporary files are removed, writer processes stopped and
+    # the task log written on the way out.
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
 if __name__ == "__main__":
     configure_logging()
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(main())

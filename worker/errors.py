@@ -57,5 +57,12 @@ class WriteBudgetSpent(TransientError):
     exit_code = 76
 
 
+class Terminated(WorkerError):
+    """The process was asked to stop (SIGTERM: task terminated, node preempted) (exit 143)."""
+
+    exit_code = 143
+    retryable = True
+
+
 class ServiceError(WorkerError):
     """A service answered with an error we do not expect (a crash, exit 1)."""

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -149,4 +153,37 @@ def test_a_writer_process_spending_its_budget_stops_the_run_with_exit_76(
 
     assert proc.returncode == 76, proc.stderr
     assert "throttled one document 2 times in a row" in proc.stderr
+    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+
+
+def test_sigterm_mid_write_exits_143_cleans_up_and_writes_the_task_log(
+    worker_stack: WorkerStack,
+) -> None:
+    name = unique("terminated.csv")
+    etag, key = worker_stack.upload(name, rows(200))
+    wrote = threading.Event()
+    # Every upsert is throttled for a while: the run is still writing when the signal comes.
+    policy = ThrottlePolicy(times=None, retry_after_ms=500, before_first_write=wrote.set)
+    with proxy_for(worker_stack, policy) as proxy:
+        env = worker_stack.task_env(
+            "csv", name, etag, key, DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint
+        )
+        workdir = worker_stack.root / "tasks" / unique("t").replace("/", "-")
+        workdir.mkdir(parents=True)
+        env["AZ_BATCH_TASK_WORKING_DIR"] = str(workdir)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            cwd=workdir,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert wrote.wait(60)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+
+    assert proc.returncode == 143, stderr
+    assert list(workdir.iterdir()) == []
+    log = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))
+    assert (log["exit_code"], log["error"]) == (143, "Terminated: stopped by signal SIGTERM")
     assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
