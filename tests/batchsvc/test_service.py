@@ -647,3 +647,41 @@ def test_conditional_headers_guard_reads_and_writes(
         match_condition=MatchConditions.IfNotModified,
         polling_interval=0.1,
     ).result()
+
+
+def test_an_oversized_task_collection_is_split_by_the_sdk_after_request_body_too_large(
+    client: BatchClient, service: RunningService, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=0)
+    padding = "x" * 15_000  # 100 such tasks exceed the 1 MiB a collection may carry
+    tasks = [
+        m.BatchTaskCreateOptions(
+            id=f"big-{i:03d}",
+            command_line="true",
+            environment_settings=[m.EnvironmentSetting(name="PAD", value=padding)],
+        )
+        for i in range(100)
+    ]
+    urllib.request.urlopen(
+        urllib.request.Request(f"{service.url}/_devstack/stats/reset", method="POST"), timeout=10
+    ).close()
+
+    result = client.create_tasks(job_id, tasks)
+
+    with urllib.request.urlopen(f"{service.url}/_devstack/stats", timeout=10) as response:
+        stats = json.loads(response.read())
+    assert len(result.result_values) == 100
+    assert stats["statuses"]["413"] >= 1
+    assert client.get_job_task_counts(job_id).task_counts.active == 100
+
+
+def test_a_task_can_be_deleted_while_it_runs(client: BatchClient, job: Callable[..., str]) -> None:
+    job_id = job(nodes=1)
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="doomed", command_line="sleep 30"))
+    wait_until(lambda: client.get_task(job_id, "doomed").state == m.BatchTaskState.RUNNING)
+
+    client.delete_task(job_id, "doomed")
+
+    with pytest.raises(ResourceNotFoundError):
+        client.get_task(job_id, "doomed")
+    assert client.get_job_task_counts(job_id).task_counts.running == 0
