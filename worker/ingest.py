@@ -70,6 +70,9 @@ def _write(
             "older_version_documents_deleted": older,
             "cosmos": records.stats.as_json(),
             "writer_processes": processes,
+            "documents_per_second": round(
+                tally.good / max(context.tasklog.timings.get("write", 0.0), 1e-3), 1
+            ),
         }
     )
     log.info(
