@@ -164,3 +164,16 @@ def mixed_zip() -> bytes:
             ("image.png", b"\x89PNG"),
         ]
     )
+
+
+def cut_directory_zip() -> bytes:
+    """The end record is intact but the central directory before it lost bytes."""
+    data = zip_of([("a.csv", good_csv()), ("b.csv", good_csv())])
+    return data[: -22 - 30] + data[-22:]
+
+
+def cut_entry_data_zip() -> bytes:
+    """The directory is intact but 500 bytes of entry data are missing before it."""
+    data = zip_of([("a.csv", good_csv() * 100)])
+    directory = data.find(b"PK\x01\x02")
+    return data[: directory - 500] + data[directory:]

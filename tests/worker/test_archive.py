@@ -148,8 +148,10 @@ def test_an_entry_whose_content_does_not_match_its_crc_is_refused(tmp_path: Path
 
 def test_a_garbled_deflate_stream_is_refused_as_corrupt(tmp_path: Path) -> None:
     error = rejection(tmp_path, corpus.corrupt_deflate_zip())
-    assert error.where == "entry 'a.csv'"
-    assert error.cause.startswith("corrupt or truncated entry (")
+    assert (error.where, error.cause) == (
+        "entry 'a.csv'",
+        "corrupt or truncated entry (error: Error -3 while decompressing data: invalid block type)",
+    )
 
 
 def test_a_truncated_archive_is_refused(tmp_path: Path) -> None:
@@ -245,4 +247,20 @@ def test_the_entry_cap_reads_the_zip64_end_record_of_a_huge_directory(tmp_path: 
     assert (
         caught.value.cause
         == "65600 entries, more than the limit of 10000 (DROPBATCH_ZIP_MAX_ENTRIES)"
+    )
+
+
+def test_a_central_directory_cut_short_is_refused(tmp_path: Path) -> None:
+    error = rejection(tmp_path, corpus.cut_directory_zip())
+    assert (error.where, error.cause) == (
+        None,
+        "corrupt or not a zip archive (Bad magic number for central directory)",
+    )
+
+
+def test_entry_data_cut_short_is_refused_naming_the_entry(tmp_path: Path) -> None:
+    error = rejection(tmp_path, corpus.cut_entry_data_zip())
+    assert (error.where, error.cause) == (
+        "entry 'a.csv'",
+        "corrupt or truncated entry (OSError: [Errno 22] Invalid argument)",
     )
