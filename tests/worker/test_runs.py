@@ -407,3 +407,21 @@ def test_without_a_credentials_file_a_plain_http_endpoint_is_a_configuration_err
 
     assert proc.returncode == 2
     assert "DROPBATCH_BLOB_ENDPOINT: the managed identity needs an https:// endpoint" in proc.stderr
+
+
+def test_an_empty_csv_entry_becomes_an_empty_child_that_its_own_task_rejects(
+    worker_stack: WorkerStack,
+) -> None:
+    name = unique("withempty.zip")
+
+    run = worker_stack.process(
+        "zip", name, corpus.zip_of([("empty.csv", b""), ("a.csv", corpus.good_csv())])
+    )
+
+    assert run.code == 0, run.stderr
+    children = {c["entry"]: c for c in run.summary()["children"]}
+    assert children["empty.csv"]["bytes"] == 0
+    assert worker_stack.read(INCOMING, children["empty.csv"]["blob"]) == b""
+    child = worker_stack.process("csv", children["empty.csv"]["blob"])
+    assert child.code == 3
+    assert child.summary()["reason"].endswith("empty.csv: file is empty (no header)")
