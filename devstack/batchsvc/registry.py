@@ -166,5 +166,17 @@ class Registry:
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:
-    """The document as the REST API shows it: internal `_` keys removed."""
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
+    """A copy of the document as the REST API shows it: internal `_` keys removed.
+
+    Deep, so that it can be serialised after the lock is released while the scheduler keeps
+    changing the original (executionInfo, nodeInfo, ...).
+    """
+    return {k: _copy(v) for k, v in doc.items() if not k.startswith("_")}
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
