@@ -7,9 +7,13 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs
 
 from devstack.batchsvc.errors import AuthenticationFailed, ConfigurationError
+
+MAX_CLOCK_SKEW = timedelta(minutes=15)
 
 # The order matters: it is the order of the lines in the string to sign.
 SIGNED_HEADERS = (
@@ -62,6 +66,37 @@ class SharedKeyVerifier:
                 text += f"\n{name}:{value}"
         return text
 
+    @staticmethod
+    def _check_date(headers: Mapping[str, str]) -> None:
+        """Batch refuses requests dated more than 15 minutes away from its clock (replays)."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        stamp = lowered.get("ocp-date") or lowered.get("date")
+        if not stamp:
+            raise AuthenticationFailed(
+                "Server failed to authenticate the request.",
+                values={"AuthenticationErrorDetail": "The request has neither ocp-date nor Date."},
+            )
+        try:
+            sent = parsedate_to_datetime(stamp)
+        except (TypeError, ValueError) as e:
+            raise AuthenticationFailed(
+                "Server failed to authenticate the request.",
+                values={
+                    "AuthenticationErrorDetail": f"The request date {stamp!r} is not RFC 1123."
+                },
+            ) from e
+        if sent.tzinfo is None:
+            sent = sent.replace(tzinfo=UTC)
+        if abs(datetime.now(UTC) - sent) > MAX_CLOCK_SKEW:
+            raise AuthenticationFailed(
+                "Server failed to authenticate the request.",
+                values={
+                    "AuthenticationErrorDetail": (
+                        f"Request date {stamp} is more than 15 minutes away from the server time."
+                    )
+                },
+            )
+
     def sign(self, string_to_sign: str) -> str:
         digest = hmac.new(self._key, string_to_sign.encode("utf-8"), hashlib.sha256).digest()
         return base64.b64encode(digest).decode("ascii")
@@ -83,6 +118,7 @@ class SharedKeyVerifier:
                 "Server failed to authenticate the request.",
                 values={"AuthenticationErrorDetail": f"Unknown account name {account!r}."},
             )
+        self._check_date(headers)
         expected_text = self.string_to_sign(method, raw_path, raw_query, headers)
         expected = self.sign(expected_text)
         if not hmac.compare_digest(expected, signature):

@@ -685,3 +685,18 @@ def test_a_task_can_be_deleted_while_it_runs(client: BatchClient, job: Callable[
     with pytest.raises(ResourceNotFoundError):
         client.get_task(job_id, "doomed")
     assert client.get_job_task_counts(job_id).task_counts.running == 0
+
+
+def test_a_request_dated_far_from_the_server_clock_is_refused(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    import datetime as dt
+
+    job_id = job(nodes=0)
+    stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
+
+    with pytest.raises(HttpResponseError) as raised:
+        client.get_job(job_id, ocp_date=stale)
+
+    assert raised.value.status_code == 403
+    assert raised.value.error.code == "AuthenticationFailed"
