@@ -148,6 +148,8 @@ def service(
         tmp_path_factory.mktemp("batch-state"),
         "--node-file",
         f"{node_payload}:tools/hello.sh",
+        "--node-env",
+        "IMAGE_NAME=devstack-test-image",
     )
     yield running
     assert running.stop() == 0, "".join(running.stderr_lines)

@@ -112,6 +112,7 @@ def test_a_task_sees_only_the_batch_environment_and_its_own_settings(
     assert LEAK_CANARY not in env
     assert "VIRTUAL_ENV" not in env and "PYTEST_CURRENT_TEST" not in env
     assert env["MY_SETTING"] == "42"
+    assert env["IMAGE_NAME"] == "devstack-test-image"  # --node-env, as if set in the image
     assert env["AZ_BATCH_JOB_ID"] == job_id
     assert env["AZ_BATCH_TASK_ID"] == "env"
     assert env["AZ_BATCH_ACCOUNT_NAME"] == service.account
