@@ -15,15 +15,16 @@ def exit_options(
 ) -> dict[str, str]:
     """The exitOptions that apply, with Batch's defaults filled in.
 
-    Defaults: `jobAction` none; `dependencyAction` satisfy for exit code 0, block otherwise.
+    Defaults: none / satisfy for exit code 0; terminate / block for every other ending. The
+    jobAction only matters when the job's onTaskFailure is performexitoptionsjobaction.
     """
     succeeded = kind == EXIT and exit_code == 0
     chosen: dict[str, Any] | None = None
     conditions = conditions or {}
     if kind == PRE_PROCESSING:
-        chosen = conditions.get("preProcessingError")
+        chosen = conditions.get("preProcessingError") or conditions.get("default")
     elif kind == FILE_UPLOAD:
-        chosen = conditions.get("fileUploadError")
+        chosen = conditions.get("fileUploadError") or conditions.get("default")
     elif exit_code is not None:
         for mapping in conditions.get("exitCodes") or []:
             if int(mapping.get("code", -(10**9))) == exit_code:
@@ -39,8 +40,21 @@ def exit_options(
                     chosen = conditions.get("default")
     chosen = chosen or {}
     return {
-        "jobAction": str(chosen.get("jobAction") or "none"),
+        "jobAction": str(chosen.get("jobAction") or ("none" if succeeded else "terminate")),
         "dependencyAction": str(
             chosen.get("dependencyAction") or ("satisfy" if succeeded else "block")
         ),
     }
+
+
+def job_actions(conditions: dict[str, Any] | None) -> list[str]:
+    """Every jobAction the exit conditions name (to refuse them on a `noaction` job)."""
+    conditions = conditions or {}
+    mappings = list(conditions.get("exitCodes") or []) + list(
+        conditions.get("exitCodeRanges") or []
+    )
+    options = [m.get("exitOptions") or {} for m in mappings]
+    options += [
+        conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError", "default")
+    ]
+    return [str(o["jobAction"]) for o in options if o.get("jobAction")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devstack.batchsvc import conditions
+from devstack.batchsvc import conditions, exitconditions
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import BadRequest, BatchServiceError, Conflict, NotFound
@@ -104,6 +104,14 @@ def build_task(account: Account, job: Job, body: dict[str, Any]) -> dict[str, An
             "The Task has dependencies but the Job does not allow task dependencies.",
             code="TaskDependenciesNotSpecifiedOnJob",
             values={"TaskId": task_id},
+        )
+    if exitconditions.job_actions(body.get("exitConditions")) and (
+        job.doc.get("onTaskFailure") != "performexitoptionsjobaction"
+    ):
+        raise v.invalid(
+            "exitConditions.jobAction",
+            ",".join(exitconditions.job_actions(body.get("exitConditions"))),
+            "A jobAction needs a job whose onTaskFailure is performexitoptionsjobaction.",
         )
     given = body.get("constraints") or {}
     v.duration(given, "maxWallClockTime")

@@ -456,3 +456,38 @@ def test_node_counts_per_pool_and_kind(client: BatchClient, pool: Callable[..., 
 
     assert counts[pool_id].dedicated.idle == 2 and counts[pool_id].dedicated.total == 2
     assert counts[pool_id].low_priority.total == 1
+
+
+def test_on_task_failure_terminates_the_job_by_default_when_a_task_fails(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1, task_failure_mode=m.BatchTaskFailureMode.PERFORM_EXIT_OPTIONS_JOB_ACTION)
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="ok", command_line="true"))
+    wait_task_completed(client, job_id, "ok")
+    assert client.get_job(job_id).state == m.BatchJobState.ACTIVE
+
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="bad", command_line="false"))
+
+    finished = wait_until(
+        lambda: (j := client.get_job(job_id)).state == m.BatchJobState.COMPLETED and j
+    )
+    assert finished.execution_info.termination_reason == "TaskFailed"
+
+
+def test_a_job_action_on_a_job_without_on_task_failure_is_refused(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=0)
+
+    with pytest.raises(HttpResponseError) as raised:
+        client.create_task(
+            job_id,
+            m.BatchTaskCreateOptions(
+                id="t",
+                command_line="true",
+                exit_conditions=m.ExitConditions(default=m.ExitOptions(job_action="terminate")),
+            ),
+        )
+
+    assert raised.value.status_code == 400
+    assert raised.value.error.code == "InvalidPropertyValue"
