@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 RATIO_FLOOR_BYTES = 1 * MiB
 # Each central directory record is 46 bytes plus name, extra field and comment.
 _MAX_CENTRAL_DIRECTORY_BYTES_PER_ENTRY = 2048
-_READ_SIZE = 64 * 1024
+# The largest piece read at once: memory per read, and how far past a cap a read may go
+# before it is refused.
+MAX_READ = 4 * MiB
+_VERIFY_READ = 1 * MiB
 _SUPPORTED_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _METHOD_NAMES = {
     zipfile.ZIP_BZIP2: "bzip2",
@@ -158,18 +161,23 @@ class EntryReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), _READ_SIZE)
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes (at most `MAX_READ`): the upload reads whole blocks at once,
+        which saves it from gluing small pieces together."""
+        want = MAX_READ if size is None or size < 0 else min(size, MAX_READ)
         with _zip_errors(self._where):
             data = self._inner.read(want)
-        n = len(data)
         if self.bytes_read == 0 and data[:4] in _ZIP_MAGIC:
             raise RejectedInput("nested archive (a zip inside the zip)", self._where)
-        self.bytes_read += n
-        self._counter.total += n
+        self.bytes_read += len(data)
+        self._counter.total += len(data)
         self._check()
-        buffer[:n] = data
-        return n
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def _check(self) -> None:
         limits = self._limits
@@ -294,7 +302,7 @@ class Archive:
         sizes: dict[str, int] = {}
         for info in self.plan.csv:
             with self.open(info, counter) as reader:
-                while reader.read(_READ_SIZE):
+                while reader.read(_VERIFY_READ):
                     pass
                 sizes[info.orig_filename] = reader.bytes_read
         return sizes
