@@ -88,6 +88,8 @@ class Account:
                     ):
                         # The node rebooted with the service: its start task runs again.
                         self.scheduler.node_ready(pool, node)
+                    elif state in ("rebooting", "reimaging"):
+                        self.scheduler.node_ready(pool, node)
                     elif state in ("preempted", "running"):
                         transition(node.doc, "idle")
                 self.count_nodes(pool)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
+from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import Conflict, NotFound
 from devstack.batchsvc.messages import Request, Response
 from devstack.batchsvc.odata import ListQuery, page, select
-from devstack.batchsvc.registry import Node, Pool, public
+from devstack.batchsvc.registry import Node, Pool, public, transition
 from devstack.batchsvc.scheduler import KILL_REQUEUE, KILL_TERMINATE
 
 _INTERNAL = ("eTag", "lastModified", "previousState", "previousStateTransitionTime")
@@ -135,3 +137,36 @@ def node_counts(account: Account, request: Request) -> Response:
     body = page(items, query, account.registry.url("/nodecounts"))
     body["odata.metadata"] = f"{account.base_url}/$metadata#poolnodecounts"
     return Response(200, body)
+
+
+def _restart_node(account: Account, request: Request, option_key: str, state: str) -> Response:
+    """Reboot or reimage: the node's tasks are handled per the option, then it starts again."""
+    body = request.json(required=False)
+    option = str(body.get(option_key) or "requeue").lower()
+    if option not in ("requeue", "terminate", "taskcompletion", "retaineddata"):
+        raise v.invalid(option_key, option, "requeue, terminate, taskcompletion or retaineddata")
+    with account.registry.lock:
+        pool, node = _node(account, request)
+        if node.doc.get("state") in ("rebooting", "reimaging"):
+            raise Conflict(
+                f"The node is already {node.doc.get('state')}.",
+                code="NodeBeingRebooted" if state == "rebooting" else "NodeBeingReimaged",
+            )
+        # Waiting for running tasks is not modelled: they are requeued like `requeue`.
+        reason = KILL_TERMINATE if option == "terminate" else KILL_REQUEUE
+        for job_id, task_id in list(node.running):
+            account.scheduler.kill_task(job_id, task_id, reason)
+        transition(node.doc, state)
+        account.registry.save_node(node)
+        if state == "reimaging":
+            shutil.rmtree(node.root / "workitems", ignore_errors=True)
+    account.scheduler.restart_node_later(pool, node)
+    return Response(202, None, {"DataServiceId": str(node.doc["url"])})
+
+
+def reboot_node(account: Account, request: Request) -> Response:
+    return _restart_node(account, request, "nodeRebootOption", "rebooting")
+
+
+def reimage_node(account: Account, request: Request) -> Response:
+    return _restart_node(account, request, "nodeReimageOption", "reimaging")

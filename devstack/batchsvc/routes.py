@@ -68,6 +68,8 @@ _TABLE: list[tuple[str, str, str, Handler]] = [
         f"{_N}/enablescheduling",
         computenodes.enable_scheduling,
     ),
+    ("Nodes_RebootNode", "POST", f"{_N}/reboot", computenodes.reboot_node),
+    ("Nodes_ReimageNode", "POST", f"{_N}/reimage", computenodes.reimage_node),
     ("Jobs_CreateJob", "POST", "/jobs", jobs.create_job),
     ("Jobs_ListJobs", "GET", "/jobs", jobs.list_jobs),
     ("Jobs_GetJob", "GET", _J, jobs.get_job),

@@ -379,6 +379,19 @@ class Scheduler:
         """A new or rebooted node: idle at once, or after the pool's start task."""
         self.start_tasks.ready(pool, node)
 
+    def restart_node_later(self, pool: Pool, node: Node, downtime: float = 0.5) -> None:
+        """After a reboot or reimage the node comes back and runs its start task again."""
+
+        def back() -> None:
+            with self.registry.lock:
+                if node.doc.get("state") in ("rebooting", "reimaging") and node.id in pool.nodes:
+                    node.doc["lastBootTime"] = iso(now())
+                    self.node_ready(pool, node)
+
+        timer = threading.Timer(downtime, back)
+        timer.daemon = True
+        timer.start()
+
     def forget_node(self, node: Node) -> None:
         """The node leaves: its start task, if still running, is killed."""
         self.start_tasks.forget(node)

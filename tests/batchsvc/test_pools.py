@@ -385,3 +385,44 @@ def test_pool_properties_can_be_updated_and_replaced(
     assert updated.metadata[0].name == "a"
     assert replaced.start_task.command_line == "true"
     assert replaced.metadata == []
+
+
+def test_a_rebooted_node_requeues_its_task_and_runs_its_start_task_again(
+    client: BatchClient, ids: Callable[[str], str]
+) -> None:
+    pool_id, job_id = ids("pool"), ids("job")
+    client.create_pool(
+        m.BatchPoolCreateOptions(
+            id=pool_id,
+            vm_size="standard_d2s_v3",
+            target_dedicated_nodes=1,
+            start_task=m.BatchStartTask(command_line="/bin/sh -c 'echo boot >> ../boots'"),
+        )
+    )
+    client.create_job(
+        m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id))
+    )
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="t", command_line="sleep 30"))
+    task = wait_until(
+        lambda: (t := client.get_task(job_id, "t")).state == m.BatchTaskState.RUNNING and t
+    )
+
+    # Like terminate, the SDK cannot send this request without its options.
+    client.begin_reboot_node(
+        pool_id, task.node_info.node_id, {"nodeRebootOption": "requeue"}, polling_interval=0.1
+    ).result()
+    node = wait_until(
+        lambda: (
+            (n := client.get_node(pool_id, task.node_info.node_id)).start_task_info.state
+            == m.BatchStartTaskState.COMPLETED
+            and n
+        )
+    )
+    boots = b"".join(client.download_node_file(pool_id, node.id, "startup/boots"))
+
+    assert boots == b"boot\nboot\n"
+    requeued = wait_until(
+        lambda: (t := client.get_task(job_id, "t")).execution_info.requeue_count == 1 and t
+    )
+    assert requeued.state in (m.BatchTaskState.ACTIVE, m.BatchTaskState.RUNNING)
+    client.terminate_task(job_id, "t")
