@@ -53,6 +53,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     service: BatchService
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-response is routine (the stdlib would print a traceback).
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
