@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from devstack.batchsvc import computenodes, files, jobs, pools, scaling, tasks
+from devstack.batchsvc import catalog, computenodes, files, jobs, pools, scaling, tasks
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.messages import Request, Response
 
@@ -35,6 +35,15 @@ _N = "/pools/{poolId}/nodes/{nodeId}"
 
 # (operationId, method, path template, handler)
 _TABLE: list[tuple[str, str, str, Handler]] = [
+    ("Pools_ListSupportedImages", "GET", "/supportedimages", catalog.list_supported_images),
+    ("Applications_ListApplications", "GET", "/applications", catalog.list_applications),
+    (
+        "Applications_GetApplication",
+        "GET",
+        "/applications/{applicationId}",
+        catalog.get_application,
+    ),
+    ("Pools_ListPoolUsageMetrics", "GET", "/poolusagemetrics", catalog.list_usage_metrics),
     ("Pools_CreatePool", "POST", "/pools", pools.create_pool),
     ("Pools_ListPools", "GET", "/pools", pools.list_pools),
     ("Pools_GetPool", "GET", _P, pools.get_pool),

@@ -426,3 +426,11 @@ def test_a_rebooted_node_requeues_its_task_and_runs_its_start_task_again(
     )
     assert requeued.state in (m.BatchTaskState.ACTIVE, m.BatchTaskState.RUNNING)
     client.terminate_task(job_id, "t")
+
+
+def test_account_lists_answer_in_batch_shapes(client: BatchClient) -> None:
+    images = list(client.list_supported_images())
+
+    assert any(i.node_agent_sku_id == "batch.node.ubuntu 22.04" for i in images)
+    assert list(client.list_applications()) == []
+    assert list(client.list_pool_usage_metrics()) == []
