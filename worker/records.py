@@ -41,9 +41,11 @@ from worker.settings import COSMOS_ENDPOINT, COSMOS_THROTTLE_BUDGET_SECONDS, Set
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _RETRYABLE_STATUS = {408, 449, 500, 502, 503, 504}
 _DEFAULT_THROTTLE_WAIT = 1.0
+_QUERY = "query documents"
 
 
 STAT_NAMES = (
@@ -154,20 +156,23 @@ class RecordStore:
         return self._delete_matching(query, [{"name": "@key", "value": file_key}])
 
     def _delete_matching(self, query: str, parameters: list[dict[str, Any]]) -> int:
-        with _translated("query documents"):
-            keys = [
-                (str(item["id"]), item["pk"])
-                for item in self._container.query_items(
-                    query, parameters=parameters, enable_cross_partition_query=True
-                )
-            ]
+        def run_query() -> list[tuple[str, Any]]:
+            items = self._container.query_items(
+                query, parameters=parameters, enable_cross_partition_query=True
+            )
+            return [(str(item["id"]), item["pk"]) for item in items]
+
+        try:
+            keys = self._with_retries(run_query, _QUERY)
+        except _Gone:
+            raise ServiceError("query documents: database or container not found") from None
         before = self.stats["deleted"]
         self._run_concurrently(keys, self._delete_one)
         return int(self.stats["deleted"] - before)
 
     def _upsert_one(self, document: dict[str, Any]) -> None:
         try:
-            self._with_retries(lambda: self._container.upsert_item(document))
+            self._with_retries(lambda: self._container.upsert_item(document), "write a document")
         except _Gone:
             raise ServiceError("write a document: database or container not found") from None
         self.stats.add("written")
@@ -175,20 +180,23 @@ class RecordStore:
     def _delete_one(self, key: tuple[str, Any]) -> None:
         item_id, pk = key
         try:
-            self._with_retries(lambda: self._container.delete_item(item_id, partition_key=pk))
+            self._with_retries(
+                lambda: self._container.delete_item(item_id, partition_key=pk), "delete a document"
+            )
         except _Gone:
             return
         self.stats.add("deleted")
 
-    def _with_retries(self, operation: Callable[[], object]) -> None:
+    def _with_retries(self, operation: Callable[[], R], action: str) -> R:
+        """Run `operation`, waiting out throttling and retrying 408/449/5xx, boundedly."""
         options = self._options
         for attempt in range(1, options.max_attempts + 1):
             if self._stop.is_set():
                 raise _Cancelled()
-            self.stats.add("attempts")
+            if action != _QUERY:
+                self.stats.add("attempts")
             try:
-                operation()
-                return
+                return operation()
             except CosmosHttpResponseError as e:
                 if e.status_code == 404:
                     raise _Gone() from e
@@ -199,13 +207,13 @@ class RecordStore:
                     self._note_retry()
                     time.sleep(min(0.1 * 2**attempt, 5.0))
                     continue
-                with _translated("write a document"):
+                with _translated(action):
                     raise
             except (ServiceRequestError, ServiceResponseError, ClientAuthenticationError):
-                with _translated("write a document"):
+                with _translated(action):
                     raise
         raise WriteBudgetSpent(
-            f"Cosmos DB throttled one document {options.max_attempts} times in a row"
+            f"{action}: Cosmos DB throttled it {options.max_attempts} times in a row"
             " (DROPBATCH_COSMOS_MAX_ATTEMPTS)"
         )
 

@@ -69,7 +69,10 @@ def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: Work
         proc = worker_stack.run_worker(env)
 
     assert proc.returncode == 76, proc.stderr
-    assert "throttled one document 3 times in a row (DROPBATCH_COSMOS_MAX_ATTEMPTS)" in proc.stderr
+    assert (
+        "write a document: Cosmos DB throttled it 3 times in a row (DROPBATCH_COSMOS_MAX_ATTEMPTS)"
+        in proc.stderr
+    )
     # The first document was tried exactly three times; the run then stopped.
     assert max(proxy.policy.attempts.values()) == 3
     assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
@@ -152,7 +155,7 @@ def test_a_writer_process_spending_its_budget_stops_the_run_with_exit_76(
         proc = worker_stack.run_worker(env)
 
     assert proc.returncode == 76, proc.stderr
-    assert "throttled one document 2 times in a row" in proc.stderr
+    assert "Cosmos DB throttled it 2 times in a row" in proc.stderr
     assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
 
 
@@ -187,3 +190,18 @@ def test_sigterm_mid_write_exits_143_cleans_up_and_writes_the_task_log(
     log = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))
     assert (log["exit_code"], log["error"]) == (143, "Terminated: stopped by signal SIGTERM")
     assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+
+
+def test_a_throttled_clean_up_query_is_retried_too(worker_stack: WorkerStack) -> None:
+    name = unique("query.csv")
+    worker_stack.process("csv", name, rows(3))
+    etag, key = worker_stack.upload(name, rows(2))
+    with proxy_for(worker_stack, ThrottlePolicy(times=0, queries=2)) as proxy:
+        env = worker_stack.task_env(
+            "csv", name, etag, key, DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint
+        )
+        proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proxy.policy.throttled == 2
+    assert sorted(d["file_key"] for d in worker_stack.documents_of(name)) == [key, key]

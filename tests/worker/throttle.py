@@ -26,9 +26,19 @@ class ThrottlePolicy:
     retry_after_ms: int = 10
     # Called once, before the first upsert is forwarded (to change the world mid-run).
     before_first_write: Callable[[], None] | None = None
+    # How many queries to throttle first (each once).
+    queries: int = 0
     attempts: Counter[str] = field(default_factory=Counter)
     throttled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def should_throttle_query(self) -> bool:
+        with self.lock:
+            if self.queries > 0:
+                self.queries -= 1
+                self.throttled += 1
+                return True
+            return False
 
     def should_throttle(self, document_id: str) -> bool:
         with self.lock:
@@ -74,23 +84,23 @@ class ThrottlingProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                if (
-                    self.command == "POST"
-                    and self.path.rstrip("/").endswith("/docs")
-                    and self.headers.get("x-ms-documentdb-is-upsert")
-                ):
-                    document_id = str(json.loads(body).get("id"))
-                    if proxy.policy.should_throttle(document_id):
-                        self._send(
-                            429,
-                            {
-                                "x-ms-retry-after-ms": str(proxy.policy.retry_after_ms),
-                                "x-ms-substatus": "3200",
-                                "Content-Type": "application/json",
-                            },
-                            b'{"code":"TooManyRequests","message":"Request rate is large."}',
-                        )
-                        return
+                is_docs = self.command == "POST" and self.path.rstrip("/").endswith("/docs")
+                throttle = False
+                if is_docs and self.headers.get("x-ms-documentdb-is-upsert"):
+                    throttle = proxy.policy.should_throttle(str(json.loads(body).get("id")))
+                elif is_docs and self.headers.get("x-ms-documentdb-isquery"):
+                    throttle = proxy.policy.should_throttle_query()
+                if throttle:
+                    self._send(
+                        429,
+                        {
+                            "x-ms-retry-after-ms": str(proxy.policy.retry_after_ms),
+                            "x-ms-substatus": "3200",
+                            "Content-Type": "application/json",
+                        },
+                        b'{"code":"TooManyRequests","message":"Request rate is large."}',
+                    )
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 headers["Host"] = f"{proxy.upstream_host}:{proxy.upstream_port}"
                 connection = self._upstream()
