@@ -33,6 +33,7 @@ class Store:
         self.path = state_dir / "batch.sqlite3"
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -48,6 +49,7 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
 
     def load(self, table: str) -> list[tuple[int, dict[str, Any]]]:
@@ -63,6 +65,8 @@ class Store:
 
     def delete_pool(self, pool_id: str) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._db.execute("DELETE FROM nodes WHERE pool_id=?", (pool_id,))
             self._db.execute("DELETE FROM pools WHERE id=?", (pool_id,))
 
@@ -83,6 +87,8 @@ class Store:
 
     def delete_job(self, job_id: str) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM tasks WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
@@ -96,6 +102,8 @@ class Store:
 
     def put_tasks(self, job_id: str, rows: list[tuple[int, dict[str, Any]]]) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO tasks (job_id, id, seq, doc) VALUES (?, ?, ?, ?)",
@@ -108,4 +116,5 @@ class Store:
 
     def _put(self, sql: str, args: tuple[Any, ...]) -> None:
         with self._lock:
-            self._db.execute(sql, args)
+            if not self._closed:  # a late write from a thread still ending at shutdown
+                self._db.execute(sql, args)
