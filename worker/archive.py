@@ -123,18 +123,20 @@ def _declared_directory(fp: IO[bytes]) -> tuple[int, int] | None:
     pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < 22:
         return None
-    _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", tail[pos : pos + 22])
-    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
-        locator_at = size - tail_len + pos - 20
-        if locator_at >= 0:
-            fp.seek(locator_at)
-            locator = fp.read(20)
-            if len(locator) == 20 and locator[:4] == b"PK\x06\x07":
-                (record_at,) = struct.unpack("<Q", locator[8:16])
-                fp.seek(record_at)
-                record = fp.read(56)
-                if len(record) == 56 and record[:4] == b"PK\x06\x06":
-                    count, cd_size = struct.unpack("<QQ", record[32:48])
+    _, _, _, _, count, cd_size, _, _ = struct.unpack("<4s4H2LH", tail[pos : pos + 22])
+    # zipfile reads the zip64 end record whenever its locator is there, whatever the 32-bit
+    # fields say; so do we, keeping the larger figures.
+    locator_at = size - tail_len + pos - 20
+    if locator_at >= 0:
+        fp.seek(locator_at)
+        locator = fp.read(20)
+        # zipfile takes the record that sits just before the locator.
+        if len(locator) == 20 and locator[:4] == b"PK\x06\x07" and locator_at >= 56:
+            fp.seek(locator_at - 56)
+            record = fp.read(56)
+            if record[:4] == b"PK\x06\x06":
+                count64, cd_size64 = struct.unpack("<QQ", record[32:48])
+                count, cd_size = max(count, count64), max(cd_size, cd_size64)
     return int(count), int(cd_size)
 
 

@@ -177,3 +177,15 @@ def cut_entry_data_zip() -> bytes:
     data = zip_of([("a.csv", good_csv() * 100)])
     directory = data.find(b"PK\x01\x02")
     return data[: directory - 500] + data[directory:]
+
+
+def zip64_lie_zip(count: int, directory_bytes: int) -> bytes:
+    """A small zip with a zip64 end record (which zipfile believes) claiming other figures."""
+    data = zip_of([("a.csv", good_csv())])
+    end = data.rfind(b"PK\x05\x06")
+    directory_at = data.find(b"PK\x01\x02")
+    record = b"PK\x06\x06" + struct.pack(
+        "<QHHLLQQQQ", 44, 45, 45, 0, 0, count, count, directory_bytes, directory_at
+    )
+    locator = b"PK\x06\x07" + struct.pack("<LQL", 0, end, 1)
+    return data[:end] + record + locator + data[end:]

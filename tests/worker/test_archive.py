@@ -264,3 +264,13 @@ def test_entry_data_cut_short_is_refused_naming_the_entry(tmp_path: Path) -> Non
         "entry 'a.csv'",
         "corrupt or truncated entry (OSError: [Errno 22] Invalid argument)",
     )
+
+
+def test_a_zip64_end_record_is_believed_as_zipfile_would(tmp_path: Path) -> None:
+    error = rejection(tmp_path, corpus.zip64_lie_zip(count=1, directory_bytes=900_000_000))
+    assert error.cause == "central directory of 900000000 bytes is implausibly large"
+    error = rejection(tmp_path, corpus.zip64_lie_zip(count=10**9, directory_bytes=100))
+    assert (
+        error.cause
+        == "1000000000 entries, more than the limit of 10000 (DROPBATCH_ZIP_MAX_ENTRIES)"
+    )
