@@ -367,3 +367,13 @@ def test_first_rows_of_ids_spill_to_disk_and_still_find_duplicates() -> None:
         assert seen.setdefault("new", 101) == 101
     finally:
         seen.close()
+
+
+def test_a_configured_delimiter_splits_the_fields() -> None:
+    data = corpus.good_csv().decode().replace(",", "\t").encode()
+    result = check(data, CsvOptions(delimiter="\t"))
+    assert result.documents[2]["values"]["city_name"] == "Avon"
+    assert result.documents[2]["location"] == {
+        "type": "Point",
+        "coordinates": [-72.854526, 41.79163],
+    }
