@@ -82,10 +82,10 @@ class BlobStore:
             except AzureError as e:
                 raise translate(e, f"create container {name}") from e
 
-    def list(self, container: str) -> Iterator[BlobRef]:
+    def list(self, container: str, prefix: str | None = None) -> Iterator[BlobRef]:
         try:
             client = self._svc.get_container_client(container)
-            for b in client.list_blobs(include=["metadata"]):
+            for b in client.list_blobs(name_starts_with=prefix, include=["metadata"]):
                 yield BlobRef(
                     container=container,
                     name=b.name,
@@ -96,6 +96,23 @@ class BlobStore:
                 )
         except AzureError as e:
             raise translate(e, f"list container {container}") from e
+
+    def upload(self, container: str, name: str, data: bytes) -> BlobRef:
+        """Upload (overwriting) as an operator would; return what a trigger would be told."""
+        client = self._svc.get_blob_client(container, name)
+        try:
+            client.upload_blob(data, overwrite=True)
+            props = client.get_blob_properties()
+        except AzureError as e:
+            raise translate(e, f"upload {container}/{name}") from e
+        return BlobRef(
+            container=container,
+            name=name,
+            etag=normalize_etag(props.etag),
+            size=int(props.size),
+            last_modified=props.last_modified,
+            metadata=dict(props.metadata or {}),
+        )
 
     def current_etag(self, container: str, name: str) -> str | None:
         """The blob's etag now, or None when it is gone."""

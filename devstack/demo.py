@@ -29,9 +29,8 @@ def main() -> int:
         f"\nmade {len(files)} demo files in {folder.relative_to(ROOT)}/; dropping them into "
         f"'{p.settings.container_incoming}' under {batch}/"
     )
-    incoming = p.blobs._svc.get_container_client(p.settings.container_incoming)
     for f in files:
-        incoming.upload_blob(f"{batch}/{f.name}", f.data, overwrite=True)
+        p.blobs.upload(p.settings.container_incoming, f"{batch}/{f.name}", f.data)
     expected = len(files) + sum(f.entries for f in files)
     runs = watch(p, batch, expected)
     if runs is None:

@@ -6,10 +6,12 @@ import datetime as dt
 import time
 import uuid
 
+from azure.batch import BatchClient
+
 from batch_core import reconcile
+from batch_core.batch_service import batch_client
 from batch_core.blobstore import BlobRef
 from batch_core.clock import utcnow
-from batch_core.keys import normalize_etag
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.settings import Settings
@@ -22,6 +24,11 @@ def pipeline_with(stack: Stack, **overrides: str) -> Pipeline:
     return Pipeline.build(Settings.from_env({**stack.values, **overrides}))
 
 
+def batch_of(p: Pipeline) -> BatchClient:
+    """A Batch client of the test's own, to look at what the pipeline did."""
+    return batch_client(p.settings)
+
+
 def unique(name: str) -> str:
     return f"t-{uuid.uuid4().hex[:8]}/{name}"
 
@@ -29,16 +36,7 @@ def unique(name: str) -> str:
 def drop(p: Pipeline, name: str, data: bytes) -> BlobRef:
     """Upload a file into the incoming container as an operator would; return what a trigger
     would be told (no content)."""
-    client = p.blobs._svc.get_blob_client(p.settings.container_incoming, name)
-    client.upload_blob(data, overwrite=True)
-    props = client.get_blob_properties()
-    return BlobRef(
-        container=p.settings.container_incoming,
-        name=name,
-        etag=normalize_etag(props.etag),
-        size=int(props.size),
-        metadata=dict(props.metadata or {}),
-    )
+    return p.blobs.upload(p.settings.container_incoming, name, data)
 
 
 def drain(p: Pipeline, key: str, timeout: float = 90.0, now: dt.datetime | None = None) -> Run:

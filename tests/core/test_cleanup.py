@@ -11,23 +11,24 @@ import pytest
 from batch_core import cleanup
 from batch_core.batch_service import enum_text
 from batch_core.clock import utcnow
+from batch_core.pipeline import Pipeline
 from batch_core.submission import job_id_for
 from devstack.stack import Stack
-from tests.core.pipeline_helpers import pipeline_with
+from tests.core.pipeline_helpers import batch_of, pipeline_with
 
 pytestmark = pytest.mark.stack
 
 
-def job_state(p: object, job_id: str) -> str | None:
+def job_state(p: Pipeline, job_id: str) -> str | None:
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        return enum_text(p.batch._c.get_job(job_id).state, "?")  # type: ignore[attr-defined]
+        return enum_text(batch_of(p).get_job(job_id).state, "?")
     except ResourceNotFoundError:
         return None
 
 
-def wait_for(p: object, job_id: str, states: set[str | None]) -> str | None:
+def wait_for(p: Pipeline, job_id: str, states: set[str | None]) -> str | None:
     deadline = time.monotonic() + 30
     while (state := job_state(p, job_id)) not in states and time.monotonic() < deadline:
         time.sleep(0.2)

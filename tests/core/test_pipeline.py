@@ -19,7 +19,7 @@ from batch_core.clock import utcnow
 from batch_core.keys import output_prefix
 from batch_core.states import RunState
 from devstack.stack import Stack
-from tests.core.pipeline_helpers import CSV_HEADER, drain, drop, pipeline_with, unique
+from tests.core.pipeline_helpers import CSV_HEADER, batch_of, drain, drop, pipeline_with, unique
 
 pytestmark = pytest.mark.stack
 
@@ -38,7 +38,7 @@ def test_a_dropped_csv_becomes_one_task_on_the_job_of_the_day(stack: Stack) -> N
 
     assert run is not None and run.state is RunState.SUBMITTED
     assert run.job_id == f"dropbatch-{utcnow():%Y%m%d}"
-    task = p.batch._c.get_task(run.job_id, run.task_id)
+    task = batch_of(p).get_task(run.job_id, run.task_id)
     assert task.id == run.task_id
     env = {e.name: e.value for e in task.environment_settings or []}
     assert env["DROPBATCH_INPUT_BLOB"] == blob.name
@@ -50,7 +50,7 @@ def test_no_secret_is_in_the_task_command_line_or_environment(stack: Stack) -> N
     p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
     run = intake.receive(p, drop(p, unique("s.csv"), CSV_HEADER + ROW), utcnow())
     assert run is not None and run.job_id and run.task_id
-    task = p.batch._c.get_task(run.job_id, run.task_id)
+    task = batch_of(p).get_task(run.job_id, run.task_id)
     metadata = task.command_line + " ".join(
         f"{e.name}={e.value}" for e in task.environment_settings or []
     )
@@ -70,7 +70,7 @@ def test_a_duplicate_event_changes_nothing(stack: Stack) -> None:
     again = intake.receive(p, blob, utcnow())
 
     assert again is not None and again.to_doc() == first.to_doc()
-    tasks = [t.id for t in p.batch._c.list_tasks(first.job_id) if first.key[:32] in t.id]
+    tasks = [t.id for t in batch_of(p).list_tasks(first.job_id) if first.key[:32] in t.id]
     assert tasks == [first.task_id]
     done = drain(p, first.key)
     assert intake.receive(p, blob, utcnow()) == done  # even after the run has ended
@@ -122,14 +122,13 @@ def test_a_crashing_worker_is_retried_then_failed_quarantined_and_alerted_once(
     assert done.attempt == 2
     assert "after 2 attempts" in done.reason and "quarantined" in done.reason
     prefix = output_prefix(blob.name, run.key)
-    failed = p.blobs._svc.get_container_client(p.settings.container_failed)
-    assert [b.name for b in failed.list_blobs(name_starts_with=prefix)] == [f"{prefix}/flaky.csv"]
+    quarantined = [b.name for b in p.blobs.list(p.settings.container_failed, prefix)]
+    assert quarantined == [f"{prefix}/flaky.csv"]
     alerts = [a for a in p.alerts.recent(500) if a["run_key"] == run.key]
     assert [a["kind"] for a in alerts] == ["failed"]
     reconcile.tick(p, utcnow())
     assert len([a for a in p.alerts.recent(500) if a["run_key"] == run.key]) == 1
-    logs = p.blobs._svc.get_container_client(p.settings.container_logs)
-    kept = sorted(b.name for b in logs.list_blobs(name_starts_with=prefix))
+    kept = sorted(b.name for b in p.blobs.list(p.settings.container_logs, prefix))
     assert f"{prefix}/attempt-1/stderr.txt" in kept and f"{prefix}/attempt-2/stderr.txt" in kept
 
 
@@ -150,7 +149,7 @@ def test_a_file_deleted_before_its_task_is_created_ends_vanished(stack: Stack) -
     created, _ = p.ledger.create(fresh)
     intake.plan(p, created, 1, utcnow())
     # When the file is deleted before the reconciler gets to it
-    p.blobs._svc.get_blob_client(blob.container, blob.name).delete_blob()
+    assert p.blobs.delete(blob.container, blob.name, blob.etag)
     done = drain(p, created.key)
     # Then the run ends vanished and no task was created
     assert done.state is RunState.VANISHED

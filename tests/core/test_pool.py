@@ -11,7 +11,7 @@ from batch_core.batch_service import autoscale_formula
 from batch_core.clock import utcnow
 from batch_core.submission import job_id_for
 from devstack.stack import Stack
-from tests.core.pipeline_helpers import pipeline_with
+from tests.core.pipeline_helpers import batch_of, pipeline_with
 
 pytestmark = pytest.mark.stack
 
@@ -31,7 +31,7 @@ def test_the_autoscale_formula_follows_pending_tasks_up_to_the_maximum(stack: St
         DROPBATCH_BATCH_JOB_PREFIX=pool,
     )
     p.batch.ensure_pool()
-    client = p.batch._c
+    client = batch_of(p)
     formula = autoscale_formula(3, 2)
     assert client.get_pool(pool).auto_scale_formula == formula
 

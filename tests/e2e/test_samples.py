@@ -74,9 +74,8 @@ def test_the_sample_workload_runs_end_to_end(live_stack: Stack, samples: Path) -
     dropped = sorted(samples.glob("*.zip")) + sorted(samples.glob("*.csv"))
 
     # When an operator drops the 3 zips and 7 CSVs
-    incoming = p.blobs._svc.get_container_client(p.settings.container_incoming)
     for path in dropped:
-        incoming.upload_blob(prefix + path.name, path.read_bytes(), overwrite=True)
+        p.blobs.upload(p.settings.container_incoming, prefix + path.name, path.read_bytes())
 
     # Then every file and every CSV inside the zips ends succeeded
     runs = wait_for_runs(p, prefix, expected=len(csvs) + 3)
