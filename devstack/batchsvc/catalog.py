@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from devstack.batchsvc.account import Account
-from devstack.batchsvc.errors import NotFound
+from devstack.batchsvc.errors import BadRequest, NotFound
 from devstack.batchsvc.messages import Request, Response
 from devstack.batchsvc.odata import ListQuery, page
+
+Handler = Callable[[Account, Request], Response]
 
 # Every node here is this machine; these are the Linux images a pool would name in Azure.
 _IMAGES: list[dict[str, Any]] = [
@@ -63,3 +66,27 @@ def get_application(account: Account, request: Request) -> Response:
 def list_usage_metrics(account: Account, request: Request) -> Response:
     body = {"odata.metadata": f"{account.base_url}/$metadata#poolusagemetrics", "value": []}
     return Response(200, body)
+
+
+def not_supported(what: str) -> Handler:
+    """A handler for an operation this service leaves out, answering with a clear BatchError."""
+
+    def handler(account: Account, request: Request) -> Response:
+        raise BadRequest(
+            f"{what} are not supported by this local Batch service.",
+            code="FeatureNotSupported",
+            values={"Operation": f"{request.method} {request.path}"},
+        )
+
+    return handler
+
+
+def empty_list(check: Callable[[Account, Request], object]) -> Handler:
+    """A list that is always empty here, after checking its parent exists."""
+
+    def handler(account: Account, request: Request) -> Response:
+        with account.registry.lock:
+            check(account, request)
+        return Response(200, {"value": []})
+
+    return handler

@@ -35,7 +35,7 @@ def render(account: Account, pool: Pool, node: Node) -> dict[str, Any]:
     return doc
 
 
-def _node(account: Account, request: Request) -> tuple[Pool, Node]:
+def find_node(account: Account, request: Request) -> tuple[Pool, Node]:
     pool = account.pool(request.path_args["poolId"])
     node = pool.nodes.get(request.path_args["nodeId"])
     if node is None:
@@ -61,7 +61,7 @@ def list_nodes(account: Account, request: Request) -> Response:
 
 def get_node(account: Account, request: Request) -> Response:
     with account.registry.lock:
-        pool, node = _node(account, request)
+        pool, node = find_node(account, request)
         doc = render(account, pool, node)
     doc["odata.metadata"] = f"{account.base_url}/$metadata#nodes/@Element"
     fields = request.params.get("$select")
@@ -72,7 +72,7 @@ def disable_scheduling(account: Account, request: Request) -> Response:
     body = request.json(required=False)
     option = str(body.get("nodeDisableSchedulingOption") or "requeue")
     with account.registry.lock:
-        _, node = _node(account, request)
+        _, node = find_node(account, request)
         if node.doc.get("schedulingState") == "disabled":
             raise Conflict(
                 "The node is already in the target scheduling state.",
@@ -89,7 +89,7 @@ def disable_scheduling(account: Account, request: Request) -> Response:
 
 def enable_scheduling(account: Account, request: Request) -> Response:
     with account.registry.lock:
-        _, node = _node(account, request)
+        _, node = find_node(account, request)
         node.doc["schedulingState"] = "enabled"
         account.registry.save_node(node)
     account.scheduler.wake()
@@ -146,7 +146,7 @@ def _restart_node(account: Account, request: Request, option_key: str, state: st
     if option not in ("requeue", "terminate", "taskcompletion", "retaineddata"):
         raise v.invalid(option_key, option, "requeue, terminate, taskcompletion or retaineddata")
     with account.registry.lock:
-        pool, node = _node(account, request)
+        pool, node = find_node(account, request)
         if node.doc.get("state") in ("rebooting", "reimaging"):
             raise Conflict(
                 f"The node is already {node.doc.get('state')}.",

@@ -199,6 +199,15 @@ def task_file_properties(account: Account, request: Request) -> Response:
 
 def delete_task_file(account: Account, request: Request) -> Response:
     root, _ = _task_root(account, request)
+    return _delete(root, request)
+
+
+def delete_node_file(account: Account, request: Request) -> Response:
+    root, _ = _node_root(account, request)
+    return _delete(root, request)
+
+
+def _delete(root: Path, request: Request) -> Response:
     path = _inside(root, request.path_args["filePath"])
     if not path.exists():
         raise _file_not_found(request.path_args["filePath"])

@@ -30,6 +30,11 @@ def find_job(account: Account, job_id: str) -> Job:
     return job
 
 
+def job_of(account: Account, request: Request) -> Job:
+    """The job the request's path names (registry lock held)."""
+    return find_job(account, request.path_args["jobId"])
+
+
 def render(account: Account, job: Job) -> dict[str, Any]:
     doc = public(job.doc)
     doc["odata.metadata"] = f"{account.base_url}/$metadata#jobs/@Element"

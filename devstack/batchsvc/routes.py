@@ -106,6 +106,56 @@ _TABLE: list[tuple[str, str, str, Handler]] = [
     ("Nodes_GetNodeFileProperties", "HEAD", f"{_N}/files/{{filePath}}", files.node_file_properties),
 ]
 
+_JS = "/jobschedules"
+_SCHEDULES = catalog.not_supported("Job schedules")
+_NODE_USERS = catalog.not_supported("Node user accounts")
+_NODE_POWER = catalog.not_supported("Node start, deallocate and log upload")
+_TABLE += [
+    (
+        "Jobs_ListJobPreparationAndReleaseTaskStatus",
+        "GET",
+        f"{_J}/jobpreparationandreleasetaskstatus",
+        catalog.empty_list(jobs.job_of),
+    ),
+    ("Tasks_ListSubTasks", "GET", f"{_T}/subtasksinfo", catalog.empty_list(tasks.task_of)),
+    (
+        "Nodes_ListNodeExtensions",
+        "GET",
+        f"{_N}/extensions",
+        catalog.empty_list(computenodes.find_node),
+    ),
+    (
+        "Nodes_GetNodeExtension",
+        "GET",
+        f"{_N}/extensions/{{extensionName}}",
+        catalog.not_supported("VM extensions"),
+    ),
+    ("Nodes_DeleteNodeFile", "DELETE", f"{_N}/files/{{filePath}}", files.delete_node_file),
+    (
+        "Nodes_GetNodeRemoteLoginSettings",
+        "GET",
+        f"{_N}/remoteloginsettings",
+        catalog.not_supported("Remote login settings"),
+    ),
+    ("Nodes_StartNode", "POST", f"{_N}/start", _NODE_POWER),
+    ("Nodes_DeallocateNode", "POST", f"{_N}/deallocate", _NODE_POWER),
+    ("Nodes_UploadNodeLogs", "POST", f"{_N}/uploadbatchservicelogs", _NODE_POWER),
+    ("Nodes_CreateNodeUser", "POST", f"{_N}/users", _NODE_USERS),
+    ("Nodes_ReplaceNodeUser", "PUT", f"{_N}/users/{{userName}}", _NODE_USERS),
+    ("Nodes_DeleteNodeUser", "DELETE", f"{_N}/users/{{userName}}", _NODE_USERS),
+    ("JobSchedules_ListJobSchedules", "GET", _JS, _SCHEDULES),
+    ("JobSchedules_CreateJobSchedule", "POST", _JS, _SCHEDULES),
+    ("JobSchedules_GetJobSchedule", "GET", f"{_JS}/{{jobScheduleId}}", _SCHEDULES),
+    ("JobSchedules_ReplaceJobSchedule", "PUT", f"{_JS}/{{jobScheduleId}}", _SCHEDULES),
+    ("JobSchedules_UpdateJobSchedule", "PATCH", f"{_JS}/{{jobScheduleId}}", _SCHEDULES),
+    ("JobSchedules_DeleteJobSchedule", "DELETE", f"{_JS}/{{jobScheduleId}}", _SCHEDULES),
+    ("JobSchedules_JobScheduleExists", "HEAD", f"{_JS}/{{jobScheduleId}}", _SCHEDULES),
+    ("JobSchedules_DisableJobSchedule", "POST", f"{_JS}/{{jobScheduleId}}/disable", _SCHEDULES),
+    ("JobSchedules_EnableJobSchedule", "POST", f"{_JS}/{{jobScheduleId}}/enable", _SCHEDULES),
+    ("Jobs_ListJobsFromSchedule", "GET", f"{_JS}/{{jobScheduleId}}/jobs", _SCHEDULES),
+    ("JobSchedules_TerminateJobSchedule", "POST", f"{_JS}/{{jobScheduleId}}/terminate", _SCHEDULES),
+]
+
 ROUTES = [Route(method, _compile(path), op, handler) for op, method, path, handler in _TABLE]
 
 

@@ -44,6 +44,11 @@ def find_task(job: Job, task_id: str) -> Task:
     return task
 
 
+def task_of(account: Account, request: Request) -> Task:
+    """The task the request's path names (registry lock held)."""
+    return find_task(find_job(account, request.path_args["jobId"]), request.path_args["taskId"])
+
+
 def render(account: Account, task: Task) -> dict[str, Any]:
     doc = public(task.doc)
     doc["odata.metadata"] = f"{account.base_url}/$metadata#tasks/@Element"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -137,3 +138,32 @@ def test_error_bodies_match_the_swagger(
     assert body["odata.metadata"].endswith(
         "$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element"
     )
+
+
+def test_every_operation_in_the_swagger_has_a_route() -> None:
+    from devstack.batchsvc.routes import ROUTES
+    from tests.batchsvc.contract import SWAGGER
+
+    spec = json.loads(SWAGGER.read_text())
+    documented = {
+        op["operationId"]
+        for methods in spec["paths"].values()
+        for op in methods.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+
+    assert documented - {r.operation for r in ROUTES} == set()
+
+
+def test_left_out_features_answer_with_a_clear_error(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=0)
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="t", command_line="true"))
+
+    status, body, _ = raw(client, "GET", "/jobschedules")
+
+    assert status == 400 and body["code"] == "FeatureNotSupported"
+    assert "Job schedules" in body["message"]["value"]
+    assert list(client.list_subtasks(job_id, "t")) == []
+    assert list(client.list_job_preparation_and_release_task_status(job_id)) == []
