@@ -289,6 +289,13 @@ class Scheduler:
                 f"devstack: containerSettings (image {container.get('imageName')!r}) ignored; "
                 "there is no container runtime here, the command runs directly on the host\n"
             )
+        identity = run.task.doc.get("userIdentity") or {}
+        auto_user = identity.get("autoUser") or {}
+        if identity.get("username") or auto_user.get("elevationLevel") == "admin":
+            notes.append(
+                "devstack: userIdentity accepted but not applied; the task runs as the "
+                "service's own user\n"
+            )
         try:
             downloads.fetch_all(
                 list(run.task.doc.get("resourceFiles") or []), run.place.working_dir

@@ -167,6 +167,7 @@ def test_container_settings_run_on_the_host_with_a_note_in_stderr(
 
     assert task.execution_info.exit_code == 0
     assert "containerSettings" in stderr and "python:3.11-slim" in stderr
+    assert "userIdentity" in stderr
     assert task.user_identity.auto_user.elevation_level == "admin"
 
 
