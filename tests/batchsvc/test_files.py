@@ -106,3 +106,10 @@ def test_the_file_list_matches_the_swagger(client: BatchClient, finished: str) -
 
     assert status == 200
     validate("BatchNodeFileListResult", body)
+
+
+def test_a_task_file_can_be_deleted(client: BatchClient, finished: str) -> None:
+    client.delete_task_file(finished, "writer", "wd/out/deep/r.csv")
+
+    names = {f.name for f in client.list_task_files(finished, "writer", recursive=True)}
+    assert "wd/out/deep/r.csv" not in names and "wd/out/deep" in names

@@ -434,3 +434,48 @@ def test_account_lists_answer_in_batch_shapes(client: BatchClient) -> None:
     assert any(i.node_agent_sku_id == "batch.node.ubuntu 22.04" for i in images)
     assert list(client.list_applications()) == []
     assert list(client.list_pool_usage_metrics()) == []
+
+
+def test_node_scheduling_can_be_disabled_and_enabled(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1)
+    pool_id = client.get_job(job_id).pool_info.pool_id
+    node_id = next(iter(client.list_nodes(pool_id))).id
+
+    # The SDK cannot send this request without its (optional) body either.
+    client.disable_node_scheduling(pool_id, node_id, {"nodeDisableSchedulingOption": "requeue"})
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="held", command_line="true"))
+    held = client.get_task(job_id, "held")
+    node = client.get_node(pool_id, node_id)
+    client.enable_node_scheduling(pool_id, node_id)
+
+    assert node.scheduling_state == m.SchedulingState.DISABLED
+    assert held.state == m.BatchTaskState.ACTIVE
+    assert wait_task_completed(client, job_id, "held").execution_info.exit_code == 0
+
+
+def test_stop_resize_leaves_the_pool_steady(client: BatchClient, pool: Callable[..., str]) -> None:
+    pool_id = pool(nodes=1)
+
+    client.begin_stop_pool_resize(pool_id, polling_interval=0.1).result()
+
+    assert client.get_pool(pool_id).allocation_state == m.AllocationState.STEADY
+
+
+def test_node_files_can_be_listed_read_and_deleted(
+    client: BatchClient, pool: Callable[..., str]
+) -> None:
+    pool_id = pool(nodes=1)
+    node_id = next(iter(client.list_nodes(pool_id))).id
+
+    listed = {f.name for f in client.list_node_files(pool_id, node_id, recursive=True)}
+    props = client.get_node_file_properties(pool_id, node_id, "shared/tools/hello.sh")
+    content = b"".join(client.download_node_file(pool_id, node_id, "shared/tools/hello.sh"))
+    client.delete_node_file(pool_id, node_id, "shared/tools/hello.sh")
+
+    assert "shared/tools/hello.sh" in listed
+    assert int(props.content_length) == len(content) and content.startswith(b"#!/bin/sh")
+    assert "shared/tools/hello.sh" not in {
+        f.name for f in client.list_node_files(pool_id, node_id, recursive=True)
+    }
