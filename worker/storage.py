@@ -200,4 +200,9 @@ def _translated(action: str, missing_is_vanished: bool = False) -> Iterator[None
             raise TransientError(f"{action}: storage answered {e.status_code}") from e
         if e.status_code == 412:
             raise InputVanished(f"{action}: the blob was replaced (etag changed)") from e
+        if e.status_code in (401, 403):
+            # A missing role assignment or a wrong key: running again will not help.
+            raise ConfigurationError(
+                "storage credential", f"{action}: refused ({e.status_code} {e.reason})"
+            ) from e
         raise ServiceError(f"{action}: storage answered {e.status_code} {e.reason}") from e

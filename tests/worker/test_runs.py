@@ -425,3 +425,19 @@ def test_an_empty_csv_entry_becomes_an_empty_child_that_its_own_task_rejects(
     child = worker_stack.process("csv", children["empty.csv"]["blob"])
     assert child.code == 3
     assert child.summary()["reason"].endswith("empty.csv: file is empty (no header)")
+
+
+def test_a_wrong_storage_key_is_a_configuration_error(
+    worker_stack: WorkerStack, tmp_path: Path
+) -> None:
+    name = unique("wrongkey.csv")
+    etag, key = worker_stack.upload(name, corpus.good_csv())
+    wrong = worker_stack.azurite.connection_string.replace("AccountKey=", "AccountKey=AAAA")
+    shared = tmp_path / "shared"
+    write_credentials(shared, {"AzureWebJobsStorage": wrong})
+    env = worker_stack.task_env("zip", name, etag, key, AZ_BATCH_NODE_SHARED_DIR=str(shared))
+
+    proc = worker_stack.run_worker(env)
+
+    assert proc.returncode == 2, proc.stderr
+    assert "storage credential:" in proc.stderr
