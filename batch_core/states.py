@@ -52,6 +52,7 @@ class WorkerExit(IntEnum):
     VANISHED = 4
     TRANSIENT = 75
     THROTTLED = 76
+    TERMINATED = 143  # SIGTERM: the node is going away or the task was stopped
 
 
 @dataclass(frozen=True)
@@ -88,4 +89,10 @@ def verdict_for_task(task_state: str, exit_code: int | None, failure: str | None
         return TaskVerdict(RunState.FAILED, True, "transient failure (exit 75)")
     if exit_code == WorkerExit.THROTTLED:
         return TaskVerdict(RunState.FAILED, True, "Cosmos DB write budget spent (exit 76)")
+    if exit_code == WorkerExit.TERMINATED:
+        return TaskVerdict(RunState.FAILED, True, "worker was stopped (SIGTERM, exit 143)")
+    if exit_code == 137:
+        return TaskVerdict(
+            RunState.FAILED, True, "worker was killed (exit 137: out of memory or time limit)"
+        )
     return TaskVerdict(RunState.FAILED, True, f"worker crashed (exit {exit_code})")

@@ -18,6 +18,8 @@ S = RunState
         ("completed", WorkerExit.TRANSIENT, S.FAILED, True),
         ("completed", WorkerExit.THROTTLED, S.FAILED, True),
         ("completed", 137, S.FAILED, True),
+        ("completed", WorkerExit.TERMINATED, S.FAILED, True),
+        ("completed", 1, S.FAILED, True),
         ("completed", None, S.FAILED, True),
     ],
 )
@@ -44,3 +46,9 @@ def test_runs_only_move_forward() -> None:
     for terminal in (S.SUCCEEDED, S.REJECTED, S.FAILED, S.VANISHED):
         assert terminal.terminal
         assert not any(terminal.can_move_to(other) for other in S)
+
+
+def test_stopped_and_killed_workers_are_named_as_such() -> None:
+    assert "SIGTERM" in verdict_for_task("completed", 143, None).reason
+    assert "killed" in verdict_for_task("completed", 137, None).reason
+    assert "crashed (exit 1)" in verdict_for_task("completed", 1, None).reason
