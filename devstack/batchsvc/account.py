@@ -79,6 +79,12 @@ class Account:
             for pool in self.registry.pools.values():
                 for node in list(pool.nodes.values()):
                     prepare_node_dir(node.root, self.node_files)
+                    for record in (node.doc.get("_jobTasks") or {}).values():
+                        # A preparation or release cut short by the stop runs again.
+                        for key in [
+                            k for k, info in record.items() if info.get("state") != "completed"
+                        ]:
+                            del record[key]
                     state = node.doc.get("state")
                     if state == "leavingpool":
                         pool.nodes.pop(node.id)

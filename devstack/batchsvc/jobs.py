@@ -12,9 +12,9 @@ from devstack.batchsvc.messages import Request, Response, accepted, created, ent
 from devstack.batchsvc.odata import ListQuery, page, select
 from devstack.batchsvc.registry import Job, public, touch, transition
 from devstack.batchsvc.scheduler import KILL_DELETE, KILL_REQUEUE, KILL_TERMINATE
-from devstack.batchsvc.timestamps import UNBOUNDED, iso, now
+from devstack.batchsvc.timestamps import UNBOUNDED, iso, now, parse_duration
 
-_UNSUPPORTED = ("jobManagerTask", "jobPreparationTask", "jobReleaseTask", "networkConfiguration")
+_UNSUPPORTED = ("jobManagerTask", "networkConfiguration")
 
 
 def job_not_found(job_id: str) -> NotFound:
@@ -78,6 +78,39 @@ def _modes(body: dict[str, Any], doc: dict[str, Any]) -> None:
         doc["onTaskFailure"] = body["onTaskFailure"]
 
 
+def _job_tasks(body: dict[str, Any], doc: dict[str, Any]) -> None:
+    """jobPreparationTask / jobReleaseTask with Batch's defaults filled in."""
+    prep, release = body.get("jobPreparationTask"), body.get("jobReleaseTask")
+    if release and not prep:
+        raise v.invalid("jobReleaseTask", "set", "A job release task needs a job preparation task.")
+    if prep:
+        v.require(prep, "commandLine")
+        constraints = prep.get("constraints") or {}
+        v.duration(constraints, "maxWallClockTime")
+        doc["jobPreparationTask"] = {
+            **prep,
+            "id": prep.get("id") or "jobpreparation",
+            "waitForSuccess": prep.get("waitForSuccess", True) is not False,
+            "rerunOnNodeRebootAfterSuccess": prep.get("rerunOnNodeRebootAfterSuccess", True),
+            "constraints": {
+                "maxWallClockTime": constraints.get("maxWallClockTime") or UNBOUNDED,
+                "retentionTime": constraints.get("retentionTime") or "P7D",
+                "maxTaskRetryCount": v.integer(constraints, "maxTaskRetryCount", 0, -1, 100),
+            },
+        }
+    if release:
+        v.require(release, "commandLine")
+        limit = v.duration(release, "maxWallClockTime") or "PT15M"
+        if parse_duration(limit) > parse_duration("PT15M"):
+            raise v.invalid("jobReleaseTask.maxWallClockTime", limit, "At most 15 minutes.")
+        doc["jobReleaseTask"] = {
+            **release,
+            "id": release.get("id") or "jobrelease",
+            "maxWallClockTime": limit,
+            "retentionTime": release.get("retentionTime") or "P7D",
+        }
+
+
 def create_job(account: Account, request: Request) -> Response:
     body = request.json()
     job_id = v.entity_id(body)
@@ -104,6 +137,7 @@ def create_job(account: Account, request: Request) -> Response:
     }
     if body.get("displayName") is not None:
         doc["displayName"] = body["displayName"]
+    _job_tasks(body, doc)
     if body.get("commonEnvironmentSettings") is not None:
         doc["commonEnvironmentSettings"] = v.name_values(body, "commonEnvironmentSettings")
     if body.get("metadata") is not None:
@@ -304,3 +338,17 @@ def enable_job(account: Account, request: Request) -> Response:
         account.registry.save_job(job)
     account.scheduler.wake()
     return accepted(job.doc)
+
+
+def preparation_and_release_status(account: Account, request: Request) -> Response:
+    query = ListQuery.from_params(request.params)
+    with account.registry.lock:
+        job = find_job(account, request.path_args["jobId"])
+        entries = account.scheduler.job_tasks.statuses(job.id)
+    body = page(
+        list(enumerate(entries)),
+        query,
+        account.registry.url(f"/jobs/{job.id}/jobpreparationandreleasetaskstatus"),
+    )
+    body["odata.metadata"] = f"{account.base_url}/$metadata#jobpreparationandreleasetaskstatuslist"
+    return Response(200, body)

@@ -115,7 +115,7 @@ _TABLE += [
         "Jobs_ListJobPreparationAndReleaseTaskStatus",
         "GET",
         f"{_J}/jobpreparationandreleasetaskstatus",
-        catalog.empty_list(jobs.job_of),
+        jobs.preparation_and_release_status,
     ),
     ("Tasks_ListSubTasks", "GET", f"{_T}/subtasksinfo", catalog.empty_list(tasks.task_of)),
     (

@@ -14,6 +14,7 @@ from typing import Any
 
 from devstack.batchsvc import downloads, exitconditions, processes, uploads
 from devstack.batchsvc.faults import FaultPlan
+from devstack.batchsvc.jobtasks import JobTasks
 from devstack.batchsvc.processes import RunConfig, TaskPlace
 from devstack.batchsvc.registry import Job, Node, Pool, Registry, Task, transition
 from devstack.batchsvc.starttasks import StartTasks
@@ -82,6 +83,7 @@ class Scheduler:
         self._stopping = threading.Event()
         self._running: dict[tuple[str, str], Running] = {}
         self.start_tasks = StartTasks(registry, config, self._stopping, self.wake)
+        self.job_tasks = JobTasks(registry, config, self._stopping, self.wake)
         self._next_cleanup = 0.0
         # Callables run by every scheduler pass with the registry lock held (autoscale).
         self.periodic: list[Callable[[], None]] = []
@@ -108,6 +110,7 @@ class Scheduler:
             for run in runs:
                 run.kill_reason = KILL_SHUTDOWN
         self.start_tasks.kill_all()
+        self.job_tasks.kill_all()
         for run in runs:
             if run.process is not None:
                 processes.kill_group(run.process)
@@ -183,7 +186,10 @@ class Scheduler:
             pool = self.registry.pools.get(job.pool_id)
             if pool is None or pool.doc.get("state") != "active":
                 continue
-            nodes = self._usable_nodes(pool)
+            # A job preparation task runs on a node before the job's first task there.
+            nodes = [
+                n for n in self._usable_nodes(pool) if self.job_tasks.node_ready_for(job, pool, n)
+            ]
             if not nodes:
                 continue
             per_node = pool.slots_per_node
@@ -282,6 +288,10 @@ class Scheduler:
             env_settings.extend(job.doc.get("commonEnvironmentSettings") or [])
         env_settings.extend(run.task.doc.get("environmentSettings") or [])
         env = processes.batch_environment(run.place, self.config.node_env, env_settings)
+        if job is not None and job.doc.get("jobPreparationTask"):
+            prep_dir = run.node.root / "workitems" / job.id / "job-1" / "jobpreparation"
+            env["AZ_BATCH_JOB_PREP_DIR"] = str(prep_dir)
+            env["AZ_BATCH_JOB_PREP_WORKING_DIR"] = str(prep_dir / "wd")
         notes = []
         container = run.task.doc.get("containerSettings")
         if container:
@@ -565,14 +575,22 @@ class Scheduler:
             elif state == "enabling":
                 transition(job.doc, "active")
                 self.registry.save_job(job)
-            elif state == "terminating" and not self.job_has_running(job.id):
+            elif (
+                state == "terminating"
+                and not self.job_has_running(job.id)
+                and self.job_tasks.releases_done(job)
+            ):
                 info = job.doc.setdefault(
                     "executionInfo", {"startTime": job.doc.get("creationTime")}
                 )
                 info["endTime"] = iso(now())
                 transition(job.doc, "completed")
                 self.registry.save_job(job)
-            elif state == "deleting" and not self.job_has_running(job.id):
+            elif (
+                state == "deleting"
+                and not self.job_has_running(job.id)
+                and self.job_tasks.releases_done(job)
+            ):
                 self._remove_job(job)
         for pool in list(self.registry.pools.values()):
             if pool.doc.get("state") == "deleting" and not self.pool_has_running(pool.id):

@@ -492,3 +492,59 @@ def test_a_job_action_on_a_job_without_on_task_failure_is_refused(
 
     assert raised.value.status_code == 400
     assert raised.value.error.code == "InvalidPropertyValue"
+
+
+def test_job_preparation_runs_before_tasks_and_release_when_the_job_ends(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(
+        nodes=1,
+        job_preparation_task=m.BatchJobPreparationTask(
+            command_line="/bin/sh -c 'echo prepared > $AZ_BATCH_NODE_SHARED_DIR/p-$AZ_BATCH_JOB_ID'"
+        ),
+        job_release_task=m.BatchJobReleaseTask(command_line="/bin/sh -c 'echo released'"),
+    )
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="uses-prep",
+            command_line=(
+                "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/p-$AZ_BATCH_JOB_ID; "
+                "test -d $AZ_BATCH_JOB_PREP_DIR'"
+            ),
+        ),
+    )
+
+    task = wait_task_completed(client, job_id, "uses-prep")
+    client.begin_terminate_job(
+        job_id, options={"terminateReason": "done"}, polling_interval=0.1
+    ).result()
+    statuses = list(client.list_job_preparation_and_release_task_status(job_id))
+
+    assert task.execution_info.exit_code == 0
+    assert b"".join(client.download_task_file(job_id, "uses-prep", "stdout.txt")) == b"prepared\n"
+    assert len(statuses) == 1
+    prep = statuses[0].job_preparation_task_execution_info
+    release = statuses[0].job_release_task_execution_info
+    assert prep.result == m.BatchTaskExecutionResult.SUCCESS and prep.exit_code == 0
+    assert release.state == m.BatchJobReleaseTaskState.COMPLETED and release.exit_code == 0
+    assert prep.end_time <= task.execution_info.start_time
+
+
+def test_a_failed_job_preparation_keeps_the_jobs_tasks_off_the_node(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=1, job_preparation_task=m.BatchJobPreparationTask(command_line="false"))
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="never", command_line="true"))
+
+    status = wait_until(
+        lambda: (
+            (s := list(client.list_job_preparation_and_release_task_status(job_id)))
+            and s[0].job_preparation_task_execution_info.state
+            == m.BatchJobPreparationTaskState.COMPLETED
+            and s[0]
+        )
+    )
+
+    assert status.job_preparation_task_execution_info.failure_info.code == "FailureExitCode"
+    assert client.get_task(job_id, "never").state == m.BatchTaskState.ACTIVE
