@@ -27,9 +27,10 @@ Admin endpoints (no auth, loopback clients only):
 (`{"jobId", "taskId"}` or `{"poolId", "nodeId"}`: a spot eviction), `GET /_devstack/health`.
 
 Where this service differs from Azure Batch it says so: in the error message of what it does
-not support (multi-instance tasks, job manager/preparation/release tasks, auto pools,
-autoStorageContainerName, autoscale variables without a local meaning) or in the task's
-stderr (containerSettings: no container runtime, the command runs on the host).
+not support (multi-instance tasks, job manager tasks, job schedules, auto pools, node user
+accounts, autoStorageContainerName, autoscale variables without a local meaning) or in the
+task's stderr (containerSettings: no container runtime, the command runs on the host;
+userIdentity: every task runs as this service's user).
 """
 
 from devstack.batchsvc.server import BatchService, ServiceConfig

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from devstack.batchsvc import downloads, exitconditions, processes, uploads
+from devstack.batchsvc import downloads, exitconditions, placement, processes, uploads
 from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.jobtasks import JobTasks
 from devstack.batchsvc.processes import RunConfig, TaskPlace
@@ -168,82 +168,12 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler pass failed")
 
-    def _usable_nodes(self, pool: Pool) -> list[Node]:
-        return [
-            n
-            for n in pool.nodes.values()
-            if n.doc.get("state") in ("idle", "running")
-            and n.doc.get("schedulingState") == "enabled"
-        ]
-
     def _place(self) -> list[Running]:
-        launches: list[Running] = []
-        jobs = sorted(
-            (j for j in self.registry.jobs.values() if j.state == "active" and j.pending),
-            key=lambda j: (-int(j.doc.get("priority") or 0), j.seq),
-        )
-        for job in jobs:
-            pool = self.registry.pools.get(job.pool_id)
-            if pool is None or pool.doc.get("state") != "active":
-                continue
-            # A job preparation task runs on a node before the job's first task there.
-            nodes = [
-                n for n in self._usable_nodes(pool) if self.job_tasks.node_ready_for(job, pool, n)
-            ]
-            if not nodes:
-                continue
-            per_node = pool.slots_per_node
-            free = {n.id: per_node - n.used_slots for n in nodes}
-            if sum(free.values()) <= 0:
-                continue
-            pack = (
-                (pool.doc.get("taskSchedulingPolicy") or {}).get("nodeFillType") or "spread"
-            ) == "pack"
-            parallel = job.doc.get("maxParallelTasks")
-            max_parallel = -1 if parallel is None else int(parallel)
-            running_in_job = sum(1 for (jid, _) in self._running if jid == job.id)
-            for task_id in list(job.pending):
-                if max_parallel >= 0 and running_in_job >= max_parallel:
-                    break
-                task = job.tasks.get(task_id)
-                if task is None or task.state != "active":
-                    job.pending.pop(task_id, None)
-                    continue
-                if not self._dependencies_met(job, task):
-                    continue
-                node = self._choose(nodes, free, task.slots, pack)
-                if node is None:
-                    if max(free.values()) <= 0:
-                        break
-                    continue
-                free[node.id] -= task.slots
-                running_in_job += 1
-                launches.append(self._start(job, pool, node, task))
-        return launches
-
-    @staticmethod
-    def _choose(nodes: list[Node], free: dict[str, int], slots: int, pack: bool) -> Node | None:
-        fits = [n for n in nodes if free[n.id] >= slots]
-        if not fits:
-            return None
-        if pack:
-            return fits[0]
-        return max(fits, key=lambda n: free[n.id])
-
-    def _dependencies_met(self, job: Job, task: Task) -> bool:
-        depends = task.doc.get("dependsOn")
-        if not depends:
-            return True
-        ids: list[str] = list(depends.get("taskIds") or [])
-        for span in depends.get("taskIdRanges") or []:
-            ids.extend(str(i) for i in range(int(span["start"]), int(span["end"]) + 1))
-        for dep_id in ids:
-            dep = job.tasks.get(dep_id)
-            if dep is None or dep.state != "completed":
-                return False
-            if dep.doc.get("_dependencyAction", "satisfy") != "satisfy":
-                return False
-        return True
+        running_per_job: dict[str, int] = {}
+        for job_id, _ in self._running:
+            running_per_job[job_id] = running_per_job.get(job_id, 0) + 1
+        choices = placement.choose(self.registry, running_per_job, self.job_tasks.node_ready_for)
+        return [self._start(job, pool, node, task) for job, pool, node, task in choices]
 
     def _start(self, job: Job, pool: Pool, node: Node, task: Task) -> Running:
         job.pending.pop(task.id, None)

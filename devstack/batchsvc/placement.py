@@ -1,0 +1,96 @@
+"""Placement: which active tasks go to which free node slots, as Batch schedules them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from devstack.batchsvc.registry import Job, Node, Pool, Registry, Task
+
+NodeCheck = Callable[[Job, Pool, Node], bool]
+
+
+def usable_nodes(pool: Pool) -> list[Node]:
+    return [
+        n
+        for n in pool.nodes.values()
+        if n.doc.get("state") in ("idle", "running") and n.doc.get("schedulingState") == "enabled"
+    ]
+
+
+def choose(
+    registry: Registry, running_per_job: dict[str, int], node_ready_for: NodeCheck
+) -> list[tuple[Job, Pool, Node, Task]]:
+    """Tasks to start now, highest job priority first, then in the order they were added.
+
+    Respects free slots per node (taskSlotsPerNode minus what runs, a task's requiredSlots),
+    the pool's nodeFillType (spread: the emptiest node; pack: the first that fits), the job's
+    maxParallelTasks, task dependencies and job preparation tasks (`node_ready_for`).
+    Slots and task ids are only chosen here; the caller starts them (registry lock held).
+    """
+    chosen: list[tuple[Job, Pool, Node, Task]] = []
+    jobs = sorted(
+        (j for j in registry.jobs.values() if j.state == "active" and j.pending),
+        key=lambda j: (-int(j.doc.get("priority") or 0), j.seq),
+    )
+    taken: dict[str, int] = {}  # node id -> slots given out in this pass
+    for job in jobs:
+        pool = registry.pools.get(job.pool_id)
+        if pool is None or pool.doc.get("state") != "active":
+            continue
+        nodes = [n for n in usable_nodes(pool) if node_ready_for(job, pool, n)]
+        if not nodes:
+            continue
+        free = {n.id: pool.slots_per_node - n.used_slots - taken.get(n.id, 0) for n in nodes}
+        if max(free.values()) <= 0:
+            continue
+        pack = (
+            (pool.doc.get("taskSchedulingPolicy") or {}).get("nodeFillType") or "spread"
+        ) == "pack"
+        parallel = job.doc.get("maxParallelTasks")
+        max_parallel = -1 if parallel is None else int(parallel)
+        running = running_per_job.get(job.id, 0)
+        for task_id in list(job.pending):
+            if 0 <= max_parallel <= running:
+                break
+            task = job.tasks.get(task_id)
+            if task is None or task.state != "active":
+                job.pending.pop(task_id, None)
+                continue
+            if not dependencies_met(job, task):
+                continue
+            node = _fit(nodes, free, task.slots, pack)
+            if node is None:
+                if max(free.values()) <= 0:
+                    break
+                continue
+            free[node.id] -= task.slots
+            taken[node.id] = taken.get(node.id, 0) + task.slots
+            running += 1
+            chosen.append((job, pool, node, task))
+    return chosen
+
+
+def _fit(nodes: list[Node], free: dict[str, int], slots: int, pack: bool) -> Node | None:
+    fits = [n for n in nodes if free[n.id] >= slots]
+    if not fits:
+        return None
+    if pack:
+        return fits[0]
+    return max(fits, key=lambda n: free[n.id])
+
+
+def dependencies_met(job: Job, task: Task) -> bool:
+    """Every task named in dependsOn completed, and its dependencyAction is satisfy."""
+    depends = task.doc.get("dependsOn")
+    if not depends:
+        return True
+    ids: list[str] = list(depends.get("taskIds") or [])
+    for span in depends.get("taskIdRanges") or []:
+        ids.extend(str(i) for i in range(int(span["start"]), int(span["end"]) + 1))
+    for dep_id in ids:
+        dep = job.tasks.get(dep_id)
+        if dep is None or dep.state != "completed":
+            return False
+        if dep.doc.get("_dependencyAction", "satisfy") != "satisfy":
+            return False
+    return True
