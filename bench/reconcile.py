@@ -69,9 +69,11 @@ def one_tick(p: Pipeline, stats: BatchStats, gate: reconcile.SweepGate) -> dict[
 def parts(p: Pipeline) -> dict[str, float]:
     """Seconds of the tick's read-only parts, each alone: where the time of a tick goes."""
     container = p.settings.container_incoming
+    cutoff = utcnow() - dt.timedelta(hours=1)
     timed: dict[str, Callable[[], object]] = {
         "ledger_active_query": p.ledger.active,
         "ledger_unalerted_failures_query": p.ledger.unalerted_failures,
+        "ledger_expirable_parts_query": lambda: p.ledger.expirable_parts(cutoff),
         "sweep_ledger_keys_query": lambda: p.ledger.keys_in(container),
         "sweep_list_incoming": lambda: sum(1 for _ in p.blobs.list(container)),
     }

@@ -13,6 +13,7 @@ Measures, from the moment the uploads start:
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import uuid
 from collections import Counter
@@ -114,6 +115,42 @@ def wait_terminal(
     return docs
 
 
+def worker_phases(logs: ContainerClient, prefix: str) -> dict[str, Any]:
+    """Phase timings from every task's worker log: p50/p95 over all files, and the median
+    of the first and the last tenth of the files by start time (does a phase grow as the
+    containers fill?)."""
+    names = [
+        b.name
+        for b in logs.list_blobs(name_starts_with=prefix)
+        if b.name.endswith("worker-log.json")
+    ]
+
+    def read(name: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(logs.get_blob_client(name).download_blob().readall())
+        return doc
+
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="logs") as pool:
+        docs = sorted(pool.map(read, names), key=lambda d: str(d.get("started_at")))
+    tenth = max(len(docs) // 10, 1)
+    out: dict[str, Any] = {"task_logs": len(docs)}
+    phase_names = sorted({k for d in docs for k in (d.get("timings_seconds") or {})})
+    for phase in phase_names:
+        values = [
+            float(d["timings_seconds"][phase])
+            for d in docs
+            if phase in (d.get("timings_seconds") or {})
+        ]
+        first = values[:tenth]
+        last = values[-tenth:]
+        out[phase] = {
+            "p50": rounded(percentile(values, 50)),
+            "p95": rounded(percentile(values, 95)),
+            "first_tenth_p50": rounded(percentile(first, 50)),
+            "last_tenth_p50": rounded(percentile(last, 50)),
+        }
+    return out
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     params = {"files": args.files, "rows_per_file": args.rows}
@@ -168,6 +205,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         own_at_end = dict(watch.own)
         tasks = our_tasks(watch, job_prefix, set(by_task))
         watch.close()
+        phases = worker_phases(blobs.get_container_client(settings.container_logs), prefix)
 
     measurements = summarize(
         t0=t0,
@@ -182,6 +220,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         requests_at_end=operations_minus(at_end["operations"], own_at_end),
         statuses=at_end.get("statuses", {}),
     )
+    measurements["worker_phase_seconds"] = phases
     return result(NAME, params, measurements, started)
 
 
@@ -261,7 +300,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="NCRONTAB of the reconcile timer (the sample settings' value by default)",
     )
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between look-ups")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="give up after (seconds)")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="give up after (seconds)")
     return parser.parse_args(argv)
 
 
