@@ -239,15 +239,19 @@ class BatchService:
         host, port = self._httpd.server_address[:2]
         self.url = f"http://{host!s}:{port}"
         nodes_root = config.nodes_root or (config.state_dir / "nodes")
-        self.account = Account.open(
-            config.account,
-            self.url,
-            config.state_dir,
-            nodes_root.resolve(),
-            list(config.node_files),
-            dict(config.node_env),
-            self.faults,
-        )
+        try:
+            self.account = Account.open(
+                config.account,
+                self.url,
+                config.state_dir,
+                nodes_root.resolve(),
+                list(config.node_files),
+                dict(config.node_env),
+                self.faults,
+            )
+        except BaseException:
+            self._httpd.server_close()
+            raise
         self.account.autoscale_every = config.autoscale_every
         account = self.account
         self.account.scheduler.periodic.append(lambda: scaling.autoscale_due(account))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+
+from devstack.batchsvc.errors import ConfigurationError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,6 +33,15 @@ class Store:
 
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
+        # One service per state dir: two would both run every task.
+        self._lock_file = open(state_dir / "batch.lock", "a+")  # noqa: SIM115 - held until close
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            self._lock_file.close()
+            raise ConfigurationError(
+                f"the state dir {state_dir} is in use by another service"
+            ) from e
         self.path = state_dir / "batch.sqlite3"
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
@@ -51,6 +63,7 @@ class Store:
         with self._lock:
             self._closed = True
             self._db.close()
+            self._lock_file.close()
 
     def load(self, table: str) -> list[tuple[int, dict[str, Any]]]:
         with self._lock:

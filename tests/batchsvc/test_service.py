@@ -701,3 +701,29 @@ def test_a_request_dated_far_from_the_server_clock_is_refused(
 
     assert raised.value.status_code == 403
     assert raised.value.error.code == "AuthenticationFailed"
+
+
+def test_a_second_service_on_the_same_state_dir_refuses_to_start(service: RunningService) -> None:
+    import subprocess
+    import sys
+
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devstack.batchsvc",
+            "--state-dir",
+            str(service.state_dir),
+            "--account",
+            service.account,
+            "--key",
+            service.key,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert second.returncode == 2
+    assert second.stdout == ""
+    assert "in use by another service" in second.stderr
