@@ -24,7 +24,8 @@ def choose(
 
     Respects free slots per node (taskSlotsPerNode minus what runs, a task's requiredSlots),
     the pool's nodeFillType (spread: the emptiest node; pack: the first that fits), the job's
-    maxParallelTasks, task dependencies and job preparation tasks (`node_ready_for`).
+    maxParallelTasks, affinityInfo (a preference), task dependencies and job preparation
+    tasks (`node_ready_for`).
     Slots and task ids are only chosen here; the caller starts them (registry lock held).
     """
     chosen: list[tuple[Job, Pool, Node, Task]] = []
@@ -58,7 +59,7 @@ def choose(
                 continue
             if not dependencies_met(job, task):
                 continue
-            node = _fit(nodes, free, task.slots, pack)
+            node = _fit(nodes, free, task.slots, pack, _affinity(task))
             if node is None:
                 if max(free.values()) <= 0:
                     break
@@ -70,10 +71,21 @@ def choose(
     return chosen
 
 
-def _fit(nodes: list[Node], free: dict[str, int], slots: int, pack: bool) -> Node | None:
+def _affinity(task: Task) -> str | None:
+    info = task.doc.get("affinityInfo") or {}
+    return str(info["affinityId"]) if info.get("affinityId") else None
+
+
+def _fit(
+    nodes: list[Node], free: dict[str, int], slots: int, pack: bool, affinity: str | None
+) -> Node | None:
     fits = [n for n in nodes if free[n.id] >= slots]
     if not fits:
         return None
+    # affinityInfo is a preference: the named node if it has room, else any node.
+    preferred = [n for n in fits if affinity and n.doc.get("affinityId") == affinity]
+    if preferred:
+        return preferred[0]
     if pack:
         return fits[0]
     return max(fits, key=lambda n: free[n.id])

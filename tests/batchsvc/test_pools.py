@@ -479,3 +479,22 @@ def test_node_files_can_be_listed_read_and_deleted(
     assert "shared/tools/hello.sh" not in {
         f.name for f in client.list_node_files(pool_id, node_id, recursive=True)
     }
+
+
+def test_a_task_with_affinity_runs_on_the_node_it_names(
+    client: BatchClient, job: Callable[..., str]
+) -> None:
+    job_id = job(nodes=3)
+    pool_id = client.get_job(job_id).pool_info.pool_id
+    target = sorted(n.affinity_id for n in client.list_nodes(pool_id))[-1]
+
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="near-data",
+            command_line="true",
+            affinity_info=m.BatchAffinityInfo(affinity_id=target),
+        ),
+    )
+
+    assert wait_task_completed(client, job_id, "near-data").node_info.affinity_id == target
