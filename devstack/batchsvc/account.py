@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from devstack.batchsvc import processes
 from devstack.batchsvc.errors import NotFound
 from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.nodes import NodeFile, new_node, prepare_node_dir
 from devstack.batchsvc.processes import RunConfig
-from devstack.batchsvc.registry import Node, Pool, Registry, transition
+from devstack.batchsvc.registry import Node, Pool, Registry, Task, transition
 from devstack.batchsvc.scheduler import KILL_REQUEUE, KILL_TERMINATE, Scheduler
 from devstack.batchsvc.store import Store
 from devstack.batchsvc.timestamps import parse_duration
@@ -74,6 +75,7 @@ class Account:
             for job in self.registry.jobs.values():
                 for task in job.tasks.values():
                     if task.state == "running":
+                        self._kill_leftover(task)
                         self.scheduler.requeue(task)
                         log.info("requeued task %s/%s after restart", job.id, task.id)
             for pool in self.registry.pools.values():
@@ -99,6 +101,18 @@ class Account:
                     elif state in ("preempted", "running"):
                         transition(node.doc, "idle")
                 self.count_nodes(pool)
+
+    def _kill_leftover(self, task: Task) -> None:
+        """A service that crashed (no SIGTERM) left the task's process group running: stop it."""
+        pgid = task.doc.pop("_pgid", None)
+        info = task.doc.get("nodeInfo") or {}
+        if not pgid or not info:
+            return
+        task_dir = self.nodes_root / str(info["poolId"]) / str(info["nodeId"])
+        task_dir = task_dir / str(info["taskRootDirectory"])
+        if processes.is_task_process(int(pgid), task_dir):
+            processes.kill_process_group(int(pgid))
+            log.info("killed the leftover process group %s of task %s", pgid, task.id)
 
     def grow(self, pool: Pool, dedicated: int, low_priority: int, option: str = "requeue") -> None:
         """Bring the node counts to the targets; shrinking follows the deallocation option."""

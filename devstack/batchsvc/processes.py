@@ -141,3 +141,20 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         process.kill()
+
+
+def is_task_process(pid: int, task_dir: Path) -> bool:
+    """Whether `pid` is still the process this service started for the task in `task_dir`.
+
+    Checked through its environment, so that a reused pid is never mistaken for the task.
+    """
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"AZ_BATCH_TASK_DIR={task_dir}".encode() in environ.split(b"\0")
+
+
+def kill_process_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

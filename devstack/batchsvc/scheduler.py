@@ -259,6 +259,9 @@ class Scheduler:
             return
         with self.registry.lock:
             run.process = process
+            # Remembered so that a restart after a crash can stop what this run left behind.
+            run.task.doc["_pgid"] = process.pid
+            self.registry.save_task(run.task)
             if run.kill_reason is not None:
                 processes.kill_group(process)
         run.waiter = threading.Thread(

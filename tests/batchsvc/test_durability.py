@@ -102,3 +102,51 @@ def test_a_thousand_task_job_added_with_create_tasks_completes_with_correct_coun
         "failed": 100,
     }
     assert counts.task_slot_counts.completed == 1000
+
+
+def test_after_a_crash_the_restarted_service_stops_what_the_dead_one_left_running(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    first = start_service(tmp_path / "state", key=key)
+    client = first.client()
+    client.create_pool(
+        m.BatchPoolCreateOptions(id="p", vm_size="standard_d2s_v3", target_dedicated_nodes=1)
+    )
+    client.create_job(m.BatchJobCreateOptions(id="j", pool_info=m.BatchPoolInfo(pool_id="p")))
+    client.create_task(
+        "j", m.BatchTaskCreateOptions(id="t", command_line="/bin/sh -c 'echo $$ > pid; sleep 60'")
+    )
+    task = wait_until(
+        lambda: (t := client.get_task("j", "t")).state == m.BatchTaskState.RUNNING and t
+    )
+    info = task.node_info
+    pid_file = (
+        first.nodes_root / info.pool_id / info.node_id / info.task_root_directory / "wd" / "pid"
+    )
+    pid = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip()))
+
+    first.process.send_signal(signal.SIGKILL)  # a crash: no chance to clean up
+    first.process.wait(timeout=30)
+    first.close_pipes()
+    os.kill(pid, 0)  # the task outlived the service
+
+    second = start_service(tmp_path / "state", key=key)
+    try:
+        wait_until(lambda: not _alive(pid), timeout=30)
+        requeued = second.client().get_task("j", "t")
+    finally:
+        assert second.stop() == 0
+
+    assert requeued.execution_info.requeue_count == 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
