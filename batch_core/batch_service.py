@@ -198,7 +198,7 @@ class BatchService:
             code = error_code(e)
             if code == "TaskExists":
                 return False
-            if code in ("JobNotFound", "JobCompleted", "JobBeingDeleted"):
+            if code in ("JobNotFound", "JobCompleted", "JobBeingDeleted", "JobBeingTerminated"):
                 self._known_jobs.discard(job_id)
             raise translate(e, f"add task {task.id} to job {job_id}") from e
 
@@ -230,6 +230,10 @@ class BatchService:
         try:
             return b"".join(self._c.download_task_file(job_id, task_id, path))
         except AzureError as e:
+            # The SDK leaves a failed download's streamed response open.
+            response = getattr(e, "response", None)
+            if response is not None:
+                response.close()
             if isinstance(e, HttpResponseError) and e.status_code == 404:
                 return None
             raise translate(e, f"read {path} of task {task_id}") from e

@@ -22,6 +22,7 @@ from batch_core.pipeline import Pipeline
 from batch_core.routes import Route, route_for
 from batch_core.run import Run
 from batch_core.states import RunState, TaskVerdict, verdict_for_task
+from batch_core.submission import job_id_for
 from batch_core.taskwatch import UNCHANGED, TaskWatch
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,10 @@ def _create_missing_task(p: Pipeline, run: Run, now: dt.datetime, report: TickRe
         p.ledger.advance(run, RunState.VANISHED, f"the blob was {why} before it was processed", now)
         report.moved["vanished"] += 1
         return
-    if run.next_attempt_at is not None:
+    if run.job_id != job_id_for(p.settings, now.date()):
+        # Planned on an earlier day's job, which cleanup may have ended: plan it on today's.
+        run = intake.plan(p, run, run.attempt, now)
+    elif run.next_attempt_at is not None:
         run = p.ledger.save(_without_backoff(run))
     intake.create_task(p, run)
     log.info("created planned task %s for %s", run.task_id, run.name)

@@ -244,3 +244,32 @@ def test_a_tick_over_many_runs_of_one_job_lists_changed_tasks_instead_of_reading
     assert ops.get("Tasks_GetTask", 0) < len(keys)
     for key in keys:
         assert drain(p, key).state is RunState.SUCCEEDED
+
+
+def test_a_task_planned_on_an_ended_job_of_an_earlier_day_runs_on_todays_job(
+    stack: Stack,
+) -> None:
+    # Given a run planned yesterday whose task was never created, on a job since ended
+    from batch_core.keys import file_key
+    from batch_core.run import Run
+    from batch_core.submission import job_id_for
+
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(0))
+    blob = drop(p, unique("yesterday.csv"), CSV_HEADER + ROW)
+    yesterday = utcnow() - dt.timedelta(days=1)
+    fresh = Run(
+        key=file_key(p.blobs.account, blob.container, blob.name, blob.etag),
+        container=blob.container, name=blob.name, etag=blob.etag, size=blob.size, route="csv",
+        state=RunState.RECEIVED, reason="received", created_at=yesterday, updated_at=yesterday,
+    )  # fmt: skip
+    created, _ = p.ledger.create(fresh)
+    planned = intake.plan(p, created, 1, yesterday)
+    old_job = job_id_for(p.settings, yesterday.date())
+    assert planned.job_id == old_job
+    p.batch.ensure_job(old_job)
+    p.batch.terminate_job(old_job)
+
+    # When the reconciler finds the task missing, the run is processed on today's job
+    done = drain(p, created.key)
+    assert done.state is RunState.SUCCEEDED
+    assert done.job_id == job_id_for(p.settings, utcnow().date())
