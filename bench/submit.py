@@ -159,7 +159,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         settings = Settings.from_env(stack.values)
         params.update(
             {
-                "reconcile_schedule": settings_value(stack.values, "DROPBATCH_RECONCILE_SCHEDULE"),
+                "reconcile_schedule": stack.values.get("DROPBATCH_RECONCILE_SCHEDULE", ""),
                 "pool_nodes": settings.batch_max_nodes,
                 "task_slots_per_node": settings.batch_task_slots_per_node,
                 "upload_concurrency": args.upload_concurrency,
@@ -222,10 +222,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
     measurements["worker_phase_seconds"] = phases
     return result(NAME, params, measurements, started)
-
-
-def settings_value(values: dict[str, str], name: str) -> str:
-    return values.get(name, "")
 
 
 def summarize(
