@@ -67,8 +67,9 @@ def error_code(error: AzureError) -> str | None:
     if response is None:
         return None
     try:
+        response.read()  # a streamed error response (file downloads) is not read yet
         body = json.loads(response.text())
-    except (ValueError, TypeError, AttributeError):
+    except (AzureError, ValueError, TypeError, AttributeError):
         return None
     return str(body.get("code")) if isinstance(body, dict) and body.get("code") else None
 
@@ -86,6 +87,12 @@ def translate(error: AzureError, doing: str) -> DropbatchError:
         return TransientError(f"{doing}: Batch unreachable ({type(error).__name__})")
     if isinstance(error, HttpResponseError):
         status = error.status_code or 0
+        if status in (401, 403):
+            return PermanentError(
+                f"{doing}: Batch refused the credentials (HTTP {status} {code or ''}); check "
+                "DROPBATCH_BATCH_ACCOUNT and DROPBATCH_BATCH_KEY, or the app identity's role on "
+                "the Batch account"
+            )
         if status == 404:
             return NotFoundError(f"{doing}: {code or 'not found'}")
         if status in (408, 429) or status >= 500:
@@ -227,14 +234,17 @@ class BatchService:
             raise translate(e, f"list changed tasks of job {job_id}") from e
 
     def task_file(self, job_id: str, task_id: str, path: str) -> bytes | None:
+        """A file of the task's directory; None when there is none (the task never ran on a
+        node, the node is gone, or the file was not written)."""
         try:
             return b"".join(self._c.download_task_file(job_id, task_id, path))
         except AzureError as e:
-            # The SDK leaves a failed download's streamed response open.
+            code = error_code(e)  # reads the streamed error body the SDK left open
             response = getattr(e, "response", None)
             if response is not None:
                 response.close()
-            if isinstance(e, HttpResponseError) and e.status_code == 404:
+            status = e.status_code if isinstance(e, HttpResponseError) else None
+            if status == 404 or code in ("TaskNotScheduled", "NodeNotFound", "FileNotFound"):
                 return None
             raise translate(e, f"read {path} of task {task_id}") from e
 

@@ -14,13 +14,14 @@ from batch_core.submission import job_id_for
 log = logging.getLogger(__name__)
 
 
-def sweep(p: Pipeline, now: dt.datetime) -> dict[str, int]:
+def sweep(p: Pipeline, now: dt.datetime, busy_jobs: frozenset[str] = frozenset()) -> dict[str, int]:
+    """`busy_jobs`: jobs that active runs still point at; they are never terminated."""
     done = {"terminated": 0, "deleted": 0, "parts_expired": 0}
     done["parts_expired"] = expire_parts(p, now)
     today = job_id_for(p.settings, now.date())
     retention = dt.timedelta(days=p.settings.job_retention_days)
     for job in p.batch.jobs(prefix=f"{p.settings.batch_job_prefix}-"):
-        if job.id >= today:
+        if job.id >= today or job.id in busy_jobs:
             continue
         try:
             if job.state == "active" and p.batch.unfinished_tasks(job.id) == 0:

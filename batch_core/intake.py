@@ -49,9 +49,16 @@ def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         if route is Route.NONE:
             return _advance_or_reread(p, run, RunState.REJECTED, no_route_reason(blob.name), now)
         return submit(p, run, attempt=1, now=now)
-    if run.state is RunState.SUBMITTED and run.task_id and run.next_attempt_at is None:
+    today = job_id_for(p.settings, now.date())
+    if (
+        run.state is RunState.SUBMITTED
+        and run.task_id
+        and run.next_attempt_at is None
+        and (run.job_id == today)
+    ):
         # The first delivery may have died between the ledger and Batch; adding the same task
-        # id again is a no-op when it exists (TaskExists).
+        # id again is a no-op when it exists (TaskExists). A plan of an earlier day is left to
+        # the reconciler, which moves it to today's job if its task is missing.
         create_task(p, run)
     return run
 

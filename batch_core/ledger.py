@@ -14,7 +14,7 @@ from azure.cosmos.exceptions import CosmosResourceExistsError
 
 from batch_core.clock import iso
 from batch_core.cosmosdb import call, translate, translated
-from batch_core.errors import ConflictError, NotFoundError
+from batch_core.errors import ConflictError, InvalidDocumentError, NotFoundError
 from batch_core.run import Run
 from batch_core.states import ACTIVE, TERMINAL, RunState
 
@@ -122,4 +122,8 @@ class Ledger:
                 )
             )
         for doc in docs:
-            yield Run.from_doc(doc)
+            try:
+                yield Run.from_doc(doc)
+            except InvalidDocumentError as e:
+                # One unreadable document (another version's, say) must not hide the rest.
+                log.error("skipping a run document: %s", e)

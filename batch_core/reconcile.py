@@ -19,7 +19,7 @@ from batch_core.batch_service import TaskStatus
 from batch_core.errors import DropbatchError
 from batch_core.keys import file_key, output_prefix
 from batch_core.pipeline import Pipeline
-from batch_core.routes import Route, route_for
+from batch_core.routes import Route, no_route_reason, route_for
 from batch_core.run import Run
 from batch_core.states import RunState, TaskVerdict, verdict_for_task
 from batch_core.submission import job_id_for
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE = dt.timedelta(seconds=30)
 # A run recorded but never planned (its trigger died in between) is picked up after this.
 RECEIVED_GRACE = dt.timedelta(seconds=30)
+MAX_CHILDREN = 500  # child names kept in a zip's run document
+MAX_GROUPS = 50  # summary groups kept in a run document
 SUMMARY_HIGHLIGHTS = (
     "rows",
     "documents",
@@ -77,14 +79,20 @@ class SweepGate:
 
 def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickReport:
     report = TickReport()
-    active = p.ledger.active()
+    active: list[Run] = []
+    _guarded(report, "reading active runs", lambda: active.extend(p.ledger.active()))
     watch = TaskWatch(p.batch, (r for r in active if not _backing_off(r, now)), now)
     for run in active:
         report.examined += 1
         what = f"run {run.key} ({run.name})"
-        _guarded(report, what, partial(_reconcile, p, watch, run, now, report))
-    for failed in p.ledger.unalerted_failures():
-        _guarded(report, f"alert for {failed.name}", partial(_count_alert, p, failed, now, report))
+        error = _guarded(report, what, partial(_reconcile, p, watch, run, now, report))
+        if error is not None:
+            # A run whose every tick fails still ends up in front of an operator.
+            _guarded(report, f"{what} stuck", partial(_check_stuck, p, run, now, report, error))
+    failed: list[Run] = []
+    _guarded(report, "reading failed runs", lambda: failed.extend(p.ledger.unalerted_failures()))
+    for run in failed:
+        _guarded(report, f"alert for {run.name}", partial(_count_alert, p, run, now, report))
     _guarded(report, "poison queue", partial(_poisoned, p, now, report))
     if gate is None or gate.due(now):
         _guarded(
@@ -92,22 +100,26 @@ def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickRe
         )
         if gate is not None:
             gate.last = now
-    _guarded(report, "cleanup", lambda: report.cleanup.update(cleanup.sweep(p, now)))
+    busy = frozenset(r.job_id for r in active if r.job_id)
+    _guarded(report, "cleanup", lambda: report.cleanup.update(cleanup.sweep(p, now, busy)))
     log.info("reconcile tick: %s", report.as_dict(), extra={"tick": report.as_dict()})
     return report
 
 
-def _guarded(report: TickReport, what: str, step: Callable[[], object]) -> None:
+def _guarded(report: TickReport, what: str, step: Callable[[], object]) -> str | None:
     """Run one step of the tick; its failure is logged and reported, and the rest go on (it is
-    looked at again next tick)."""
+    looked at again next tick). Returns the error, if any."""
     try:
         step()
     except DropbatchError as e:
         log.warning("reconcile: %s failed: %s", what, e)
         report.errors.append(f"{what}: {e}")
+        return str(e)
     except Exception as e:  # an unexpected fault in one run must not starve the others
         log.exception("reconcile: %s failed unexpectedly", what)
         report.errors.append(f"{what}: {type(e).__name__}: {e}")
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 def _count_alert(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
@@ -122,9 +134,14 @@ def _reconcile(
     p: Pipeline, watch: TaskWatch, run: Run, now: dt.datetime, report: TickReport
 ) -> None:
     if run.state is RunState.RECEIVED:
-        if now - run.updated_at >= RECEIVED_GRACE:
-            intake.submit(p, run, max(run.attempt, 1), now)
-            report.moved["submitted"] += 1
+        if now - run.updated_at < RECEIVED_GRACE:
+            return
+        if run.route == Route.NONE:  # its trigger died before rejecting it
+            p.ledger.advance(run, RunState.REJECTED, no_route_reason(run.name), now)
+            report.moved["rejected"] += 1
+            return
+        intake.submit(p, run, max(run.attempt, 1), now)
+        report.moved["submitted"] += 1
         return
     if _backing_off(run, now):
         return  # waiting before the next attempt
@@ -178,7 +195,10 @@ def _finish(
     now: dt.datetime,
     report: TickReport,
 ) -> None:
-    _keep_task_output(p, run)
+    try:
+        _keep_task_output(p, run)
+    except DropbatchError as e:  # logs are worth keeping, but not worth blocking the run's end
+        log.warning("could not keep the output of task %s: %s", run.task_id, e)
     prefix = output_prefix(run.name, run.key)
     summary = p.blobs.read_json(p.settings.container_results, f"{prefix}/summary.json") or {}
     state = verdict.state or RunState.FAILED
@@ -192,12 +212,12 @@ def _finish(
         report.retried += 1
         return
     reason = str(summary.get("reason") or verdict.reason)
-    changes: dict[str, Any] = {
-        "summary": {k: summary[k] for k in SUMMARY_HIGHLIGHTS if k in summary and k != "children"}
-    }
+    changes: dict[str, Any] = {"summary": highlights(summary)}
     if state is RunState.SUCCEEDED and run.route == "zip":
-        children = summary.get("children") or []
-        changes["children"] = tuple(str(c.get("blob", "")) for c in children if isinstance(c, dict))
+        children = [c for c in summary.get("children") or [] if isinstance(c, dict)]
+        # The run document stays small (Cosmos items are 2 MB at most): the full list is in
+        # the zip's summary.json.
+        changes["children"] = tuple(str(c.get("blob", "")) for c in children[:MAX_CHILDREN])
         changes["summary"]["children"] = len(children)
     if state is RunState.FAILED:
         attempts = f" after {run.attempt} attempt{'s' if run.attempt > 1 else ''}"
@@ -233,6 +253,16 @@ def _alert_failure(p: Pipeline, run: Run, now: dt.datetime) -> int:
     return int(raised)
 
 
+def highlights(summary: dict[str, Any]) -> dict[str, Any]:
+    """What of a summary.json the run document keeps: counts, and the groups when few."""
+    kept = {k: summary[k] for k in SUMMARY_HIGHLIGHTS if k in summary and k != "children"}
+    groups = kept.get("groups")
+    if isinstance(groups, dict) and len(groups) > MAX_GROUPS:
+        kept["groups"] = None
+        kept["group_count"] = len(groups)
+    return kept
+
+
 def _keep_task_output(p: Pipeline, run: Run) -> None:
     """Copy the task's stdout and stderr to the logs container before Batch deletes them."""
     if not run.job_id or not run.task_id:
@@ -249,18 +279,25 @@ def _keep_task_output(p: Pipeline, run: Run) -> None:
             )
 
 
-def _check_stuck(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
+def _check_stuck(
+    p: Pipeline, run: Run, now: dt.datetime, report: TickReport, error: str | None = None
+) -> None:
     limit = dt.timedelta(seconds=p.settings.stuck_after_seconds)
     if now - run.updated_at < limit:
         return
+    cause = (
+        f"The reconciler fails on it: {error}."
+        if error
+        else "Check the pool has nodes and the task is not hung."
+    )
     raised = p.alerts.raise_alert(
         Alert(
             kind="stuck",
             subject=f"{run.container}/{run.name}",
             message=(
                 f"run {run.key} has been {run.state.value} since {run.updated_at:%Y-%m-%d %H:%M}Z "
-                f"(task {run.task_id} on job {run.job_id}). Check the pool has nodes "
-                "and the task is not hung; the reconciler keeps watching it."
+                f"(task {run.task_id} on job {run.job_id}). {cause} "
+                "The reconciler keeps watching it."
             ),
             at=now,
             run_key=run.key,
@@ -303,8 +340,8 @@ def _sweep(p: Pipeline, now: dt.datetime, report: TickReport) -> None:
         if blob.last_modified is not None and now - blob.last_modified < SWEEP_GRACE:
             continue
         log.warning("sweep: %s/%s has no run (missed trigger); submitting it", container, blob.name)
-        intake.receive(p, blob, now)
-        report.swept += 1
+        if _guarded(report, f"sweep of {blob.name}", partial(intake.receive, p, blob, now)) is None:
+            report.swept += 1
 
 
 def _base(name: str) -> str:

@@ -53,12 +53,13 @@ WEBHOOK_KINDS = ("generic", "teams", "slack")
 
 @dataclass(frozen=True)
 class Settings:
-    storage_connection_string: str
+    # Secrets are kept out of repr() so that logging settings never leaks them.
+    storage_connection_string: str = field(repr=False)
     blob_endpoint: str
     storage_account: str
     batch_url: str
     batch_account: str
-    batch_key: str | None
+    batch_key: str | None = field(repr=False)
     batch_pool_id: str
     batch_vm_size: str
     batch_vm_image: str
@@ -68,7 +69,7 @@ class Settings:
     batch_task_slots_per_node: int
     batch_job_prefix: str
     cosmos_endpoint: str
-    cosmos_key: str | None
+    cosmos_key: str | None = field(repr=False)
     cosmos_database: str
     cosmos_ca_cert: str | None
     container_incoming: str

@@ -73,6 +73,13 @@ def verdict_for_task(task_state: str, exit_code: int | None, failure: str | None
         return TaskVerdict(RunState.RUNNING, False, "running")
     if task_state != "completed":
         return TaskVerdict(None, False, f"unknown task state {task_state!r}")
+    if failure and "MaxWallClockTimeExceeded" in failure:
+        # Another attempt would hit the same limit.
+        return TaskVerdict(
+            RunState.FAILED,
+            False,
+            "the task ran past its time limit; raise DROPBATCH_TASK_MAX_SECONDS or split the file",
+        )
     if exit_code is None:
         return TaskVerdict(RunState.FAILED, True, f"task did not run: {failure or 'no exit code'}")
     if exit_code == WorkerExit.OK:
