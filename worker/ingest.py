@@ -52,6 +52,7 @@ def _write(
     context: Context, path: Path, tally: CsvTally, rejects: RejectsFile, records: RecordStore
 ) -> Outcome:
     s = context.settings
+    context.mark_started()
     with context.tasklog.phase("write"):
         processes = write_all(s, path, tally.good, records)
     with context.tasklog.phase("cleanup"):
@@ -61,7 +62,7 @@ def _write(
             removed = records.delete_version(s.file_key)
             context.tasklog.counts["documents_removed_superseded"] = removed
             raise InputVanished(f"{s.input_container}/{s.input_blob} changed while processing")
-        older = records.delete_other_versions(s.input_container, s.input_blob, s.file_key)
+        older = records.delete_versions(context.older_versions())
     context.tasklog.counts.update(
         {
             "rows": tally.rows,

@@ -6,7 +6,9 @@ same places.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,10 +56,34 @@ class Context:
             f"{prefix}: {error.where}: {error.cause}" if error.where else f"{prefix}: {error.cause}"
         )
 
+    def mark_started(self) -> None:
+        """Leave this version's folder in `results` before writing any document, so a later
+        version finds it (see `older_versions`) even if this one never finishes."""
+        s = self.settings
+        marker = encode_marker(s.file_key, self.source)
+        self.put_result("started.json", marker, "application/json")
+
+    def older_versions(self) -> list[str]:
+        """File keys of the other versions of this blob: the folders next to this version's
+        in the results container. Listing one name's folder stays cheap however many
+        documents the records container holds."""
+        s = self.settings
+        found = self.storage.folders(s.container_results, f"{s.input_blob}/")
+        return sorted(k for k in found if _FILE_KEY.fullmatch(k) and k != s.file_key)
+
     def put_result(self, leaf: str, data: bytes | IO[bytes], content_type: str) -> None:
         self.storage.put(
             self.settings.container_results, self.result_path(leaf), data, content_type
         )
+
+
+_FILE_KEY = re.compile(r"[0-9a-f]{8,128}")
+
+
+def encode_marker(file_key: str, source: Source) -> bytes:
+    body = {"file_key": file_key, "source": {"container": source.container, "name": source.name,
+                                             "etag": source.etag}}  # fmt: skip
+    return json.dumps(body, sort_keys=True).encode()
 
 
 def log_path(settings: Settings) -> str:

@@ -137,18 +137,9 @@ class RecordStore:
         """Upsert every document, `concurrency` at a time; the first failure stops the rest."""
         self._run_concurrently(documents, self._upsert_one)
 
-    def delete_other_versions(self, container: str, name: str, keep_file_key: str) -> int:
-        """Delete documents of older versions of the same source blob; return how many."""
-        query = (
-            "SELECT c.id, c.pk FROM c WHERE c.source.container = @container"
-            " AND c.source.name = @name AND c.file_key != @keep"
-        )
-        parameters = [
-            {"name": "@container", "value": container},
-            {"name": "@name", "value": name},
-            {"name": "@keep", "value": keep_file_key},
-        ]
-        return self._delete_matching(query, parameters)
+    def delete_versions(self, file_keys: Iterable[str]) -> int:
+        """Delete every document of these file versions; return how many."""
+        return sum(self.delete_version(key) for key in file_keys)
 
     def delete_version(self, file_key: str) -> int:
         """Delete every document of one file version; return how many."""

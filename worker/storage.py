@@ -135,6 +135,16 @@ class Storage:
                 content_settings=ContentSettings(content_type=content_type),
             )
 
+    def folders(self, container: str, prefix: str) -> list[str]:
+        """The names of the virtual folders right under `prefix` (which ends with '/')."""
+        client = self._client.get_container_client(container)
+        with _translated(f"list {container}/{prefix}"):
+            return [
+                str(item.name)[len(prefix) :].rstrip("/")
+                for item in client.walk_blobs(name_starts_with=prefix, delimiter="/")
+                if str(item.name).endswith("/")
+            ]
+
     def exists(self, container: str, name: str) -> bool:
         return self.current_etag(container, name) is not None
 

@@ -441,3 +441,20 @@ def test_a_wrong_storage_key_is_a_configuration_error(
 
     assert proc.returncode == 2, proc.stderr
     assert "storage credential:" in proc.stderr
+
+
+def test_a_version_that_died_after_writing_is_cleaned_by_the_next_one(
+    worker_stack: WorkerStack,
+) -> None:
+    # Given a version whose task wrote its documents but died before its summary
+    name = unique("died.csv")
+    old = worker_stack.process("csv", name, corpus.good_csv())
+    worker_stack.blobs.get_blob_client(RESULTS, f"{name}/{old.key}/summary.json").delete_blob()
+    assert worker_stack.exists(RESULTS, f"{name}/{old.key}/started.json")
+
+    # When the file is replaced and processed
+    new = worker_stack.process("csv", name, corpus.csv_text(corpus.GOOD_ROWS[2]).encode())
+
+    # Then only the new version's documents remain
+    assert new.code == 0
+    assert {d["file_key"] for d in worker_stack.documents_of(name)} == {new.key}
