@@ -9,6 +9,7 @@ status  print what is running and where
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import contextlib
 import json
 import os
@@ -21,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from devstack.process import port_open
 from devstack.servers import ROOT
 from devstack.stack import Ports, Stack
@@ -28,6 +31,7 @@ from devstack.stack import Ports, Stack
 STATE_DIR = ROOT / ".devstack"
 STACK_FILE = "stack.json"
 UP_TIMEOUT_SECONDS = 120
+STANDARD_PORTS = tuple(dataclasses.astuple(Ports.standard()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,13 +65,22 @@ def alive(pid: int) -> bool:
     return True
 
 
+def ours(pid: int) -> bool:
+    """Is `pid` still one of the stack's servers?"""
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    return any(mark in cmdline for mark in ("azurite", "cosmos_server", "devstack."))
+
+
 def up(state_dir: Path) -> int:
     info = read_stack(state_dir)
     if info and alive(int(info["pid"])):
         print("the local stack is already running")
         return status(state_dir)
     (state_dir / STACK_FILE).unlink(missing_ok=True)
-    busy = [p for p in (10000, 10001, 10100, 10200) if port_open(p)]
+    busy = [p for p in STANDARD_PORTS if port_open(p)]
     if busy:
         print(
             f"ports {busy} are in use by another program; stop it (or `make down`) first",
@@ -102,6 +115,9 @@ def up(state_dir: Path) -> int:
         f"the local stack did not answer in {UP_TIMEOUT_SECONDS}s; see {state_dir}/logs",
         file=sys.stderr,
     )
+    supervisor.terminate()  # it stops whatever it had started
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        supervisor.wait(30)
     return 1
 
 
@@ -141,12 +157,18 @@ def down(state_dir: Path) -> int:
         deadline = time.monotonic() + 30
         while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-    # Whatever survived the supervisor (if it was killed) goes now, group by group.
-    for child in (info.get("pids") or {}).values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(int(child), signal.SIGKILL)
+    # A supervisor that stopped cleanly removed the stack file. If it is still there, the
+    # supervisor was killed: its servers may be left, and go now, group by group, if they are
+    # still ours (a process id may have been reused since).
+    if (state_dir / STACK_FILE).exists():
+        for child in (info.get("pids") or {}).values():
+            if ours(int(child)):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(int(child), signal.SIGKILL)
     (state_dir / STACK_FILE).unlink(missing_ok=True)
-    bound = [p for p in (10000, 10001, 10100, 10200) if port_open(p)]
+    deadline = time.monotonic() + 10  # killed servers take a moment to let go of ports
+    while (bound := [p for p in STANDARD_PORTS if port_open(p)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
     if bound:
         print(f"stopped, but ports {bound} are still bound by another program", file=sys.stderr)
         return 1
