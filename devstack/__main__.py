@@ -9,8 +9,8 @@ status  print what is running and where
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
