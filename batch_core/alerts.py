@@ -64,10 +64,12 @@ class Alerts:
         return cls(container, settings.alert_webhook_url, settings.alert_webhook_kind)
 
     def raise_alert(self, alert: Alert) -> bool:
-        """Record and deliver `alert`; False if the same alert was raised before."""
-        doc = alert.to_doc()
+        """Record and deliver `alert`; False if the same alert was raised before. The record
+        comes first and says whether the webhook took it, so a failed delivery is tried again
+        (`redeliver`) instead of being lost behind the duplicate check."""
+        doc = alert.to_doc() | {"delivered": False if self._url else None}
         try:
-            self._c.create_item(doc)
+            stored = self._c.create_item(doc)
         except CosmosResourceExistsError:
             return False
         except AzureError as e:
@@ -80,7 +82,28 @@ class Alerts:
             extra={"alert": doc},
         )
         if self._url:
-            self._post(alert)
+            self._deliver(stored)
+        return True
+
+    def redeliver(self, limit: int = 20) -> int:
+        """Post again the alerts the webhook has not taken yet; return how many went through."""
+        if not self._url:
+            return 0
+        query = f"SELECT TOP {int(limit)} * FROM c WHERE c.delivered = false ORDER BY c.at"
+        try:
+            pending = list(self._c.query_items(query, enable_cross_partition_query=True))
+        except AzureError as e:
+            raise translate(e, "list undelivered alerts") from e
+        return sum(self._deliver(doc) for doc in pending)
+
+    def _deliver(self, doc: dict[str, Any]) -> bool:
+        if not self._post(doc):
+            return False
+        try:
+            self._c.replace_item(doc["id"], {**doc, "delivered": True})
+        except AzureError as e:
+            # Delivered but not marked: the worst case is one repeat on the next tick.
+            log.warning("alert %s delivered but not marked: %s", doc["id"], e)
         return True
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -90,10 +113,10 @@ class Alerts:
         except AzureError as e:
             raise translate(e, "list alerts") from e
 
-    def _post(self, alert: Alert) -> None:
+    def _post(self, doc: dict[str, Any]) -> bool:
         if not self._url:
-            return
-        body = json.dumps(webhook_body(self._kind, alert)).encode()
+            return False
+        body = json.dumps(webhook_body(self._kind, doc)).encode()
         request = urllib.request.Request(
             self._url, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
@@ -101,21 +124,25 @@ class Alerts:
             with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
                 response.read()
         except (urllib.error.URLError, TimeoutError, OSError) as e:
-            # The alert is recorded in Cosmos either way; the operator can still see it there.
-            log.warning("alert webhook failed for %s %s: %s", alert.kind, alert.subject, e)
+            # The alert is recorded in Cosmos either way, and delivery is tried again.
+            log.warning("alert webhook failed for %s %s: %s", doc["kind"], doc["subject"], e)
+            return False
+        return True
 
 
-def webhook_body(kind: str, alert: Alert) -> dict[str, Any]:
-    title = f"dropbatch {alert.severity}: {alert.kind} — {alert.subject}"
+def webhook_body(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """The webhook's JSON for a stored alert document."""
+    title = f"dropbatch {doc['severity']}: {doc['kind']} — {doc['subject']}"
     if kind == "slack":
-        return {"text": f"*{title}*\n{alert.message}"}
+        return {"text": f"*{title}*\n{doc['message']}"}
     if kind == "teams":
         return {
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
             "summary": title,
-            "themeColor": "D70000" if alert.severity == "error" else "FFA500",
+            "themeColor": "D70000" if doc["severity"] == "error" else "FFA500",
             "title": title,
-            "text": alert.message,
+            "text": doc["message"],
         }
-    return {"source": "dropbatch", **alert.to_doc()}
+    fields = ("id", "kind", "subject", "message", "severity", "run_key", "at")
+    return {"source": "dropbatch", **{k: doc.get(k) for k in fields}}

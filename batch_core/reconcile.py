@@ -94,6 +94,7 @@ def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickRe
     for run in failed:
         _guarded(report, f"alert for {run.name}", partial(_count_alert, p, run, now, report))
     _guarded(report, "poison queue", partial(_poisoned, p, now, report))
+    _guarded(report, "alert delivery", p.alerts.redeliver)
     if gate is None or gate.due(now):
         _guarded(
             report, f"sweep of {p.settings.container_incoming}", partial(_sweep, p, now, report)

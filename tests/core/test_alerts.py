@@ -91,8 +91,21 @@ def test_an_alert_is_recorded_and_posted_once(stack: Stack, receiver: Receiver, 
     assert len(stored) == 1
 
 
-def test_an_unreachable_webhook_does_not_lose_the_alert(stack: Stack) -> None:
-    alerts = alerts_for(stack, "http://127.0.0.1:9/unreachable", "generic")
+def test_an_alert_the_webhook_missed_is_delivered_later_exactly_once(
+    stack: Stack, receiver: Receiver
+) -> None:
+    # Given an alert raised while the webhook was unreachable
+    down = alerts_for(stack, "http://127.0.0.1:9/unreachable", "generic")
     alert = an_alert()
-    assert alerts.raise_alert(alert) is True
-    assert [a["id"] for a in alerts.recent(500) if a["id"] == alert.id] == [alert.id]
+    assert down.raise_alert(alert) is True
+    stored = [a for a in down.recent(500) if a["id"] == alert.id]
+    assert [a["delivered"] for a in stored] == [False]
+
+    # When the reconciler tries again with the webhook back
+    up = alerts_for(stack, receiver.url, "generic")
+    up.redeliver(limit=500)
+    up.redeliver(limit=500)
+
+    # Then it was posted once, and is marked delivered
+    assert [b["id"] for b in receiver.bodies if b["id"] == alert.id] == [alert.id]
+    assert [a["delivered"] for a in up.recent(500) if a["id"] == alert.id] == [True]
