@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from batch_core.alerts import Alerts
 from batch_core.batch_service import BatchService, batch_client
 from batch_core.blobstore import BlobStore, blob_service
-from batch_core.cosmosdb import ALERTS, RUNS, cosmos_client, database, provision
+from batch_core.cosmosdb import ALERTS, RECORDS, RUNS, cosmos_client, database, provision
 from batch_core.ledger import Ledger
 from batch_core.poison import PoisonQueue
+from batch_core.records import Records
 from batch_core.settings import Settings
 
 
@@ -21,6 +22,7 @@ class Pipeline:
     batch: BatchService
     alerts: Alerts
     poison: PoisonQueue
+    records: Records
 
     @classmethod
     def build(cls, settings: Settings) -> Pipeline:
@@ -33,6 +35,7 @@ class Pipeline:
             batch=BatchService(batch_client(settings), settings),
             alerts=Alerts.build(db.get_container_client(ALERTS), settings),
             poison=PoisonQueue.build(settings),
+            records=Records(db.get_container_client(RECORDS)),
         )
 
     def provision(self) -> None:

@@ -228,6 +228,11 @@ def _finish(
         )
         if not quarantined:
             reason = f"{verdict.reason}{attempts}; the blob is gone, nothing to quarantine"
+    if state in (RunState.FAILED, RunState.VANISHED):
+        # An attempt may have written part of the file's documents: none may outlive the run.
+        removed = p.records.purge(run.key)
+        if removed:
+            reason = f"{reason}; {removed} partly written documents removed"
     done = p.ledger.advance(run, state, reason, now, **changes)
     report.moved[state.value] += 1
     if state is RunState.FAILED:

@@ -273,3 +273,32 @@ def test_a_task_planned_on_an_ended_job_of_an_earlier_day_runs_on_todays_job(
     done = drain(p, created.key)
     assert done.state is RunState.SUCCEEDED
     assert done.job_id == job_id_for(p.settings, utcnow().date())
+
+
+def test_a_failed_run_leaves_no_partly_written_documents(stack: Stack) -> None:
+    # Given a worker that writes some documents, then fails transiently every time
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=exits_with(75), DROPBATCH_MAX_ATTEMPTS="1")
+    run = intake.receive(p, drop(p, unique("partial.csv"), CSV_HEADER + ROW), utcnow())
+    assert run is not None
+    from batch_core.cosmosdb import RECORDS, cosmos_client
+
+    records = (
+        cosmos_client(p.settings)
+        .get_database_client(p.settings.cosmos_database)
+        .get_container_client(RECORDS)
+    )
+    for row in range(3):  # what an attempt that died half-way would have left
+        records.upsert_item({"id": f"{run.key}-{row}", "pk": run.key, "file_key": run.key})
+
+    # When the run ends failed
+    done = drain(p, run.key)
+
+    # Then its documents are gone, and the reason says so
+    assert done.state is RunState.FAILED
+    assert "3 partly written documents removed" in done.reason
+    left = records.query_items(
+        "SELECT VALUE c.id FROM c WHERE c.file_key = @k",
+        parameters=[{"name": "@k", "value": run.key}],
+        enable_cross_partition_query=True,
+    )
+    assert list(left) == []
