@@ -1,13 +1,15 @@
 """dropbatch's Azure Functions app. Each trigger parses its binding into a typed value, calls
 one batch_core function and returns; the pipeline is built once, on first use."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: the Functions worker reads the parameter
+# annotations to choose bindings (an SDK BlobClient instead of the blob's content).
 
 import datetime as dt
 import functools
 import logging
 
 import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
 
 from batch_core import intake, reconcile
 from batch_core.bindings import blob_ref
@@ -29,14 +31,17 @@ def pipeline() -> Pipeline:
 
 
 @app.blob_trigger(
-    arg_name="blob",
+    arg_name="client",
     path="%DROPBATCH_CONTAINER_INCOMING%/{name}",
     connection="AzureWebJobsStorage",
     source=func.BlobSource.EVENT_GRID,
 )
-def on_blob(blob: func.InputStream) -> None:
-    """A file landed in `incoming`: record it and submit its task (never reads the content)."""
-    intake.receive(pipeline(), blob_ref(blob), utcnow())
+def on_blob(client: blob.BlobClient) -> None:
+    """A file landed in `incoming`: record it and submit its task. The binding is an SDK
+    client, so the host never downloads the file; only its properties are read."""
+    ref = blob_ref(client)
+    if ref is not None:
+        intake.receive(pipeline(), ref, utcnow())
 
 
 @app.timer_trigger(

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-import azure.functions as func
+import logging
 
-from batch_core.blobstore import BlobRef
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.blob import BlobClient
+
+from batch_core.blobstore import BlobRef, translate
 from batch_core.keys import normalize_etag
 
+log = logging.getLogger(__name__)
 
-def blob_ref(blob: func.InputStream) -> BlobRef:
-    """Name, etag, size and metadata of the blob that fired the trigger; never its content."""
-    container, _, name = (blob.name or "").partition("/")
-    # The runtime's InputStream carries these; the abstract type does not declare them.
-    props = getattr(blob, "blob_properties", None) or {}
-    etag = props.get("ETag") or props.get("Etag") or props.get("etag") or ""
-    if not etag:
-        raise ValueError(f"blob trigger for {blob.name} carried no ETag property")
-    metadata = getattr(blob, "metadata", None) or {}
+
+def blob_ref(client: BlobClient) -> BlobRef | None:
+    """Name, etag, size and metadata of the blob that fired the trigger, read from its
+    properties: the content is never downloaded. None if the blob is gone already."""
+    try:
+        props = client.get_blob_properties()
+    except ResourceNotFoundError:
+        log.info(
+            "%s/%s was deleted before its trigger ran", client.container_name, client.blob_name
+        )
+        return None
+    except AzureError as e:
+        raise translate(e, f"read properties of {client.container_name}/{client.blob_name}") from e
     return BlobRef(
-        container=container,
-        name=name,
-        etag=normalize_etag(str(etag)),
-        size=int(blob.length or props.get("Length") or 0),
-        metadata={str(k): str(v) for k, v in metadata.items()},
+        container=client.container_name,
+        name=client.blob_name,
+        etag=normalize_etag(str(props.etag)),
+        size=int(props.size),
+        last_modified=props.last_modified,
+        metadata={str(k): str(v) for k, v in (props.metadata or {}).items()},
     )

@@ -25,6 +25,7 @@ from azure.storage.queue import QueueMessage
 from devstack.funchost.blobstream import DownloadCounter, LazyBlobStream, properties_document
 from devstack.funchost.catalog import ArgumentKind, BlobFunction
 from devstack.funchost.invoker import Invoker
+from devstack.funchost.sdkbinding import sdk_argument
 from devstack.funchost.storage import (
     BLOB_TRIGGER_POISON_QUEUE,
     BLOB_TRIGGER_QUEUE_PREFIX,
@@ -87,6 +88,16 @@ def _with_content(function: BlobFunction) -> Callable[..., Any]:
     """
     if function.argument_kind is ArgumentKind.STREAM:
         return function.call
+    if function.argument_kind is ArgumentKind.SDK:
+        sdk_type = function.sdk_type
+        assert sdk_type is not None
+
+        def call_with_client(**kwargs: Any) -> Any:
+            container, _, blob_name = str(kwargs[function.argument].name).partition("/")
+            client = sdk_argument(sdk_type, function.connection, container, blob_name)
+            return function.call(**{**kwargs, function.argument: client})
+
+        return call_with_client
 
     def call(**kwargs: Any) -> Any:
         content = kwargs[function.argument].read()

@@ -28,6 +28,7 @@ from devstack.funchost.blobpath import BlobPathPattern
 from devstack.funchost.errors import AppLoadError, ConfigError, StartupError
 from devstack.funchost.schedule import Schedule as ScheduleType
 from devstack.funchost.schedule import monitored_by_default, parse_schedule
+from devstack.funchost.sdkbinding import is_sdk_type
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class ArgumentKind(enum.StrEnum):
     STREAM = "stream"
     BYTES = "bytes"
     TEXT = "str"
+    SDK = "sdk"  # an SDK client for the blob (deferred binding): no content at all
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class BlobFunction:
     argument_kind: ArgumentKind
     call: Callable[..., Any]
     wants_context: bool
+    connection: str = "AzureWebJobsStorage"  # the setting's name, for SDK-type bindings
+    sdk_type: type | None = None
 
     @property
     def function_id(self) -> str:
@@ -192,6 +196,8 @@ def _blob_function(
         argument_kind=_argument_kind(call, argument),
         call=call,
         wants_context=_wants_context(call),
+        connection=connection,
+        sdk_type=_sdk_type(call, argument),
     )
 
 
@@ -230,9 +236,17 @@ def _parameters(call: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
         return inspect.signature(call).parameters
 
 
+def _sdk_type(call: Callable[..., Any], argument: str) -> type | None:
+    parameter = _parameters(call).get(argument)
+    annotation = parameter.annotation if parameter is not None else None
+    return annotation if isinstance(annotation, type) and is_sdk_type(annotation) else None
+
+
 def _argument_kind(call: Callable[..., Any], argument: str) -> ArgumentKind:
     parameter = _parameters(call).get(argument)
     annotation = parameter.annotation if parameter is not None else None
+    if is_sdk_type(annotation):
+        return ArgumentKind.SDK
     if annotation in (bytes, "bytes"):
         return ArgumentKind.BYTES
     if annotation in (str, "str"):

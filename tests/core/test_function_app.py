@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 
-import azure.functions as func
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from batch_core.bindings import blob_ref
 from devstack.servers import ROOT
 from devstack.stack import Stack
+from tests.core.pipeline_helpers import pipeline_with, unique
 
 LIST_TRIGGERS = (
     "import json, function_app as f; print(json.dumps(default=str, obj={x.get_function_name(): "
@@ -52,29 +53,31 @@ def test_the_app_does_not_start_without_a_required_setting_and_names_it(stack: S
     assert "DROPBATCH_COSMOS_ENDPOINT" in result.stderr and "missing" in result.stderr
 
 
-def test_a_blob_binding_becomes_a_ref_without_reading_the_content() -> None:
-    class Unreadable(func.blob.InputStream):
-        def read(self, size: int = -1) -> bytes:
-            raise AssertionError("the trigger must not read the file")
+def test_a_blob_client_binding_becomes_a_ref_from_properties_alone(stack: Stack) -> None:
+    p = pipeline_with(stack)
+    name = unique("props.csv")
+    dropped = p.blobs.upload(p.settings.container_incoming, name, b"id\n1\n")
+    client = BlobServiceClient.from_connection_string(
+        stack.values["AzureWebJobsStorage"]
+    ).get_blob_client(p.settings.container_incoming, name)
 
-    blob = Unreadable(
-        data=b"",
-        name="incoming/folder/a.csv",
-        length=42,
-        blob_properties={"ETag": '"0x8DC"', "Length": 42},
-        metadata={"dropbatch_parent": "abc"},
-    )
-    ref = blob_ref(blob)
-    assert (ref.container, ref.name, ref.etag, ref.size, ref.parent) == (
-        "incoming",
-        "folder/a.csv",
-        "0x8DC",
-        42,
-        "abc",
+    ref = blob_ref(client)
+
+    assert ref is not None
+    assert (ref.container, ref.name, ref.etag, ref.size) == (
+        dropped.container,
+        dropped.name,
+        dropped.etag,
+        len(b"id\n1\n"),
     )
 
 
-def test_a_blob_binding_without_an_etag_is_refused_by_name() -> None:
-    blob = func.blob.InputStream(data=b"", name="incoming/a.csv", length=1, blob_properties={})
-    with pytest.raises(ValueError, match=r"incoming/a\.csv"):
-        blob_ref(blob)
+def test_a_blob_deleted_before_its_trigger_ran_gives_no_ref(stack: Stack) -> None:
+    p = pipeline_with(stack)
+    name = unique("gone-before.csv")
+    dropped = p.blobs.upload(p.settings.container_incoming, name, b"id\n")
+    assert p.blobs.delete(dropped.container, dropped.name, dropped.etag)
+    client = BlobServiceClient.from_connection_string(
+        stack.values["AzureWebJobsStorage"]
+    ).get_blob_client(p.settings.container_incoming, name)
+    assert blob_ref(client) is None

@@ -324,3 +324,49 @@ def test_a_function_annotated_with_bytes_gets_the_content_and_a_context(
         }
     ]
     assert host.stop() == 0
+
+
+SDK_APP = """
+import json
+import os
+import pathlib
+
+import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
+
+app = func.FunctionApp()
+
+
+@app.blob_trigger(arg_name="client", path="sdk-SUFFIX/{name}", connection="AzureWebJobsStorage")
+def on_client(client: blob.BlobClient) -> None:
+    props = client.get_blob_properties()
+    pathlib.Path(os.environ["FUNCHOST_TEST_RECORD"]).write_text(
+        json.dumps({"type": type(client).__module__ + "." + type(client).__name__,
+                    "container": client.container_name, "blob": client.blob_name,
+                    "etag": props.etag, "size": props.size})
+    )
+"""
+
+
+def test_an_sdk_blob_client_binding_gets_a_client_and_never_the_content(
+    apps: AppFactory, azurite: Azurite
+) -> None:
+    # Given a function that asks for an SDK BlobClient (deferred binding)
+    app = apps.write(SDK_APP, {"AzureWebJobsStorage": azurite.connection_string})
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    service.create_container(f"sdk-{app.suffix}")
+    host = apps.start(app)
+    host.ready_line()
+
+    # When a blob lands
+    etag = _upload(service, app, "sdk", "big.csv", b"0" * 500_000)
+    host.wait_until(lambda: len(_succeeded(host, "on_client")) == 1, "the invocation")
+
+    # Then the function got a client for that blob, and nothing was downloaded
+    (invocation,) = _succeeded(host, "on_client")
+    assert invocation["content_downloads"] == 0
+    got = json.loads(app.record_file.read_text())
+    assert got["type"] == "azure.storage.blob._blob_client.BlobClient"
+    assert (got["container"], got["blob"], got["size"]) == (f"sdk-{app.suffix}", "big.csv", 500_000)
+    assert got["etag"].strip('"') == etag.strip('"')
+    assert host.stop() == 0
