@@ -66,9 +66,20 @@ class Context:
     def older_versions(self) -> list[str]:
         """File keys of the other versions of this blob: the folders next to this version's
         in the results container. Listing one name's folder stays cheap however many
-        documents the records container holds."""
+        documents the records container holds. A CSV extracted from a zip also has versions
+        under the other versions of that zip (`<zip>.parts/<other zip key>/<entry>`)."""
         s = self.settings
-        found = self.storage.folders(s.container_results, f"{s.input_blob}/")
+        names = [s.input_blob]
+        child = _CHILD.fullmatch(s.input_blob)
+        if child is not None:
+            parts, own, entry = child.group(1), child.group(2), child.group(3)
+            siblings = self.storage.folders(s.container_results, f"{parts}/")
+            names += [
+                f"{parts}/{k}/{entry}" for k in siblings if _ZIP_KEY.fullmatch(k) and k != own
+            ]
+        found: set[str] = set()
+        for name in names:
+            found.update(self.storage.folders(s.container_results, f"{name}/"))
         return sorted(k for k in found if _FILE_KEY.fullmatch(k) and k != s.file_key)
 
     def put_result(self, leaf: str, data: bytes | IO[bytes], content_type: str) -> None:
@@ -78,6 +89,8 @@ class Context:
 
 
 _FILE_KEY = re.compile(r"[0-9a-f]{8,128}")
+_ZIP_KEY = re.compile(r"[0-9a-f]{12}")
+_CHILD = re.compile(r"(.+\.parts)/([0-9a-f]{12})/(.+)")
 
 
 def encode_marker(file_key: str, source: Source) -> bytes:

@@ -458,3 +458,24 @@ def test_a_version_that_died_after_writing_is_cleaned_by_the_next_one(
     # Then only the new version's documents remain
     assert new.code == 0
     assert {d["file_key"] for d in worker_stack.documents_of(name)} == {new.key}
+
+
+def test_a_replaced_zip_leaves_only_the_new_versions_rows_for_each_entry(
+    worker_stack: WorkerStack,
+) -> None:
+    # Given a zip whose CSV entry was extracted and processed
+    name = unique("again.zip")
+    first = worker_stack.process("zip", name, corpus.zip_of([("a.csv", corpus.good_csv())]))
+    (old_child,) = worker_stack.list_blobs(INCOMING, f"{name}.parts/{first.key[:12]}/")
+    old = worker_stack.process("csv", old_child)
+
+    # When the zip is replaced by a version with fewer rows, and its entry processed
+    smaller = corpus.zip_of([("a.csv", corpus.csv_text(corpus.GOOD_ROWS[2]).encode())])
+    second = worker_stack.process("zip", name, smaller)
+    (new_child,) = worker_stack.list_blobs(INCOMING, f"{name}.parts/{second.key[:12]}/")
+    new = worker_stack.process("csv", new_child)
+
+    # Then the entry's documents are the new version's only
+    assert (first.code, old.code, second.code, new.code) == (0, 0, 0, 0)
+    assert worker_stack.documents(old.key) == []
+    assert len(worker_stack.documents(new.key)) == 1
