@@ -196,8 +196,9 @@ def _finish(
     now: dt.datetime,
     report: TickReport,
 ) -> None:
+    stderr = b""
     try:
-        _keep_task_output(p, run)
+        stderr = _keep_task_output(p, run)
     except DropbatchError as e:  # logs are worth keeping, but not worth blocking the run's end
         log.warning("could not keep the output of task %s: %s", run.task_id, e)
     prefix = output_prefix(run.name, run.key)
@@ -222,12 +223,14 @@ def _finish(
         changes["summary"]["children"] = len(children)
     if state is RunState.FAILED:
         attempts = f" after {run.attempt} attempt{'s' if run.attempt > 1 else ''}"
-        reason = f"{verdict.reason}{attempts}; quarantined in {p.settings.container_failed}"
+        said = last_line(stderr)
+        cause = f"{verdict.reason} ({said})" if said else verdict.reason
+        reason = f"{cause}{attempts}; quarantined in {p.settings.container_failed}"
         quarantined = p.blobs.copy(
             run.container, run.name, p.settings.container_failed, f"{prefix}/{_base(run.name)}"
         )
         if not quarantined:
-            reason = f"{verdict.reason}{attempts}; the blob is gone, nothing to quarantine"
+            reason = f"{cause}{attempts}; the blob is gone, nothing to quarantine"
     if state in (RunState.FAILED, RunState.VANISHED):
         # An attempt may have written part of the file's documents: none may outlive the run.
         removed = p.records.purge(run.key)
@@ -269,11 +272,13 @@ def highlights(summary: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _keep_task_output(p: Pipeline, run: Run) -> None:
-    """Copy the task's stdout and stderr to the logs container before Batch deletes them."""
+def _keep_task_output(p: Pipeline, run: Run) -> bytes:
+    """Copy the task's stdout and stderr to the logs container before Batch deletes them;
+    return stderr."""
     if not run.job_id or not run.task_id:
-        return
+        return b""
     prefix = output_prefix(run.name, run.key)
+    stderr = b""
     for name in ("stdout.txt", "stderr.txt"):
         data = p.batch.task_file(run.job_id, run.task_id, name)
         if data is not None:
@@ -283,6 +288,18 @@ def _keep_task_output(p: Pipeline, run: Run) -> None:
                 data,
                 "text/plain; charset=utf-8",
             )
+            if name == "stderr.txt":
+                stderr = data
+    return stderr
+
+
+def last_line(output: bytes, limit: int = 300) -> str:
+    """The last non-empty line a failed worker wrote (its error), shortened for a reason."""
+    lines = [x.strip() for x in output.decode("utf-8", "replace").splitlines() if x.strip()]
+    if not lines:
+        return ""
+    line = lines[-1]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _check_stuck(

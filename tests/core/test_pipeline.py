@@ -302,3 +302,18 @@ def test_a_failed_run_leaves_no_partly_written_documents(stack: Stack) -> None:
         enable_cross_partition_query=True,
     )
     assert list(left) == []
+
+
+def test_a_failed_run_says_what_the_worker_said_last(stack: Stack) -> None:
+    command = (
+        f"{shlex.quote(sys.executable)} -c "
+        '\'import sys; print("DROPBATCH_COSMOS_ENDPOINT: not reachable", file=sys.stderr); '
+        "sys.exit(2)'"
+    )
+    p = pipeline_with(stack, DROPBATCH_WORKER_COMMAND=command)
+    run = intake.receive(p, drop(p, unique("said.csv"), CSV_HEADER + ROW), utcnow())
+    assert run is not None
+    done = drain(p, run.key)
+    assert done.state is RunState.FAILED
+    assert "exit 2" in done.reason
+    assert "DROPBATCH_COSMOS_ENDPOINT: not reachable" in done.reason
