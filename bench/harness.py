@@ -158,14 +158,17 @@ def scratch_dir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def local_stack(
-    name: str, with_functions: bool, overrides: dict[str, str] | None = None
+    name: str,
+    with_functions: bool,
+    overrides: dict[str, str] | None = None,
+    cosmos_latency_ms: int = 0,
 ) -> Iterator[Stack]:
     """Azurite, the Cosmos server and the Batch service (and the Functions host if asked) on
     free ports with their state in a temporary folder; everything is stopped afterwards,
     including task processes the Batch service may have left behind."""
     with scratch_dir(name) as state:
         started = time.monotonic()
-        stack = Stack(state)
+        stack = Stack(state, cosmos_latency_ms=cosmos_latency_ms)
         try:
             stack.start(with_functions=with_functions, overrides=overrides or {})
             progress(

@@ -147,7 +147,10 @@ def timed_variant(
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
-    with local_stack(NAME, with_functions=False) as stack, scratch_dir("worker-node") as node:
+    with (
+        local_stack(NAME, with_functions=False, cosmos_latency_ms=args.latency_ms) as stack,
+        scratch_dir("worker-node") as node,
+    ):
         settings = Settings.from_env(stack.values)
         db = cosmos_client(settings).get_database_client(settings.cosmos_database)
         containers = {v: fresh_container(db, f"records-{v}") for v in VARIANTS}
@@ -221,7 +224,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             ),
         },
     }
-    params = {"rows": args.rows, "order": ["worker", "ceiling", "baseline"]}
+    params = {
+        "rows": args.rows,
+        "cosmos_latency_ms": args.latency_ms,
+        "order": ["worker", "ceiling", "baseline"],
+    }
     return result(NAME, params, measurements, started)
 
 
@@ -234,6 +241,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.worker_csv", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--rows", type=int, default=10000, help="data rows in the CSV file")
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="hold every Cosmos response this long, as a network round trip to a real "
+        "account would (0: the local server answers at once)",
+    )
     args = parser.parse_args(argv)
     return args
 

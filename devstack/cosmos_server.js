@@ -1,5 +1,6 @@
 // Cosmos DB-compatible server for the local stack (never deployed).
 // Usage: node devstack/cosmos_server.js --port PORT --host HOST --cert CERT --key KEY
+//        [--latency-ms N]
 // Prints one JSON line {"event":"ready",...} when listening. State lives in memory only:
 // a restart of this process starts with an empty account (the stack says so).
 "use strict";
@@ -27,6 +28,18 @@ const server = createHttpsServer({
   key: fs.readFileSync(args.key),
 });
 server.keepAliveTimeout = 60000;
+// --latency-ms N holds every response N ms, as a network round trip to a real account would
+// (benchmarks compare sequential and concurrent writers under it).
+const latency = Number(args["latency-ms"] || 0);
+if (latency > 0) {
+  server.prependListener("request", (req, res) => {
+    const end = res.end.bind(res);
+    res.end = (...rest) => {
+      setTimeout(() => end(...rest), latency);
+      return res;
+    };
+  });
+}
 server.listen(Number(args.port), args.host, () => {
   const { port } = server.address();
   process.stdout.write(

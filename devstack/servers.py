@@ -93,13 +93,14 @@ class CosmosServer:
     ca_cert: Path
 
 
-def start_cosmos(state_dir: Path, port: int = 0) -> CosmosServer:
+def start_cosmos(state_dir: Path, port: int = 0, latency_ms: int = 0) -> CosmosServer:
     cert, key = ensure_certificate(state_dir / "tls")
     node = shutil.which("node") or "node"
     argv = [
         node, str(ROOT / "devstack" / "cosmos_server.js"),
         "--host", "127.0.0.1", "--port", str(port or free_port()),
         "--cert", str(cert), "--key", str(key),
+        "--latency-ms", str(latency_ms),
     ]  # fmt: skip
     proc = ManagedProcess("cosmos", argv, state_dir / "logs" / "cosmos.log", cwd=ROOT).start()
     return CosmosServer(proc, str(proc.ready_info["url"]), COSMOS_KEY, cert)

@@ -55,6 +55,8 @@ class Stack:
     values: dict[str, str] = field(default_factory=dict)
     # The Cosmos server keeps data in memory; the long-running stack snapshots it on stop.
     persist_cosmos: bool = False
+    # Added to every Cosmos response, to stand in for a network round trip (benchmarks).
+    cosmos_latency_ms: int = 0
 
     @property
     def settings_file(self) -> Path:
@@ -72,7 +74,7 @@ class Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.azurite = start_azurite(self.state_dir, ports.blob, ports.queue)
-            self.cosmos = start_cosmos(self.state_dir, ports.cosmos)
+            self.cosmos = start_cosmos(self.state_dir, ports.cosmos, self.cosmos_latency_ms)
             credentials = self._write_node_credentials()
             self.batch = start_batch(
                 self.state_dir,
