@@ -187,18 +187,10 @@ class JobTasks:
             with self.registry.lock:
                 self._processes.pop(key, None)
                 info = status(node, job_id)[_INFO_KEY[kind]]
-                if failure is not None and (retries == -1 or attempt < retries):
-                    attempt += 1
-                    info["retryCount"] = attempt
-                    info["lastRetryTime"] = iso(now())
+                next_attempt = processes.record_attempt(info, code, failure, attempt, retries)
+                if next_attempt is not None:
+                    attempt = next_attempt
                     continue
-                info["state"] = "completed"
-                info["endTime"] = iso(now())
-                if code is not None:
-                    info["exitCode"] = code
-                info["result"] = "failure" if failure else "success"
-                if failure:
-                    info["failureInfo"] = failure
                 self.registry.save_node(node)
                 log.info("%s task of job %s on node %s: %s", kind, job_id, node.id, info["result"])
             self.wake()

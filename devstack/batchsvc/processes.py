@@ -11,6 +11,9 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from devstack.batchsvc.timestamps import iso, now
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +161,27 @@ def is_task_process(pid: int, task_dir: Path) -> bool:
 def kill_process_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def record_attempt(
+    info: dict[str, Any],
+    code: int | None,
+    failure: dict[str, Any] | None,
+    attempt: int,
+    retries: int,
+) -> int | None:
+    """Record in `info` (a start, preparation or release task's execution info) an attempt
+    that ended. Returns the next attempt's number when the task should run again (it failed
+    and retries are left; -1 retries means no limit), else None once it is completed."""
+    if failure is not None and (retries == -1 or attempt < retries):
+        info["retryCount"] = attempt + 1
+        info["lastRetryTime"] = iso(now())
+        return attempt + 1
+    info["state"] = "completed"
+    info["endTime"] = iso(now())
+    if code is not None:
+        info["exitCode"] = code
+    info["result"] = "failure" if failure else "success"
+    if failure:
+        info["failureInfo"] = failure
+    return None

@@ -122,18 +122,10 @@ class StartTasks:
                 if node.doc.get("_removed"):
                     return
                 info = node.doc.setdefault("startTaskInfo", {"retryCount": 0})
-                if failure is not None and (retries == -1 or attempt < retries):
-                    attempt += 1
-                    info["retryCount"] = attempt
-                    info["lastRetryTime"] = iso(now())
+                next_attempt = processes.record_attempt(info, code, failure, attempt, retries)
+                if next_attempt is not None:
+                    attempt = next_attempt
                     continue
-                info["state"] = "completed"
-                info["endTime"] = iso(now())
-                if code is not None:
-                    info["exitCode"] = code
-                info["result"] = "failure" if failure else "success"
-                if failure:
-                    info["failureInfo"] = failure
                 if node.doc.get("state") == "waitingforstarttask":
                     transition(node.doc, "starttaskfailed" if failure else "idle")
                 self.registry.save_node(node)
