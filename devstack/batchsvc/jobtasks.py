@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from devstack.batchsvc import downloads, processes
 from devstack.batchsvc.processes import RunConfig, TaskPlace
-from devstack.batchsvc.registry import Job, Node, Pool, Registry
+from devstack.batchsvc.registry import Job, Node, Pool
 from devstack.batchsvc.timestamps import is_unbounded, iso, now, parse_duration
 
 log = logging.getLogger(__name__)
@@ -40,27 +39,8 @@ def status(node: Node, job_id: str) -> dict[str, Any]:
     return records.setdefault(job_id, {})
 
 
-class JobTasks:
+class JobTasks(processes.NodeTaskRunner[tuple[str, str, str]]):
     """One thread per running preparation or release task."""
-
-    def __init__(
-        self,
-        registry: Registry,
-        config: RunConfig,
-        stopping: threading.Event,
-        wake: Callable[[], None],
-    ) -> None:
-        self.registry = registry
-        self.config = config
-        self._stopping = stopping
-        self.wake = wake
-        self._processes: dict[tuple[str, str, str], subprocess.Popen[bytes]] = {}
-
-    def kill_all(self) -> None:
-        with self.registry.lock:
-            running = list(self._processes.values())
-        for process in running:
-            processes.kill_group(process)
 
     def node_ready_for(self, job: Job, pool: Pool, node: Node) -> bool:
         """True when the job's tasks may run on the node; starts its preparation if needed."""

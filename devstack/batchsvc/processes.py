@@ -8,12 +8,18 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from devstack.batchsvc.timestamps import iso, now
+
+if TYPE_CHECKING:
+    from devstack.batchsvc.registry import Registry
+
+K = TypeVar("K")
 
 log = logging.getLogger(__name__)
 
@@ -185,3 +191,27 @@ def record_attempt(
     if failure:
         info["failureInfo"] = failure
     return None
+
+
+class NodeTaskRunner(Generic[K]):
+    """Shared by the runners of node-level tasks (start, preparation and release): the
+    registry, the run configuration, and the processes running now by key, killed together."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        config: RunConfig,
+        stopping: threading.Event,
+        wake: Callable[[], None],
+    ) -> None:
+        self.registry = registry
+        self.config = config
+        self._stopping = stopping
+        self.wake = wake
+        self._processes: dict[K, subprocess.Popen[bytes]] = {}
+
+    def kill_all(self) -> None:
+        with self.registry.lock:
+            running = list(self._processes.values())
+        for process in running:
+            kill_group(process)

@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from devstack.batchsvc import downloads, processes
-from devstack.batchsvc.processes import RunConfig, TaskPlace
-from devstack.batchsvc.registry import Node, Pool, Registry, transition
+from devstack.batchsvc.processes import TaskPlace
+from devstack.batchsvc.registry import Node, Pool, transition
 from devstack.batchsvc.timestamps import iso, now
 
 log = logging.getLogger(__name__)
 
 
-class StartTasks:
+class StartTasks(processes.NodeTaskRunner[str]):
     """One thread per running start task; node states follow their outcome."""
-
-    def __init__(
-        self,
-        registry: Registry,
-        config: RunConfig,
-        stopping: threading.Event,
-        wake: Callable[[], None],
-    ) -> None:
-        self.registry = registry
-        self.config = config
-        self._stopping = stopping
-        self.wake = wake
-        self._processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def kill_all(self) -> None:
-        with self.registry.lock:
-            running = list(self._processes.values())
-        for process in running:
-            processes.kill_group(process)
 
     def ready(self, pool: Pool, node: Node) -> None:
         """A new or rebooted node: the pool's start task runs before any task when it has one."""
