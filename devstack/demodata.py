@@ -84,3 +84,22 @@ def write(folder: Path, files: list[DemoFile]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for f in files:
         (folder / f.name).write_bytes(f.data)
+
+
+def write_sample_shaped(folder: Path, seed: int = 7) -> None:
+    """Files shaped like the public sample workload (NC1..NC3.zip of five CSVs each, one CSV
+    per state), for a machine that does not have it."""
+    rng = random.Random(seed)
+    next_id = 1
+    folder.mkdir(parents=True, exist_ok=True)
+    for z in range(1, 4):
+        with zipfile.ZipFile(folder / f"NC{z}.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+            for part in range(5 * z - 4, 5 * z + 1):
+                count = rng.randint(15, 25)
+                archive.writestr(f"split{part}.csv", csv_bytes(rows_for("NC", count, rng, next_id)))
+                next_id += count
+    for state in sorted(STATES):
+        count = rng.randint(40, 120)
+        data = csv_bytes(rows_for(state, count, rng, next_id))
+        next_id += count
+        (folder / f"postal_codes_{state.lower()}.csv").write_bytes(data)

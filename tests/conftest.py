@@ -8,16 +8,35 @@ the tests that need it are skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
+from devstack.demodata import write_sample_shaped
 from devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Whatever a failed or timed-out test left running goes with the session: no server or
+    task process outlives the test run. The whole tree is listed before anything is signalled,
+    so the task processes of a server that dies first are still found."""
+    left = psutil.Process().children(recursive=True)
+    for proc in left:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc.terminate()
+    _, alive = psutil.wait_procs(left, timeout=5)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+
 
 # Settings that make the pipeline quick to drive in tests: no backoff, prompt stuck alerts are
 # not wanted (a second tick must not alert), a single attempt unless a test says otherwise.
@@ -47,7 +66,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def samples() -> Path:
+def real_samples() -> Path:
+    """The public sample workload itself, for tests that check its exact values."""
     if not SAMPLES.is_dir():
         pytest.skip(f"sample workload not found at {SAMPLES}")
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample workload when it is beside the project, else data of the same shape that
+    the project makes itself: NC1..NC3.zip of five CSVs each and seven per-state CSVs."""
+    if SAMPLES.is_dir():
+        return SAMPLES
+    folder = tmp_path_factory.mktemp("samples")
+    write_sample_shaped(folder)
+    return folder

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
@@ -102,6 +103,7 @@ def start_service(
         env=process_env,
         cwd=REPO_ROOT,
     )
+    _STARTED.append(process)
     stderr_lines: list[str] = []
 
     def drain() -> None:
@@ -120,6 +122,27 @@ def start_service(
     event = json.loads(ready[0])
     assert event["event"] == "ready" and event["service"] == "batch", event
     return RunningService(event["url"], ACCOUNT, key, state_dir, nodes_root, process, stderr_lines)
+
+
+# Every service a test starts, so that one the test did not stop (it failed first) is stopped
+# when the test ends.
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_services_left_running() -> Iterator[None]:
+    """A test that starts its own service and fails before stopping it leaves nothing behind."""
+    before = len(_STARTED)
+    yield
+    for process in _STARTED[before:]:
+        if process.poll() is None:
+            tree = psutil.Process(process.pid).children(recursive=True)
+            process.kill()
+            process.wait(10)
+            for child in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
+    del _STARTED[before:]
 
 
 @pytest.fixture(autouse=True)

@@ -76,9 +76,9 @@ def test_each_state_csv_becomes_one_document_per_row_and_a_summary_with_state_me
 
 
 def test_a_document_keeps_the_original_text_and_adds_a_geojson_point(
-    worker_stack: WorkerStack, samples: Path
+    worker_stack: WorkerStack, real_samples: Path
 ) -> None:
-    data = (samples / "postal_codes_ct.csv").read_bytes()
+    data = (real_samples / "postal_codes_ct.csv").read_bytes()
     name = unique("ct.csv")
 
     run = worker_stack.process("csv", name, data)
@@ -103,9 +103,9 @@ def test_a_document_keeps_the_original_text_and_adds_a_geojson_point(
 
 
 def test_a_row_without_coordinates_has_no_location_and_is_not_an_error(
-    worker_stack: WorkerStack, samples: Path
+    worker_stack: WorkerStack, real_samples: Path
 ) -> None:
-    data = (samples / "postal_codes_md.csv").read_bytes()
+    data = (real_samples / "postal_codes_md.csv").read_bytes()
 
     run = worker_stack.process("csv", unique("md.csv"), data)
 
