@@ -108,10 +108,6 @@ class Ledger:
         params = [{"name": "@state", "value": state.value}] if state else []
         return list(self._query(query, params))
 
-    def children_of(self, parent: str) -> list[Run]:
-        query = "SELECT * FROM c WHERE c.parent = @p"
-        return list(self._query(query, [{"name": "@p", "value": parent}]))
-
     def _query(self, query: str, params: list[dict[str, Any]]) -> Iterator[Run]:
         with translated("query runs"):
             docs = list(

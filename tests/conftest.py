@@ -23,6 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples"
 
 
+# End-to-end tests wait for whole pipelines; every other test must finish within the
+# per-test limit of pyproject.toml unless it says otherwise with its own timeout mark.
+E2E_TIMEOUT_SECONDS = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_SECONDS))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Whatever a failed or timed-out test left running goes with the session: no server or
     task process outlives the test run. The whole tree is listed before anything is signalled,
