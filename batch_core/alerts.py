@@ -11,7 +11,8 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError
 from azure.cosmos import ContainerProxy
@@ -19,15 +20,30 @@ from azure.cosmos.exceptions import CosmosResourceExistsError
 
 from batch_core.clock import iso
 from batch_core.cosmosdb import translate
+from batch_core.keys import output_prefix
 from batch_core.settings import Settings
+
+if TYPE_CHECKING:
+    from batch_core.poison import PoisonMessage
+    from batch_core.run import Run
 
 log = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_SECONDS = 10
 
 
+class AlertKind(StrEnum):
+    """What an alert is about; each kind has one builder below."""
+
+    FAILED = "failed"
+    STUCK = "stuck"
+    POISON = "poison"
+
+
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # failed, stuck, poison, ...
+    """One incident for an operator; `id` makes a repeat of the same incident a no-op."""
+
+    kind: AlertKind
     subject: str  # what it is about, e.g. "incoming/data.csv"
     message: str  # what happened and what to do next
     at: dt.datetime
@@ -53,7 +69,61 @@ class Alert:
         }
 
 
+def failed_alert(run: Run, logs_container: str, now: dt.datetime) -> Alert:
+    """A run ended failed: its reason, where its logs are, what to do."""
+    prefix = output_prefix(run.name, run.key)
+    return Alert(
+        kind=AlertKind.FAILED,
+        subject=f"{run.container}/{run.name}",
+        message=(
+            f"{run.reason}. Task logs: {logs_container}/{prefix}/. "
+            "Fix the cause, then upload the file again to reprocess it."
+        ),
+        at=now,
+        run_key=run.key,
+    )
+
+
+def stuck_alert(run: Run, now: dt.datetime, error: str | None = None) -> Alert:
+    """A run has not moved for too long; `error` is the reconciler's own failure on it."""
+    cause = (
+        f"The reconciler fails on it: {error}."
+        if error
+        else "Check the pool has nodes and the task is not hung."
+    )
+    return Alert(
+        kind=AlertKind.STUCK,
+        subject=f"{run.container}/{run.name}",
+        message=(
+            f"run {run.key} has been {run.state.value} since {run.updated_at:%Y-%m-%d %H:%M}Z "
+            f"(task {run.task_id} on job {run.job_id}). {cause} "
+            "The reconciler keeps watching it."
+        ),
+        at=now,
+        run_key=run.key,
+        severity="warning",
+    )
+
+
+def poison_alert(message: PoisonMessage, now: dt.datetime) -> Alert:
+    """The blob trigger failed on every try for a file (its poison-queue message)."""
+    return Alert(
+        kind=AlertKind.POISON,
+        subject=f"{message.container}/{message.name}",
+        message=(
+            f"the blob trigger ({message.function}) failed on every try for this file "
+            f"(etag {message.etag}). The reconciler's sweep submits it anyway; look at "
+            "the function app's log for the trigger's error."
+        ),
+        at=now,
+        run_key=message.etag or None,
+        severity="warning",
+    )
+
+
 class Alerts:
+    """The alerts port on Cosmos `alerts` and the webhook."""
+
     def __init__(self, container: ContainerProxy, webhook_url: str | None, kind: str) -> None:
         self._c = container
         self._url = webhook_url

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from batch_core.alerts import Alert, Alerts
+from batch_core.alerts import Alert, AlertKind, Alerts
 from batch_core.clock import utcnow
 from batch_core.cosmosdb import ALERTS, cosmos_client
 from batch_core.settings import Settings
@@ -61,7 +61,7 @@ def alerts_for(stack: Stack, url: str | None, kind: str) -> Alerts:
 
 def an_alert() -> Alert:
     return Alert(
-        kind="failed",
+        kind=AlertKind.FAILED,
         subject=f"incoming/{uuid.uuid4().hex[:6]}.csv",
         message="worker crashed (exit 1) after 3 attempts; quarantined in failed",
         at=utcnow(),

@@ -12,8 +12,8 @@ import pytest
 from batch_core import intake, reconcile
 from batch_core.clock import utcnow
 from batch_core.errors import PermanentError
+from batch_core.finish import MAX_GROUPS, highlights
 from batch_core.keys import file_key
-from batch_core.reconcile import MAX_GROUPS, highlights
 from batch_core.run import Run
 from batch_core.states import RunState
 from devstack.stack import Stack

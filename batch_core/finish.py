@@ -1,0 +1,145 @@
+"""What finishing means: a run's task has ended. Either another attempt is planned (with
+backoff), or the run takes its terminal state — with its summary's highlights, its file
+quarantined and its partly written documents removed when it failed, and an alert."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from typing import Any
+
+from batch_core import intake
+from batch_core.alerts import failed_alert
+from batch_core.batch_service import TaskStatus
+from batch_core.errors import DropbatchError
+from batch_core.keys import output_prefix
+from batch_core.pipeline import Pipeline
+from batch_core.run import Run
+from batch_core.states import RunState, TaskVerdict
+from batch_core.tickreport import TickReport
+
+log = logging.getLogger(__name__)
+
+MAX_CHILDREN = 500  # child names kept in a zip's run document
+MAX_GROUPS = 50  # summary groups kept in a run document
+SUMMARY_HIGHLIGHTS = (
+    "rows",
+    "documents",
+    "rejects",
+    "rows_without_coordinates",
+    "groups",
+    "children",
+)
+
+
+def finish(
+    p: Pipeline,
+    run: Run,
+    status: TaskStatus,
+    verdict: TaskVerdict,
+    now: dt.datetime,
+    report: TickReport,
+) -> None:
+    """Retry `run` or move it to its terminal state, from its ended task's verdict."""
+    stderr = b""
+    try:
+        stderr = _keep_task_output(p, run)
+    except DropbatchError as e:  # logs are worth keeping, but not worth blocking the run's end
+        log.warning("could not keep the output of task %s: %s", run.task_id, e)
+    prefix = output_prefix(run.name, run.key)
+    summary = p.blobs.read_json(p.settings.container_results, f"{prefix}/summary.json") or {}
+    state = verdict.state or RunState.FAILED
+    if state is RunState.FAILED and verdict.retry and run.attempt < p.settings.max_attempts:
+        delay = dt.timedelta(seconds=p.settings.retry_backoff_seconds * 2 ** (run.attempt - 1))
+        intake.plan(p, run, run.attempt + 1, now, not_before=now + delay)
+        log.warning(
+            "run %s attempt %d failed (%s); attempt %d in %ds",
+            run.key, run.attempt, verdict.reason, run.attempt + 1, delay.total_seconds(),
+        )  # fmt: skip
+        report.retried += 1
+        return
+    reason = str(summary.get("reason") or verdict.reason)
+    changes: dict[str, Any] = {"summary": highlights(summary)}
+    if state is RunState.SUCCEEDED and run.route == "zip":
+        children = [c for c in summary.get("children") or [] if isinstance(c, dict)]
+        # The run document stays small (Cosmos items are 2 MB at most): the full list is in
+        # the zip's summary.json.
+        changes["children"] = tuple(str(c.get("blob", "")) for c in children[:MAX_CHILDREN])
+        changes["summary"]["children"] = len(children)
+    if state is RunState.FAILED:
+        reason = _quarantine(p, run, verdict.reason, last_line(stderr))
+    if state in (RunState.FAILED, RunState.VANISHED):
+        # An attempt may have written part of the file's documents: none may outlive the run.
+        removed = p.records.purge(run.key)
+        if removed:
+            reason = f"{reason}; {removed} partly written documents removed"
+    done = p.ledger.advance(run, state, reason, now, **changes)
+    report.moved[state.value] += 1
+    if state is RunState.FAILED:
+        report.alerts += alert_failure(p, done, now)
+
+
+def _quarantine(p: Pipeline, run: Run, why: str, said: str) -> str:
+    """Copy a failed run's file to the failed container; return the run's reason."""
+    attempts = f" after {run.attempt} attempt{'s' if run.attempt > 1 else ''}"
+    cause = f"{why} ({said})" if said else why
+    prefix = output_prefix(run.name, run.key)
+    quarantined = p.blobs.copy(
+        run.container, run.name, p.settings.container_failed, f"{prefix}/{_base(run.name)}"
+    )
+    if not quarantined:
+        return f"{cause}{attempts}; the blob is gone, nothing to quarantine"
+    return f"{cause}{attempts}; quarantined in {p.settings.container_failed}"
+
+
+def alert_failure(p: Pipeline, run: Run, now: dt.datetime) -> int:
+    """Alert on a failed run, then mark it alerted. The state is stored first, so a crash in
+    between leaves a failed, unalerted run that the next tick alerts on (deduplicated)."""
+    raised = p.alerts.raise_alert(failed_alert(run, p.settings.container_logs, now))
+    p.ledger.save(dataclasses.replace(run, alerted=True))
+    return int(raised)
+
+
+def highlights(summary: dict[str, Any]) -> dict[str, Any]:
+    """What of a summary.json the run document keeps: counts, and the groups when few."""
+    kept = {k: summary[k] for k in SUMMARY_HIGHLIGHTS if k in summary and k != "children"}
+    groups = kept.get("groups")
+    if isinstance(groups, dict) and len(groups) > MAX_GROUPS:
+        kept["groups"] = None
+        kept["group_count"] = len(groups)
+    return kept
+
+
+def _keep_task_output(p: Pipeline, run: Run) -> bytes:
+    """Copy the task's stdout and stderr to the logs container before Batch deletes them;
+    return stderr."""
+    if not run.job_id or not run.task_id:
+        return b""
+    prefix = output_prefix(run.name, run.key)
+    stderr = b""
+    for name in ("stdout.txt", "stderr.txt"):
+        data = p.batch.task_file(run.job_id, run.task_id, name)
+        if data is not None:
+            p.blobs.write(
+                p.settings.container_logs,
+                f"{prefix}/attempt-{run.attempt}/{name}",
+                data,
+                "text/plain; charset=utf-8",
+            )
+            if name == "stderr.txt":
+                stderr = data
+    return stderr
+
+
+def last_line(output: bytes, limit: int = 300) -> str:
+    """The last non-empty line a failed worker wrote (its error), shortened for a reason."""
+    lines = [x.strip() for x in output.decode("utf-8", "replace").splitlines() if x.strip()]
+    if not lines:
+        return ""
+    line = lines[-1]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _base(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
