@@ -17,13 +17,14 @@ from batch_core import cleanup, intake
 from batch_core.alerts import Alert
 from batch_core.batch_service import TaskStatus
 from batch_core.errors import DropbatchError
-from batch_core.keys import file_key, output_prefix
+from batch_core.keys import file_key
 from batch_core.pipeline import Pipeline
 from batch_core.routes import Route, no_route_reason, route_for
 from batch_core.run import Run
 from batch_core.states import RunState, TaskVerdict, verdict_for_task
 from batch_core.submission import job_id_for
 from batch_core.taskwatch import UNCHANGED, TaskWatch
+from worker.contract import output_prefix
 
 log = logging.getLogger(__name__)
 
