@@ -20,8 +20,8 @@ from azure.cosmos.exceptions import CosmosResourceExistsError
 
 from batch_core.clock import iso
 from batch_core.cosmosdb import translate
-from batch_core.keys import output_prefix
 from batch_core.settings import Settings
+from worker.contract import output_prefix
 
 if TYPE_CHECKING:
     from batch_core.poison import PoisonMessage

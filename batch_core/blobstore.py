@@ -22,8 +22,7 @@ from azure.storage.blob import BlobServiceClient
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
 from batch_core.keys import normalize_etag
 from batch_core.settings import Settings
-
-PARENT_METADATA = "dropbatch_parent"
+from worker.contract import PARENT_METADATA
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,17 @@ from batch_core import intake
 from batch_core.alerts import failed_alert
 from batch_core.batch_service import TaskStatus
 from batch_core.errors import DropbatchError
-from batch_core.keys import output_prefix
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.states import RunState, TaskVerdict
 from batch_core.tickreport import TickReport
+from worker.contract import (
+    STDERR_FILE,
+    SUMMARY_FILE,
+    TASK_LOG_FILES,
+    attempt_log_prefix,
+    output_prefix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +54,7 @@ def finish(
     except DropbatchError as e:  # logs are worth keeping, but not worth blocking the run's end
         log.warning("could not keep the output of task %s: %s", run.task_id, e)
     prefix = output_prefix(run.name, run.key)
-    summary = p.blobs.read_json(p.settings.container_results, f"{prefix}/summary.json") or {}
+    summary = p.blobs.read_json(p.settings.container_results, f"{prefix}/{SUMMARY_FILE}") or {}
     state = verdict.state or RunState.FAILED
     if state is RunState.FAILED and verdict.retry and run.attempt < p.settings.max_attempts:
         delay = dt.timedelta(seconds=p.settings.retry_backoff_seconds * 2 ** (run.attempt - 1))
@@ -116,18 +122,18 @@ def _keep_task_output(p: Pipeline, run: Run) -> bytes:
     return stderr."""
     if not run.job_id or not run.task_id:
         return b""
-    prefix = output_prefix(run.name, run.key)
+    prefix = attempt_log_prefix(run.name, run.key, run.attempt)
     stderr = b""
-    for name in ("stdout.txt", "stderr.txt"):
+    for name in TASK_LOG_FILES:
         data = p.batch.task_file(run.job_id, run.task_id, name)
         if data is not None:
             p.blobs.write(
                 p.settings.container_logs,
-                f"{prefix}/attempt-{run.attempt}/{name}",
+                f"{prefix}/{name}",
                 data,
                 "text/plain; charset=utf-8",
             )
-            if name == "stderr.txt":
+            if name == STDERR_FILE:
                 stderr = data
     return stderr
 

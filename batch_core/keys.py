@@ -3,7 +3,8 @@
 file key = sha256("account/container/name@etag"): it names the ledger entry, the Batch task
 id, the output paths and the Cosmos ids, so that every at-least-once hop (duplicate events,
 retries, node recovery) lands on the same names. A re-uploaded file has a new etag, so it is
-a new run.
+a new run. What the worker accepts as a file key, and the output paths derived from it, are
+the task contract's (`worker.contract`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,3 @@ def task_id(name: str, key: str, attempt: int = 1) -> str:
     base = name.rsplit("/", 1)[-1]
     prefix = _UNSAFE.sub("_", base).strip("_")[: TASK_ID_MAX - len(suffix) - 1]
     return f"{prefix}-{suffix}" if prefix else suffix
-
-
-def output_prefix(name: str, key: str) -> str:
-    """Where a file version's results and logs live inside the results and logs containers."""
-    return f"{name}/{key}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from batch_core.errors import SettingError
+from worker.contract import OPTION_NAMES as WORKER_OPTION_NAMES
 
 # Setting names, the single place they are spelled.
 STORAGE = "AzureWebJobsStorage"
@@ -44,9 +45,15 @@ PARTS_RETENTION_HOURS = "DROPBATCH_PARTS_RETENTION_HOURS"
 IGNORE_PREFIXES = "DROPBATCH_IGNORE_PREFIXES"
 ALERT_WEBHOOK_URL = "DROPBATCH_ALERT_WEBHOOK_URL"
 ALERT_WEBHOOK_KIND = "DROPBATCH_ALERT_WEBHOOK_KIND"
-# Settings passed through to the worker's task environment (limits and CSV options). They are
-# never secrets: the worker reads its credentials from the node, not from the task.
+# The worker's options (limits and CSV options) are the app's settings of the same name with
+# DROPBATCH_WORKER_ in front (DROPBATCH_WORKER_ID_COLUMN for DROPBATCH_ID_COLUMN), passed on to
+# every task under the name the worker reads. They are never secrets: the worker reads its
+# credentials from the node, not from the task.
 WORKER_PASSTHROUGH_PREFIX = "DROPBATCH_WORKER_"
+WORKER_OPTION_SETTINGS = {
+    WORKER_PASSTHROUGH_PREFIX + option.removeprefix("DROPBATCH_"): option
+    for option in WORKER_OPTION_NAMES
+}
 
 WEBHOOK_KINDS = ("generic", "teams", "slack")
 
@@ -88,6 +95,7 @@ class Settings:
     ignore_prefixes: tuple[str, ...]
     alert_webhook_url: str | None
     alert_webhook_kind: str
+    # The worker's options as the task environment names them (see WORKER_OPTION_SETTINGS).
     worker_settings: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -136,13 +144,7 @@ class Settings:
             ),
             alert_webhook_url=r.optional_url(ALERT_WEBHOOK_URL),
             alert_webhook_kind=r.choice(ALERT_WEBHOOK_KIND, WEBHOOK_KINDS, "generic"),
-            worker_settings={
-                k: v
-                for k, v in r.env.items()
-                if k.startswith(WORKER_PASSTHROUGH_PREFIX)
-                and k not in (WORKER_COMMAND, WORKER_IDENTITY_CLIENT_ID)
-                and v.strip()
-            },
+            worker_settings=r.worker_options(),
         )
 
 
@@ -226,6 +228,23 @@ class _Reader:
         if not all(c.isalnum() or c in "-_" for c in value) or len(value) > 40:
             raise SettingError(name, f"'{value}' must be letters, digits, - or _ (40 at most)")
         return value
+
+    def worker_options(self) -> dict[str, str]:
+        """The DROPBATCH_WORKER_* settings that set a worker option, under the option's name;
+        any other such setting (but the command and identity) is refused, naming it."""
+        options: dict[str, str] = {}
+        for name, value in self.env.items():
+            if not name.startswith(WORKER_PASSTHROUGH_PREFIX) or name in (
+                WORKER_COMMAND,
+                WORKER_IDENTITY_CLIENT_ID,
+            ):
+                continue
+            option = WORKER_OPTION_SETTINGS.get(name)
+            if option is None:
+                raise SettingError(name, "is not a worker option; see worker/README.md")
+            if value:  # as given: a tab is a delimiter
+                options[option] = value
+        return options
 
     def container(self, name: str, default: str) -> str:
         value = self.text(name, default)

@@ -1,10 +1,12 @@
-"""Run states, worker exit codes, and the one function that maps a Batch task's end to a run
-state."""
+"""Run states, and the one function that maps a Batch task's end (its state and the worker's
+exit code, see `worker.contract.WorkerExit`) to a run state."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import StrEnum
+
+from worker.contract import WorkerExit
 
 
 class RunState(StrEnum):
@@ -41,18 +43,6 @@ _RANK = {
     RunState.FAILED: 3,
     RunState.VANISHED: 3,
 }
-
-
-class WorkerExit(IntEnum):
-    """Exit codes of `python -m worker` (see worker/README.md)."""
-
-    OK = 0
-    CONFIG = 2
-    REJECTED = 3
-    VANISHED = 4
-    TRANSIENT = 75
-    THROTTLED = 76
-    TERMINATED = 143  # SIGTERM: the node is going away or the task was stopped
 
 
 @dataclass(frozen=True)
@@ -98,7 +88,7 @@ def verdict_for_task(task_state: str, exit_code: int | None, failure: str | None
         return TaskVerdict(RunState.FAILED, True, "Cosmos DB write budget spent (exit 76)")
     if exit_code == WorkerExit.TERMINATED:
         return TaskVerdict(RunState.FAILED, True, "worker was stopped (SIGTERM, exit 143)")
-    if exit_code == 137:
+    if exit_code == WorkerExit.KILLED:
         return TaskVerdict(
             RunState.FAILED, True, "worker was killed (exit 137: out of memory or time limit)"
         )

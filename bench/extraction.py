@@ -47,7 +47,7 @@ def worker_extraction(archive_path: Path, out: Path) -> dict[str, Any]:
     CSV entry, then stream each one out through its capped reader (to a file here, where
     the worker streams to Blob storage)."""
     from worker.archive import Archive
-    from worker.settings import ZipLimits
+    from worker.options import ZipLimits
 
     rss_before = _rss_mib()
     cpu_before = _cpu_seconds()

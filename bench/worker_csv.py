@@ -167,7 +167,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         local_copy.write_bytes(data)
         progress("input_ready", rows=args.rows, bytes=len(data))
 
-        from worker.settings import Settings as WorkerSettings
+        from worker.settings import WorkerSettings
 
         writes = WorkerSettings.from_environ(env).writes
         assert stack.cosmos is not None

@@ -9,49 +9,48 @@ import sys
 from collections.abc import Mapping
 from types import FrameType
 
+from worker.context import TaskContext
+from worker.contract import WorkerExit, worker_log_path
 from worker.credentials import Credentials, identity_for
-from worker.errors import ConfigurationError, Terminated, WorkerError
-from worker.job import Context, log_path, run
+from worker.errors import Terminated, WorkerConfigError, WorkerError
+from worker.job import run
 from worker.records import RecordStore
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 from worker.storage import Storage
 from worker.summary import SUCCEEDED
 from worker.tasklog import TaskLog, configure_logging
 
 log = logging.getLogger("worker")
 
-EXIT_SUCCEEDED = 0
-EXIT_CRASH = 1
-
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     try:
-        settings = Settings.from_environ(os.environ if environ is None else environ)
-    except ConfigurationError as e:
+        settings = WorkerSettings.from_environ(os.environ if environ is None else environ)
+    except WorkerConfigError as e:
         log.error("configuration error: %s", e)
         return e.exit_code
     tasklog = TaskLog(settings)
     storage: Storage | None = None
-    code = EXIT_CRASH
+    code: int = WorkerExit.CRASH
     try:
         credentials = Credentials.load(settings.credentials_path)
         tasklog.credential_keys = credentials.names_present
         identity = identity_for(settings, credentials)
         storage = Storage.connect(settings, credentials, identity)
-        context = Context(
+        context = TaskContext(
             settings=settings,
             storage=storage,
             connect_records=lambda: RecordStore.connect(settings, credentials, identity),
             tasklog=tasklog,
         )
         outcome = run(context)
-        code = EXIT_SUCCEEDED if outcome.status == SUCCEEDED else 3
+        code = WorkerExit.OK if outcome.status == SUCCEEDED else WorkerExit.REJECTED
     except WorkerError as e:
         code = e.exit_code
         tasklog.error = f"{type(e).__name__}: {e}"
         log.error("%s (exit %s): %s", type(e).__name__, code, e)
     except Exception as e:
-        code = EXIT_CRASH
+        code = WorkerExit.CRASH
         tasklog.error = type(e).__name__
         log.exception("crashed")
     finally:
@@ -60,7 +59,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             try:
                 storage.put(
                     settings.container_logs,
-                    log_path(settings),
+                    worker_log_path(settings.input_blob, settings.file_key),
                     tasklog.encode(),
                     "application/json",
                 )

@@ -20,15 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from worker.errors import RejectedInput
-from worker.settings import (
+from worker.contract import (
     ZIP_MAX_ENTRIES,
     ZIP_MAX_ENTRY_BYTES,
     ZIP_MAX_RATIO,
     ZIP_MAX_TOTAL_BYTES,
-    MiB,
-    ZipLimits,
 )
+from worker.errors import RejectedInput
+from worker.options import MiB, ZipLimits
 from worker.summary import Skipped
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from azure.core.credentials import TokenCredential
 
-from worker.errors import ConfigurationError
-from worker.settings import Settings
+from worker.errors import WorkerConfigError
+from worker.settings import WorkerSettings
 
 STORAGE_CONNECTION_STRING = "AzureWebJobsStorage"
 COSMOS_KEY = "DROPBATCH_COSMOS_KEY"
@@ -39,22 +39,20 @@ class Credentials:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as e:
             # The message names the file, never its content.
-            raise ConfigurationError(
-                where, f"unreadable or not JSON ({type(e).__name__})"
-            ) from None
+            raise WorkerConfigError(where, f"unreadable or not JSON ({type(e).__name__})") from None
         if not isinstance(data, dict):
-            raise ConfigurationError(where, "must hold a JSON object")
+            raise WorkerConfigError(where, "must hold a JSON object")
         values: dict[str, str] = {}
         for key in _KEYS:
             value = data.get(key)
             if value is None or value == "":
                 continue
             if not isinstance(value, str):
-                raise ConfigurationError(f"{where}: {key}", "must be a string")
+                raise WorkerConfigError(f"{where}: {key}", "must be a string")
             values[key] = value
         ca_cert = values.get(COSMOS_CA_CERT)
         if ca_cert is not None and not Path(ca_cert).is_file():
-            raise ConfigurationError(f"{where}: {COSMOS_CA_CERT}", "names no readable file")
+            raise WorkerConfigError(f"{where}: {COSMOS_CA_CERT}", "names no readable file")
         return cls(
             storage_connection_string=values.get(STORAGE_CONNECTION_STRING),
             cosmos_key=values.get(COSMOS_KEY),
@@ -71,12 +69,12 @@ def parse_connection_string(text: str) -> dict[str, str]:
             continue
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigurationError(STORAGE_CONNECTION_STRING, "malformed connection string")
+            raise WorkerConfigError(STORAGE_CONNECTION_STRING, "malformed connection string")
         parts[key.strip()] = value.strip()
     return parts
 
 
-def identity_for(settings: Settings, credentials: Credentials) -> TokenCredential | None:
+def identity_for(settings: WorkerSettings, credentials: Credentials) -> TokenCredential | None:
     """The managed identity, when some service has no secret in the credentials file."""
     needs_identity = credentials.storage_connection_string is None or (
         credentials.cosmos_key is None and settings.cosmos_endpoint is not None

@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from worker.settings import CsvOptions
+from worker.options import CsvOptions
 from worker.table import BadRow, Row
 
 SCHEMA_VERSION = 1

@@ -1,7 +1,8 @@
 """The zip route: check the whole archive, then upload each CSV entry as a child blob.
 
 Children go to the incoming container as `<zip name>.parts/<first 12 of the zip's file
-key>/<entry>`, each picked up by the trigger and processed by its own task. Uploads use
+key>/<entry>` (see `worker.contract`), each picked up by the trigger and processed by its own
+task. Uploads use
 If-None-Match: * so a re-run never replaces a child; an existing child counts as done.
 """
 
@@ -12,19 +13,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from worker.archive import Archive
+from worker.context import TaskContext, WorkerOutcome
+from worker.contract import ENTRY_METADATA, PARENT_METADATA, SUMMARY_FILE, child_blob_name
 from worker.errors import RejectedInput
-from worker.job import Context, Outcome
 from worker.summary import REJECTED, SUCCEEDED, Child, Skipped, encode_json, zip_summary
 
 log = logging.getLogger(__name__)
 
 MAX_BLOB_NAME_CHARS = 1024
-PARENT_METADATA = "dropbatch_parent"
-ENTRY_METADATA = "dropbatch_entry"
-
-
-def child_blob_name(zip_name: str, zip_file_key: str, entry: str) -> str:
-    return f"{zip_name}.parts/{zip_file_key[:12]}/{entry}"
 
 
 def metadata_value(text: str) -> str:
@@ -34,7 +30,7 @@ def metadata_value(text: str) -> str:
     return quote(text, safe="/ !$&'()*+,;=:@~")
 
 
-def run_zip(context: Context, path: Path, rejection: RejectedInput | None) -> Outcome:
+def run_zip(context: TaskContext, path: Path, rejection: RejectedInput | None) -> WorkerOutcome:
     s = context.settings
     children: list[Child] = []
     skipped: list[Skipped] = []
@@ -82,7 +78,7 @@ def run_zip(context: Context, path: Path, rejection: RejectedInput | None) -> Ou
         reason = context.reason(e)
         log.warning("rejected: %s", reason)
         _write_summary(context, REJECTED, reason, entries, [], skipped)
-        return Outcome(REJECTED, reason)
+        return WorkerOutcome(REJECTED, reason)
     context.tasklog.counts.update(
         {
             "entries": entries,
@@ -98,11 +94,11 @@ def run_zip(context: Context, path: Path, rejection: RejectedInput | None) -> Ou
         len(children), created, existing, len(skipped),
     )  # fmt: skip
     _write_summary(context, SUCCEEDED, None, entries, children, skipped)
-    return Outcome(SUCCEEDED, None)
+    return WorkerOutcome(SUCCEEDED, None)
 
 
 def _write_summary(
-    context: Context,
+    context: TaskContext,
     outcome: str,
     reason: str | None,
     entries: int,
@@ -121,4 +117,4 @@ def _write_summary(
     context.tasklog.outcome = outcome
     context.tasklog.reason = reason
     with context.tasklog.phase("outputs"):
-        context.put_result("summary.json", encode_json(summary), "application/json")
+        context.put_result(SUMMARY_FILE, encode_json(summary), "application/json")

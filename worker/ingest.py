@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from worker.context import TaskContext, WorkerOutcome, same_etag
+from worker.contract import REJECTS_FILE, SUMMARY_FILE
 from worker.errors import InputVanished, RejectedInput
-from worker.job import Context, Outcome, same_etag
 from worker.records import RecordStore
 from worker.rows import check_file
 from worker.summary import REJECTED, SUCCEEDED, CsvTally, RejectsFile, csv_summary, encode_json
@@ -20,14 +21,14 @@ from worker.writers import write_all
 log = logging.getLogger(__name__)
 
 
-def run_csv(context: Context, path: Path, rejection: RejectedInput | None) -> Outcome:
+def run_csv(context: TaskContext, path: Path, rejection: RejectedInput | None) -> WorkerOutcome:
     with RejectsFile() as rejects:
         return _run(context, path, rejection, rejects)
 
 
 def _run(
-    context: Context, path: Path, rejection: RejectedInput | None, rejects: RejectsFile
-) -> Outcome:
+    context: TaskContext, path: Path, rejection: RejectedInput | None, rejects: RejectsFile
+) -> WorkerOutcome:
     s = context.settings
     tally = CsvTally(s.csv.group_by)
     try:
@@ -39,7 +40,7 @@ def _run(
         reason = context.reason(e)
         log.warning("rejected: %s", reason)
         _write_outputs(context, tally, rejects, REJECTED, reason, documents=0)
-        return Outcome(REJECTED, reason)
+        return WorkerOutcome(REJECTED, reason)
 
     records = context.connect_records()
     try:
@@ -49,8 +50,8 @@ def _run(
 
 
 def _write(
-    context: Context, path: Path, tally: CsvTally, rejects: RejectsFile, records: RecordStore
-) -> Outcome:
+    context: TaskContext, path: Path, tally: CsvTally, rejects: RejectsFile, records: RecordStore
+) -> WorkerOutcome:
     s = context.settings
     context.mark_started()
     with context.tasklog.phase("write"):
@@ -81,11 +82,11 @@ def _write(
         tally.good, tally.rows, tally.rejects, older,
     )  # fmt: skip
     _write_outputs(context, tally, rejects, SUCCEEDED, None, documents=tally.good)
-    return Outcome(SUCCEEDED, None)
+    return WorkerOutcome(SUCCEEDED, None)
 
 
 def _write_outputs(
-    context: Context,
+    context: TaskContext,
     tally: CsvTally,
     rejects: RejectsFile,
     outcome: str,
@@ -114,5 +115,5 @@ def _write_outputs(
     context.tasklog.outcome = outcome
     context.tasklog.reason = reason
     with context.tasklog.phase("outputs"):
-        context.put_result("rejects.csv", rejects.stream(), "text/csv")
-        context.put_result("summary.json", encode_json(summary), "application/json")
+        context.put_result(REJECTS_FILE, rejects.stream(), "text/csv")
+        context.put_result(SUMMARY_FILE, encode_json(summary), "application/json")

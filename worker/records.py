@@ -31,15 +31,17 @@ from azure.cosmos._retry_options import RetryOptions
 from azure.cosmos.documents import ConnectionPolicy, SSLConfiguration
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
+from worker.contract import COSMOS_ENDPOINT, COSMOS_THROTTLE_BUDGET_SECONDS
 from worker.credentials import Credentials
 from worker.errors import (
-    ConfigurationError,
     ServiceError,
-    TransientError,
+    WorkerConfigError,
     WorkerError,
+    WorkerTransientError,
     WriteBudgetSpent,
 )
-from worker.settings import COSMOS_ENDPOINT, COSMOS_THROTTLE_BUDGET_SECONDS, Settings, WriteOptions
+from worker.options import WriteOptions
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +104,13 @@ class RecordStore:
 
     @classmethod
     def connect(
-        cls, settings: Settings, credentials: Credentials, identity: TokenCredential | None
+        cls, settings: WorkerSettings, credentials: Credentials, identity: TokenCredential | None
     ) -> RecordStore:
         if settings.cosmos_endpoint is None:
-            raise ConfigurationError(COSMOS_ENDPOINT, "missing (required)")
+            raise WorkerConfigError(COSMOS_ENDPOINT, "missing (required)")
         credential: Any = credentials.cosmos_key or identity
         if credential is None:
-            raise ConfigurationError(COSMOS_ENDPOINT, "no Cosmos key and no identity")
+            raise WorkerConfigError(COSMOS_ENDPOINT, "no Cosmos key and no identity")
         policy = ConnectionPolicy()
         # Throttling is retried by us (see the module docstring), not inside the SDK.
         policy.RetryOptions = RetryOptions(max_retry_attempt_count=0)
@@ -299,18 +301,18 @@ def _translated(action: str) -> Iterator[None]:
     except WorkerError:
         raise
     except ClientAuthenticationError as e:
-        raise ConfigurationError("Cosmos DB credential", f"{action}: refused") from e
+        raise WorkerConfigError("Cosmos DB credential", f"{action}: refused") from e
     except (ServiceRequestError, ServiceResponseError) as e:
-        raise TransientError(f"{action}: Cosmos DB unreachable ({type(e).__name__})") from e
+        raise WorkerTransientError(f"{action}: Cosmos DB unreachable ({type(e).__name__})") from e
     except CosmosHttpResponseError as e:
         if e.status_code in (401, 403):
-            raise ConfigurationError(
+            raise WorkerConfigError(
                 "Cosmos DB credential", f"{action}: refused ({e.status_code})"
             ) from e
         if e.status_code == 429:
             raise WriteBudgetSpent(f"{action}: Cosmos DB throttled") from e
         if e.status_code in _RETRYABLE_STATUS:
-            raise TransientError(f"{action}: Cosmos DB answered {e.status_code}") from e
+            raise WorkerTransientError(f"{action}: Cosmos DB answered {e.status_code}") from e
         if e.status_code == 404:
             raise ServiceError(f"{action}: database or container not found") from e
         raise ServiceError(f"{action}: Cosmos DB answered {e.status_code}") from e

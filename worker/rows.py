@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Any
 
+from worker.contract import ID_COLUMN, MAX_REJECT_RATIO, PARTITION_BY
 from worker.document import Built, DocumentBuilder, Source
 from worker.errors import RejectedInput
-from worker.settings import ID_COLUMN, MAX_REJECT_RATIO, PARTITION_BY, CsvOptions
+from worker.options import CsvOptions
 from worker.summary import CsvTally, RejectsFile
 from worker.table import BadRow, Row, Table
 

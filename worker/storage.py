@@ -23,19 +23,21 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContentSettings, LinearRetry
 
+from worker.contract import BLOB_ENDPOINT, MAX_INPUT_BYTES
 from worker.credentials import (
     STORAGE_CONNECTION_STRING,
     Credentials,
     parse_connection_string,
 )
 from worker.errors import (
-    ConfigurationError,
     InputVanished,
     RejectedInput,
     ServiceError,
-    TransientError,
+    WorkerConfigError,
+    WorkerTransientError,
 )
-from worker.settings import BLOB_ENDPOINT, MiB, Settings
+from worker.options import MiB
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ class Storage:
 
     @classmethod
     def connect(
-        cls, settings: Settings, credentials: Credentials, identity: TokenCredential | None
+        cls, settings: WorkerSettings, credentials: Credentials, identity: TokenCredential | None
     ) -> Storage:
         credential: Any
         if credentials.storage_connection_string is not None:
@@ -65,20 +67,20 @@ class Storage:
             elif "SharedAccessSignature" in parts:
                 credential = AzureSasCredential(parts["SharedAccessSignature"])
             else:
-                raise ConfigurationError(
+                raise WorkerConfigError(
                     STORAGE_CONNECTION_STRING, "needs AccountName and AccountKey, or a SAS"
                 )
         elif identity is not None:
             if not settings.blob_endpoint.startswith("https://"):
                 # azure-core refuses to send a bearer token over plain HTTP.
-                raise ConfigurationError(
+                raise WorkerConfigError(
                     BLOB_ENDPOINT,
                     f"the managed identity needs an https:// endpoint; for a local endpoint put"
                     f" {STORAGE_CONNECTION_STRING} in the node's credentials file",
                 )
             credential = identity
         else:
-            raise ConfigurationError(BLOB_ENDPOINT, "no storage credential and no identity")
+            raise WorkerConfigError(BLOB_ENDPOINT, "no storage credential and no identity")
         client = BlobServiceClient(
             settings.blob_endpoint,
             credential=credential,
@@ -110,7 +112,7 @@ class Storage:
             if size > max_bytes:
                 raise RejectedInput(
                     f"file is {size} bytes, more than the limit of {max_bytes} bytes"
-                    " (DROPBATCH_MAX_INPUT_BYTES)"
+                    f" ({MAX_INPUT_BYTES})"
                 )
             for chunk in downloader.chunks():
                 dest.write(chunk)
@@ -202,17 +204,17 @@ def _translated(action: str, missing_is_vanished: bool = False) -> Iterator[None
     except ResourceExistsError as e:
         raise _Exists() from e
     except ClientAuthenticationError as e:
-        raise ConfigurationError("storage credential", f"{action}: refused ({e.reason})") from e
+        raise WorkerConfigError("storage credential", f"{action}: refused ({e.reason})") from e
     except (ServiceRequestError, ServiceResponseError) as e:
-        raise TransientError(f"{action}: storage unreachable ({type(e).__name__})") from e
+        raise WorkerTransientError(f"{action}: storage unreachable ({type(e).__name__})") from e
     except HttpResponseError as e:
         if e.status_code in _TRANSIENT_STATUS:
-            raise TransientError(f"{action}: storage answered {e.status_code}") from e
+            raise WorkerTransientError(f"{action}: storage answered {e.status_code}") from e
         if e.status_code == 412:
             raise InputVanished(f"{action}: the blob was replaced (etag changed)") from e
         if e.status_code in (401, 403):
             # A missing role assignment or a wrong key: running again will not help.
-            raise ConfigurationError(
+            raise WorkerConfigError(
                 "storage credential", f"{action}: refused ({e.status_code} {e.reason})"
             ) from e
         raise ServiceError(f"{action}: storage answered {e.status_code} {e.reason}") from e

@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from worker.errors import RejectedInput
-from worker.settings import (
+from worker.contract import (
     CSV_ENCODING,
     CSV_MAX_COLUMNS,
     CSV_MAX_FIELD_CHARS,
     CSV_MAX_ROW_CHARS,
-    CsvOptions,
 )
+from worker.errors import RejectedInput
+from worker.options import CsvOptions
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 SCHEMA_VERSION = 1
 
@@ -33,7 +33,7 @@ def configure_logging() -> None:
 
 
 class TaskLog:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: WorkerSettings) -> None:
         self._settings = settings
         self._started = time.monotonic()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")

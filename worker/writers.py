@@ -17,18 +17,20 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from worker.contract import WorkerExit
 from worker.credentials import Credentials, identity_for
 from worker.document import Source
 from worker.errors import (
-    ConfigurationError,
     ServiceError,
-    TransientError,
+    WorkerConfigError,
     WorkerError,
+    WorkerTransientError,
     WriteBudgetSpent,
 )
+from worker.options import WriteOptions
 from worker.records import RecordStore
 from worker.rows import documents
-from worker.settings import Settings, WriteOptions
+from worker.settings import WorkerSettings
 from worker.tasklog import configure_logging
 
 log = logging.getLogger(__name__)
@@ -42,18 +44,22 @@ def writer_count(options: WriteOptions, documents_to_write: int) -> int:
     return max(1, min(options.processes, documents_to_write // ROWS_PER_PROCESS))
 
 
-def _source(settings: Settings) -> Source:
+def _source(settings: WorkerSettings) -> Source:
     return Source(settings.input_container, settings.input_blob, settings.input_etag)
 
 
-def _share(settings: Settings, path: Path, shard: int, shards: int) -> Iterator[dict[str, Any]]:
+def _share(
+    settings: WorkerSettings, path: Path, shard: int, shards: int
+) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as handle:
         for document in documents(handle, settings.csv, settings.file_key, _source(settings)):
             if document["row"] % shards == shard:
                 yield document
 
 
-def write_all(settings: Settings, path: Path, documents_to_write: int, records: RecordStore) -> int:
+def write_all(
+    settings: WorkerSettings, path: Path, documents_to_write: int, records: RecordStore
+) -> int:
     """Upsert every good row's document; return how many processes wrote."""
     shards = writer_count(settings.writes, documents_to_write)
     if shards == 1:
@@ -106,18 +112,18 @@ def _next_message(
 def _error_from(message: tuple[Any, ...]) -> WorkerError:
     kind = message[0]
     if kind == "config":
-        return ConfigurationError(message[1], message[2])
+        return WorkerConfigError(message[1], message[2])
     text = str(message[2])
     by_code: dict[int, type[WorkerError]] = {
         WriteBudgetSpent.exit_code: WriteBudgetSpent,
-        TransientError.exit_code: TransientError,
+        WorkerTransientError.exit_code: WorkerTransientError,
         ServiceError.exit_code: ServiceError,
     }
     return by_code.get(int(message[1]), WorkerError)(text)
 
 
 def _writer_main(
-    settings: Settings,
+    settings: WorkerSettings,
     path: str,
     shard: int,
     shards: int,
@@ -135,13 +141,14 @@ def _writer_main(
         finally:
             store.close()
         results.put(("ok", store.stats.as_json()))
-    except ConfigurationError as e:
+    except WorkerConfigError as e:
         results.put(("config", e.setting, e.problem, _stats(store)))
     except WorkerError as e:
         results.put(("error", e.exit_code, f"writer {shard}: {e}", _stats(store)))
     except Exception as e:
         log.exception("writer %s crashed", shard)
-        results.put(("error", 1, f"writer {shard} crashed: {type(e).__name__}", _stats(store)))
+        crashed = f"writer {shard} crashed: {type(e).__name__}"
+        results.put(("error", WorkerExit.CRASH, crashed, _stats(store)))
 
 
 def _stats(store: RecordStore | None) -> dict[str, float]:

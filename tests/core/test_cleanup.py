@@ -15,6 +15,7 @@ from batch_core.pipeline import Pipeline
 from batch_core.submission import job_id_for
 from devstack.stack import Stack
 from tests.core.pipeline_helpers import batch_of, pipeline_with
+from worker.contract import child_blob_name
 
 pytestmark = pytest.mark.stack
 
@@ -70,7 +71,7 @@ def test_extracted_files_expire_only_after_they_and_their_zip_have_ended(stack: 
         created_at=now, updated_at=now,
     )  # fmt: skip
     p.ledger.create(zip_run)
-    part = drop(p, f"{zip_run.name}.parts/{zip_run.key[:12]}/split1.csv", b"id\n1\n")
+    part = drop(p, child_blob_name(zip_run.name, zip_run.key, "split1.csv"), b"id\n1\n")
     part_run = Run(
         key=f"part{uuid.uuid4().hex}"[:40], container="incoming", name=part.name,
         etag=part.etag, size=part.size, route="csv", state=RunState.SUCCEEDED,

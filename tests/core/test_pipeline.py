@@ -16,10 +16,10 @@ import pytest
 
 from batch_core import intake, reconcile
 from batch_core.clock import utcnow
-from batch_core.keys import output_prefix
 from batch_core.states import RunState
 from devstack.stack import Stack
 from tests.core.pipeline_helpers import CSV_HEADER, batch_of, drain, drop, pipeline_with, unique
+from worker.contract import STDERR_FILE, attempt_log_prefix, output_prefix
 
 pytestmark = pytest.mark.stack
 
@@ -129,7 +129,8 @@ def test_a_crashing_worker_is_retried_then_failed_quarantined_and_alerted_once(
     reconcile.tick(p, utcnow())
     assert len([a for a in p.alerts.recent(500) if a["run_key"] == run.key]) == 1
     kept = sorted(b.name for b in p.blobs.list(p.settings.container_logs, prefix))
-    assert f"{prefix}/attempt-1/stderr.txt" in kept and f"{prefix}/attempt-2/stderr.txt" in kept
+    for attempt in (1, 2):
+        assert f"{attempt_log_prefix(blob.name, run.key, attempt)}/{STDERR_FILE}" in kept
 
 
 def test_a_file_deleted_before_its_task_is_created_ends_vanished(stack: Stack) -> None:

@@ -64,3 +64,28 @@ def test_an_azure_connection_string_gives_the_account_endpoint() -> None:
     s = Settings.from_env(env)
     assert s.blob_endpoint == "https://prod.blob.core.windows.net"
     assert s.storage_account == "prod"
+
+
+def test_worker_options_reach_the_task_under_the_name_the_worker_reads() -> None:
+    s = Settings.from_env(
+        {
+            **BASE,
+            "DROPBATCH_WORKER_ID_COLUMN": "id",
+            "DROPBATCH_WORKER_CSV_DELIMITER": "\t",
+            "DROPBATCH_WORKER_GROUP_BY": "",
+            "DROPBATCH_WORKER_COMMAND": "python3 -m worker",
+            "DROPBATCH_WORKER_IDENTITY_CLIENT_ID": "client",
+        }
+    )
+    assert dict(s.worker_settings) == {
+        "DROPBATCH_ID_COLUMN": "id",
+        "DROPBATCH_CSV_DELIMITER": "\t",
+    }
+    assert s.worker_identity_client_id == "client"
+
+
+def test_a_worker_setting_that_is_no_worker_option_is_named() -> None:
+    with pytest.raises(SettingError) as e:
+        Settings.from_env({**BASE, "DROPBATCH_WORKER_ID_COLUMNS": "id"})
+    assert e.value.name == "DROPBATCH_WORKER_ID_COLUMNS"
+    assert "not a worker option" in str(e.value)

@@ -1,6 +1,7 @@
 import pytest
 
-from batch_core.states import RunState, WorkerExit, verdict_for_task
+from batch_core.states import RunState, verdict_for_task
+from worker.contract import WorkerExit
 
 S = RunState
 

@@ -26,6 +26,8 @@ from devstack.servers import (
     start_azurite,
     start_cosmos,
 )
+from worker import contract as task
+from worker.contract import SUMMARY_FILE, output_prefix, worker_log_path
 
 ROOT = Path(__file__).resolve().parents[2]
 # The worker's tests use their own containers: tests of the pipeline sharing these servers
@@ -48,15 +50,15 @@ class Run:
     key: str
 
     def result(self, leaf: str) -> bytes:
-        return self.stack.read(RESULTS, f"{self.name}/{self.key}/{leaf}")
+        return self.stack.read(RESULTS, result_path(self.name, self.key, leaf))
 
     def summary(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.result("summary.json"))
+        data: dict[str, Any] = json.loads(self.result(SUMMARY_FILE))
         return data
 
     def task_log(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(
-            self.stack.read(LOGS, f"{self.name}/{self.key}/worker-log.json")
+            self.stack.read(LOGS, worker_log_path(self.name, self.key))
         )
         return data
 
@@ -119,18 +121,18 @@ class WorkerStack:
             "AZ_BATCH_NODE_SHARED_DIR": str(self.shared_dir),
             "AZ_BATCH_TASK_ID": f"task-{key[:12]}",
             "AZ_BATCH_JOB_ID": "job-test",
-            "DROPBATCH_ROUTE": route,
-            "DROPBATCH_FILE_KEY": key,
-            "DROPBATCH_INPUT_CONTAINER": INCOMING,
-            "DROPBATCH_CONTAINER_INCOMING": INCOMING,
-            "DROPBATCH_CONTAINER_RESULTS": RESULTS,
-            "DROPBATCH_CONTAINER_LOGS": LOGS,
-            "DROPBATCH_INPUT_BLOB": name,
-            "DROPBATCH_INPUT_ETAG": etag,
-            "DROPBATCH_BLOB_ENDPOINT": self.azurite.blob_endpoint,
-            "DROPBATCH_COSMOS_ENDPOINT": self.cosmos.endpoint,
+            task.ROUTE: route,
+            task.FILE_KEY: key,
+            task.INPUT_CONTAINER: INCOMING,
+            task.CONTAINER_INCOMING: INCOMING,
+            task.CONTAINER_RESULTS: RESULTS,
+            task.CONTAINER_LOGS: LOGS,
+            task.INPUT_BLOB: name,
+            task.INPUT_ETAG: etag,
+            task.BLOB_ENDPOINT: self.azurite.blob_endpoint,
+            task.COSMOS_ENDPOINT: self.cosmos.endpoint,
             # Tests do not wait for backoff.
-            "DROPBATCH_SERVICE_RETRY_BACKOFF_SECONDS": "0",
+            task.SERVICE_RETRY_BACKOFF_SECONDS: "0",
             **self.extra_env,
         }
         env.update(settings)
@@ -169,6 +171,11 @@ class WorkerStack:
 def file_key(container: str, name: str, etag: str) -> str:
     raw = f"{AZURITE_ACCOUNT}/{container}/{name}@{etag.strip().strip(chr(34))}"
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def result_path(name: str, key: str, leaf: str) -> str:
+    """Where a file version's result `leaf` lives in the results container."""
+    return f"{output_prefix(name, key)}/{leaf}"
 
 
 def unique(name: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from tests.worker import corpus
 from worker.archive import Archive, unsafe_name_reason
 from worker.errors import RejectedInput
-from worker.settings import ZipLimits
+from worker.options import ZipLimits
 
 
 def open_archive(tmp_path: Path, data: bytes, limits: ZipLimits | None = None) -> Archive:

@@ -12,8 +12,8 @@ import pytest
 from tests.worker import corpus
 from worker.document import FirstRows, Source, document_id
 from worker.errors import RejectedInput
+from worker.options import CsvOptions
 from worker.rows import check_file, documents
-from worker.settings import CsvOptions
 from worker.summary import CsvTally, RejectsFile
 
 KEY = "0123456789abcdef0123456789abcdef01234567"

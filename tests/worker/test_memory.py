@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.worker.node import INCOMING, LOGS, WorkerStack, file_key, unique
+from worker.contract import worker_log_path
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -75,7 +76,7 @@ def test_extracting_an_archive_keeps_peak_rss_under_150mb_whatever_its_size(
         proc.wait()
     elapsed = time.monotonic() - started
 
-    log = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))
+    log = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))
     peak = int(log["peak_rss_bytes"])
     print(
         f"\npeak RSS {peak / 1e6:.1f} MB extracting {uncompressed / 1e9:.2f} GB"

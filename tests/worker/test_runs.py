@@ -10,7 +10,24 @@ from pathlib import Path
 import pytest
 
 from tests.worker import corpus
-from tests.worker.node import INCOMING, LOGS, RESULTS, WorkerStack, unique, write_credentials
+from tests.worker.node import (
+    INCOMING,
+    LOGS,
+    RESULTS,
+    WorkerStack,
+    result_path,
+    unique,
+    write_credentials,
+)
+from worker.contract import (
+    ENTRY_METADATA,
+    REJECTS_FILE,
+    STARTED_FILE,
+    SUMMARY_FILE,
+    child_prefix,
+    parts_folder,
+    worker_log_path,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -31,7 +48,7 @@ def test_a_csv_run_writes_a_summary_an_empty_rejects_file_and_a_task_log(
     assert summary["route"] == "csv"
     assert (summary["outcome"], summary["reason"]) == ("succeeded", None)
     assert (summary["rows"], summary["documents"], summary["rejects"]) == (3, 3, 0)
-    assert run.result("rejects.csv") == b"row,line,reason,fields\r\n"
+    assert run.result(REJECTS_FILE) == b"row,line,reason,fields\r\n"
     log = run.task_log()
     assert log["exit_code"] == 0
     assert log["input"]["bytes"] == len(corpus.good_csv())
@@ -74,7 +91,7 @@ def test_a_bad_csv_is_rejected_with_exit_3_and_a_reason_naming_file_row_and_caus
         " DROPBATCH_MAX_REJECT_RATIO; first: row 2 (line 3): expected 7 fields, found 3"
     )
     assert summary["documents"] == 0
-    rejects = list(csv.reader(io.StringIO(run.result("rejects.csv").decode(), newline="")))
+    rejects = list(csv.reader(io.StringIO(run.result(REJECTS_FILE).decode(), newline="")))
     assert rejects == [
         ["row", "line", "reason", "fields"],
         ["2", "3", "expected 7 fields, found 3", "2", "x", "'=1+1"],
@@ -105,7 +122,7 @@ def test_a_hostile_zip_is_rejected_with_exit_3_and_no_children(worker_stack: Wor
         f"{INCOMING}/{name}: entry '../../evil.csv': path traversal ('..')",
     )
     assert summary["children"] == []
-    assert worker_stack.list_blobs(INCOMING, f"{name}.parts/") == []
+    assert worker_stack.list_blobs(INCOMING, f"{parts_folder(name)}/") == []
 
 
 def test_a_zip_that_is_not_a_zip_is_rejected(worker_stack: WorkerStack) -> None:
@@ -139,7 +156,7 @@ def test_a_zip_lists_skipped_entries_and_uploads_only_csv_children(
 
     assert run.code == 0, run.stderr
     summary = run.summary()
-    prefix = f"{name}.parts/{run.key[:12]}/"
+    prefix = f"{child_prefix(name, run.key)}/"
     assert summary["children"] == [
         {"entry": "data/a.csv", "blob": prefix + "data/a.csv", "bytes": len(corpus.good_csv())},
         {
@@ -168,7 +185,7 @@ def test_a_non_ascii_entry_name_is_percent_encoded_in_metadata(worker_stack: Wor
     child = run.summary()["children"][0]
     assert child["entry"] == "données/é.csv"
     props = worker_stack.blobs.get_blob_client(INCOMING, child["blob"]).get_blob_properties()
-    assert props.metadata["dropbatch_entry"] == "donn%C3%A9es/%C3%A9.csv"
+    assert props.metadata[ENTRY_METADATA] == "donn%C3%A9es/%C3%A9.csv"
 
 
 def test_rerunning_a_csv_gives_byte_identical_results_and_no_new_documents(
@@ -178,14 +195,14 @@ def test_rerunning_a_csv_gives_byte_identical_results_and_no_new_documents(
     data = corpus.csv_text(*corpus.GOOD_ROWS, "4,x", *[f"{i},1,US,T,NC,1,1" for i in range(5, 25)])
 
     first = worker_stack.process("csv", name, data.encode())
-    summary, rejects = first.result("summary.json"), first.result("rejects.csv")
+    summary, rejects = first.result(SUMMARY_FILE), first.result(REJECTS_FILE)
     documents = {d["id"]: d["values"] for d in worker_stack.documents(first.key)}
     second = worker_stack.process("csv", name)
 
     assert (first.code, second.code) == (0, 0)
     assert second.key == first.key
-    assert second.result("summary.json") == summary
-    assert second.result("rejects.csv") == rejects
+    assert second.result(SUMMARY_FILE) == summary
+    assert second.result(REJECTS_FILE) == rejects
     assert {d["id"]: d["values"] for d in worker_stack.documents(second.key)} == documents
     assert len(documents) == 23
 
@@ -197,16 +214,16 @@ def test_rerunning_a_zip_uploads_nothing_new_and_gives_an_identical_summary(
     data = corpus.zip_of([("a.csv", corpus.good_csv()), ("b.csv", corpus.good_csv())])
 
     first = worker_stack.process("zip", name, data)
-    summary = first.result("summary.json")
-    children = worker_stack.list_blobs(INCOMING, f"{name}.parts/")
+    summary = first.result(SUMMARY_FILE)
+    children = worker_stack.list_blobs(INCOMING, f"{parts_folder(name)}/")
     etags = [
         worker_stack.blobs.get_blob_client(INCOMING, c).get_blob_properties().etag for c in children
     ]
     second = worker_stack.process("zip", name)
 
     assert (first.code, second.code) == (0, 0)
-    assert second.result("summary.json") == summary
-    assert worker_stack.list_blobs(INCOMING, f"{name}.parts/") == children
+    assert second.result(SUMMARY_FILE) == summary
+    assert worker_stack.list_blobs(INCOMING, f"{parts_folder(name)}/") == children
     assert [
         worker_stack.blobs.get_blob_client(INCOMING, c).get_blob_properties().etag for c in children
     ] == etags
@@ -240,7 +257,7 @@ def test_a_blob_replaced_before_the_task_ran_exits_4_and_writes_nothing(
 
     assert proc.returncode == 4, proc.stderr
     assert worker_stack.documents(old_key) == []
-    assert not worker_stack.exists(RESULTS, f"{name}/{old_key}/summary.json")
+    assert not worker_stack.exists(RESULTS, result_path(name, old_key, SUMMARY_FILE))
 
 
 def test_a_blob_deleted_before_the_task_ran_exits_4(worker_stack: WorkerStack) -> None:
@@ -251,7 +268,7 @@ def test_a_blob_deleted_before_the_task_ran_exits_4(worker_stack: WorkerStack) -
     proc = worker_stack.run_worker(worker_stack.task_env("zip", name, etag, key))
 
     assert proc.returncode == 4, proc.stderr
-    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+    assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
 @pytest.mark.parametrize(
@@ -276,10 +293,6 @@ def test_a_blob_deleted_before_the_task_ran_exits_4(worker_stack: WorkerStack) -
             {"DROPBATCH_CSV_ENCODING": "klingon"},
             "DROPBATCH_CSV_ENCODING: not an encoding Python knows",
         ),
-        (
-            {"DROPBATCH_ID_COLUMN": "id", "DROPBATCH_WORKER_ID_COLUMN": "uid"},
-            "DROPBATCH_ID_COLUMN: set differently as DROPBATCH_WORKER_ID_COLUMN",
-        ),
     ],
 )
 def test_a_missing_or_malformed_setting_exits_2_naming_it(
@@ -293,17 +306,6 @@ def test_a_missing_or_malformed_setting_exits_2_naming_it(
     assert proc.returncode == 2
     assert named in proc.stderr
     assert worker_stack.documents(key) == []
-
-
-def test_settings_passed_through_with_the_worker_prefix_are_read(worker_stack: WorkerStack) -> None:
-    name = unique("passthrough.csv")
-    etag, key = worker_stack.upload(name, corpus.good_csv())
-
-    env = worker_stack.task_env("csv", name, etag, key, DROPBATCH_WORKER_PARTITION_BY="state_abbrv")
-    proc = worker_stack.run_worker(env)
-
-    assert proc.returncode == 0, proc.stderr
-    assert sorted(d["pk"] for d in worker_stack.documents(key)) == ["CT", "NC", "NC"]
 
 
 def test_a_malformed_credentials_file_exits_2_without_echoing_it(
@@ -360,10 +362,10 @@ def test_cosmos_unreachable_exits_75_and_writes_no_summary(worker_stack: WorkerS
     proc = worker_stack.run_worker(env)
 
     assert proc.returncode == 75, proc.stderr
-    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
-    log = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))
+    assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
+    log = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))
     assert log["exit_code"] == 75
-    assert log["error"].startswith("TransientError")
+    assert log["error"].startswith("WorkerTransientError")
 
 
 def test_an_input_larger_than_the_cap_is_rejected_before_download(
@@ -449,8 +451,10 @@ def test_a_version_that_died_after_writing_is_cleaned_by_the_next_one(
     # Given a version whose task wrote its documents but died before its summary
     name = unique("died.csv")
     old = worker_stack.process("csv", name, corpus.good_csv())
-    worker_stack.blobs.get_blob_client(RESULTS, f"{name}/{old.key}/summary.json").delete_blob()
-    assert worker_stack.exists(RESULTS, f"{name}/{old.key}/started.json")
+    worker_stack.blobs.get_blob_client(
+        RESULTS, result_path(name, old.key, SUMMARY_FILE)
+    ).delete_blob()
+    assert worker_stack.exists(RESULTS, result_path(name, old.key, STARTED_FILE))
 
     # When the file is replaced and processed
     new = worker_stack.process("csv", name, corpus.csv_text(corpus.GOOD_ROWS[2]).encode())
@@ -466,13 +470,13 @@ def test_a_replaced_zip_leaves_only_the_new_versions_rows_for_each_entry(
     # Given a zip whose CSV entry was extracted and processed
     name = unique("again.zip")
     first = worker_stack.process("zip", name, corpus.zip_of([("a.csv", corpus.good_csv())]))
-    (old_child,) = worker_stack.list_blobs(INCOMING, f"{name}.parts/{first.key[:12]}/")
+    (old_child,) = worker_stack.list_blobs(INCOMING, f"{child_prefix(name, first.key)}/")
     old = worker_stack.process("csv", old_child)
 
     # When the zip is replaced by a version with fewer rows, and its entry processed
     smaller = corpus.zip_of([("a.csv", corpus.csv_text(corpus.GOOD_ROWS[2]).encode())])
     second = worker_stack.process("zip", name, smaller)
-    (new_child,) = worker_stack.list_blobs(INCOMING, f"{name}.parts/{second.key[:12]}/")
+    (new_child,) = worker_stack.list_blobs(INCOMING, f"{child_prefix(name, second.key)}/")
     new = worker_stack.process("csv", new_child)
 
     # Then the entry's documents are the new version's only

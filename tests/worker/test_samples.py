@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.worker.node import INCOMING, WorkerStack, unique
+from worker.contract import ENTRY_METADATA, PARENT_METADATA, child_prefix
 
 pytestmark = pytest.mark.stack
 
@@ -130,7 +131,7 @@ def test_each_sample_zip_uploads_its_five_csv_entries_as_children(
         assert run.code == 0, run.stderr
         summary = run.summary()
         assert summary["outcome"] == "succeeded"
-        prefix = f"{name}.parts/{run.key[:12]}/"
+        prefix = f"{child_prefix(name, run.key)}/"
         assert [c["entry"] for c in summary["children"]] == sorted(entries) or sorted(
             c["entry"] for c in summary["children"]
         ) == entries
@@ -139,8 +140,8 @@ def test_each_sample_zip_uploads_its_five_csv_entries_as_children(
             blob = worker_stack.blobs.get_blob_client(INCOMING, child["blob"])
             props = blob.get_blob_properties()
             assert props.metadata == {
-                "dropbatch_parent": run.key,
-                "dropbatch_entry": child["entry"],
+                PARENT_METADATA: run.key,
+                ENTRY_METADATA: child["entry"],
             }
             assert worker_stack.read(INCOMING, child["blob"]) == zipfile.ZipFile(path).read(
                 child["entry"]

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from worker.contract import TaskRoute
 from worker.credentials import Credentials
-from worker.errors import ConfigurationError
-from worker.settings import GiB, Route, Settings
+from worker.errors import WorkerConfigError
+from worker.options import GiB
+from worker.settings import WorkerSettings
 
 BASE = {
     "DROPBATCH_ROUTE": "csv",
@@ -24,8 +26,8 @@ BASE = {
 
 
 def test_the_documented_defaults_apply_when_only_the_required_settings_are_given() -> None:
-    s = Settings.from_environ(BASE)
-    assert s.route is Route.CSV
+    s = WorkerSettings.from_environ(BASE)
+    assert s.route is TaskRoute.CSV
     assert s.blob_endpoint == "http://127.0.0.1:10000/devstoreaccount1"
     assert (s.cosmos_database, s.records_container) == ("dropbatch", "records")
     assert (s.container_incoming, s.container_results, s.container_logs) == (
@@ -46,27 +48,29 @@ def test_the_documented_defaults_apply_when_only_the_required_settings_are_given
 def test_the_zip_route_does_not_need_cosmos() -> None:
     env = {**BASE, "DROPBATCH_ROUTE": "zip"}
     del env["DROPBATCH_COSMOS_ENDPOINT"]
-    assert Settings.from_environ(env).cosmos_endpoint is None
+    assert WorkerSettings.from_environ(env).cosmos_endpoint is None
 
 
 def test_the_csv_route_needs_cosmos() -> None:
     env = dict(BASE)
     del env["DROPBATCH_COSMOS_ENDPOINT"]
-    with pytest.raises(ConfigurationError) as caught:
-        Settings.from_environ(env)
+    with pytest.raises(WorkerConfigError) as caught:
+        WorkerSettings.from_environ(env)
     assert str(caught.value) == "DROPBATCH_COSMOS_ENDPOINT: missing (required)"
 
 
-def test_options_may_come_with_the_pass_through_prefix() -> None:
-    s = Settings.from_environ(
-        {**BASE, "DROPBATCH_WORKER_ID_COLUMN": "id", "DROPBATCH_WORKER_ZIP_MAX_RATIO": "50"}
+def test_an_option_is_read_under_its_own_name_only() -> None:
+    # DROPBATCH_WORKER_<name> is the function app's setting; the app passes it on as <name>.
+    s = WorkerSettings.from_environ(
+        {**BASE, "DROPBATCH_ID_COLUMN": "id", "DROPBATCH_WORKER_ZIP_MAX_RATIO": "50"}
     )
-    assert (s.csv.id_column, s.zip.max_ratio) == ("id", 50.0)
-    assert "DROPBATCH_WORKER_ID_COLUMN" in s.names_used
+    assert (s.csv.id_column, s.zip.max_ratio) == ("id", 200.0)
+    assert "DROPBATCH_ID_COLUMN" in s.names_used
+    assert "DROPBATCH_WORKER_ZIP_MAX_RATIO" not in s.names_used
 
 
 def test_a_tab_delimiter_is_kept_and_lists_are_split() -> None:
-    s = Settings.from_environ(
+    s = WorkerSettings.from_environ(
         {**BASE, "DROPBATCH_CSV_DELIMITER": "\t", "DROPBATCH_NUMERIC_COLUMNS": " a, b ,,c "}
     )
     assert s.csv.delimiter == "\t"
@@ -93,8 +97,8 @@ def test_a_tab_delimiter_is_kept_and_lists_are_split() -> None:
     ],
 )
 def test_a_malformed_setting_is_named(change: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigurationError) as caught:
-        Settings.from_environ({**BASE, **change})
+    with pytest.raises(WorkerConfigError) as caught:
+        WorkerSettings.from_environ({**BASE, **change})
     assert str(caught.value) == message
 
 
@@ -111,7 +115,7 @@ def test_credentials_are_optional_and_their_values_stay_out_of_repr(tmp_path: Pa
 def test_a_ca_certificate_that_is_not_there_is_a_configuration_error(tmp_path: Path) -> None:
     path = tmp_path / "credentials.json"
     path.write_text('{"DROPBATCH_COSMOS_CA_CERT": "/nowhere/ca.pem"}')
-    with pytest.raises(ConfigurationError) as caught:
+    with pytest.raises(WorkerConfigError) as caught:
         Credentials.load(path)
     assert str(caught.value) == (
         f"credentials file {path}: DROPBATCH_COSMOS_CA_CERT: names no readable file"

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.worker import corpus
-from tests.worker.node import LOGS, RESULTS, WorkerStack, unique
+from tests.worker.node import LOGS, RESULTS, WorkerStack, result_path, unique
 from tests.worker.throttle import ThrottlePolicy, ThrottlingProxy
+from worker.contract import SUMMARY_FILE, worker_log_path
 
 pytestmark = pytest.mark.stack
 
@@ -46,7 +47,7 @@ def test_throttled_writes_wait_as_told_and_then_succeed(
 
     assert proc.returncode == 0, proc.stderr
     assert len(worker_stack.documents(key)) == 40
-    stats = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))["counts"]["cosmos"]
+    stats = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))["counts"]["cosmos"]
     assert stats["throttled"] == 80
     assert stats["attempts"] == 120
     assert stats["throttle_wait_seconds"] == pytest.approx(80 * 0.015)
@@ -75,7 +76,7 @@ def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: Work
     )
     # The first document was tried exactly three times; the run then stopped.
     assert max(proxy.policy.attempts.values()) == 3
-    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+    assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
 def test_throttling_that_would_outlast_the_wait_budget_exits_76(worker_stack: WorkerStack) -> None:
@@ -118,7 +119,7 @@ def test_a_blob_replaced_while_its_rows_are_written_leaves_no_documents_and_exit
     assert proc.returncode == 4, proc.stderr
     assert "changed while processing" in proc.stderr
     assert worker_stack.documents(key) == []
-    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+    assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
 def test_a_big_file_is_written_by_several_processes_each_row_once(
@@ -131,7 +132,7 @@ def test_a_big_file_is_written_by_several_processes_each_row_once(
     proc = worker_stack.run_worker(env)
 
     assert proc.returncode == 0, proc.stderr
-    log = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))["counts"]
+    log = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))["counts"]
     assert log["writer_processes"] == 2
     assert log["cosmos"]["written"] == 4100
     assert sorted(d["row"] for d in worker_stack.documents(key)) == list(range(1, 4101))
@@ -156,7 +157,7 @@ def test_a_writer_process_spending_its_budget_stops_the_run_with_exit_76(
 
     assert proc.returncode == 76, proc.stderr
     assert "Cosmos DB throttled it 2 times in a row" in proc.stderr
-    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+    assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
 def test_sigterm_mid_write_exits_143_cleans_up_and_writes_the_task_log(
@@ -187,9 +188,9 @@ def test_sigterm_mid_write_exits_143_cleans_up_and_writes_the_task_log(
 
     assert proc.returncode == 143, stderr
     assert list(workdir.iterdir()) == []
-    log = json.loads(worker_stack.read(LOGS, f"{name}/{key}/worker-log.json"))
+    log = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))
     assert (log["exit_code"], log["error"]) == (143, "Terminated: stopped by signal SIGTERM")
-    assert not worker_stack.exists(RESULTS, f"{name}/{key}/summary.json")
+    assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
 def test_a_throttled_clean_up_query_is_retried_too(worker_stack: WorkerStack) -> None:
