@@ -45,6 +45,7 @@ def test_a_task_ended_before_it_ever_ran_ends_the_run_failed_and_alerted(stack: 
     assert [a["kind"] for a in p.alerts.recent(500) if a["run_key"] == run.key] == ["failed"]
 
 
+@pytest.mark.timeout(120)  # drains a task that sleeps 30 s after its key is refused
 def test_a_run_the_reconciler_cannot_move_raises_a_stuck_alert_naming_the_cause(
     stack: Stack,
 ) -> None:
