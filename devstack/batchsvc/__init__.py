@@ -5,7 +5,8 @@ The real `azure.batch.BatchClient` (15.x, api-version 2025-06-01) talks to it un
 
     python -m devstack.batchsvc --host 127.0.0.1 --port 0 --state-dir DIR \\
         --account NAME --key BASE64KEY [--nodes-root DIR] [--node-file SRC:RELPATH ...] \\
-        [--node-env NAME=VALUE ...] [--fault SPEC ...] [--autoscale-interval SECONDS]
+        [--node-env NAME=VALUE ...] [--fault SPEC ...] [--autoscale-interval SECONDS] \\
+        [--active-job-quota N]
 
 When it listens it prints one line on stdout,
 `{"event": "ready", "service": "batch", "url": "http://127.0.0.1:PORT"}`; logs are JSON lines

@@ -15,6 +15,8 @@ from devstack.batchsvc.scheduler import KILL_DELETE, KILL_REQUEUE, KILL_TERMINAT
 from devstack.batchsvc.timestamps import UNBOUNDED, iso, now, parse_duration
 
 _UNSUPPORTED = ("jobManagerTask", "networkConfiguration")
+# Job states that count against the account's active job and job schedule quota.
+_DONE = ("completed", "deleting")
 
 
 def job_not_found(job_id: str) -> NotFound:
@@ -39,6 +41,24 @@ def render(account: Account, job: Job) -> dict[str, Any]:
     doc = public(job.doc)
     doc["odata.metadata"] = f"{account.base_url}/$metadata#jobs/@Element"
     return doc
+
+
+def _max_parallel(body: dict[str, Any]) -> int:
+    value = v.integer(body, "maxParallelTasks", -1, -1, None)
+    if value == 0:
+        raise v.invalid("maxParallelTasks", 0, "The value must be -1 or greater than 0.")
+    return value
+
+
+def _check_quota(account: Account) -> None:
+    """ActiveJobAndScheduleQuotaReached once the account has its quota of unfinished jobs."""
+    active = sum(1 for j in account.registry.jobs.values() if j.state not in _DONE)
+    if active >= account.active_job_quota:
+        raise Conflict(
+            "Active job and schedule quota for the account has been reached.",
+            code="ActiveJobAndScheduleQuotaReached",
+            values={"Quota": str(account.active_job_quota)},
+        )
 
 
 def _constraints(body: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +148,7 @@ def create_job(account: Account, request: Request) -> Response:
         "stateTransitionTime": moment,
         "priority": v.integer(body, "priority", 0, -1000, 1000),
         "allowTaskPreemption": bool(body.get("allowTaskPreemption", False)),
-        "maxParallelTasks": v.integer(body, "maxParallelTasks", -1, -1, None),
+        "maxParallelTasks": _max_parallel(body),
         "constraints": _constraints(body),
         "poolInfo": pool_info,
         "onAllTasksComplete": "noaction",
@@ -147,6 +167,7 @@ def create_job(account: Account, request: Request) -> Response:
     with account.registry.lock:
         if job_id in account.registry.jobs:
             raise Conflict("The specified job already exists.", code="JobExists")
+        _check_quota(account)
         job = Job(account.registry.next_seq(), doc)
         account.registry.jobs[job_id] = job
         account.registry.save_job(job)
@@ -178,7 +199,7 @@ def _apply_update(job: Job, body: dict[str, Any], replace: bool) -> None:
     if replace or "priority" in body:
         doc["priority"] = v.integer(body, "priority", 0, -1000, 1000)
     if replace or "maxParallelTasks" in body:
-        doc["maxParallelTasks"] = v.integer(body, "maxParallelTasks", -1, -1, None)
+        doc["maxParallelTasks"] = _max_parallel(body)
     if replace or "allowTaskPreemption" in body:
         doc["allowTaskPreemption"] = bool(body.get("allowTaskPreemption", False))
     if replace or body.get("constraints") is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devstack.batchsvc import conditions, exitconditions
+from devstack.batchsvc import conditions, dependencies, exitconditions
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import BadRequest, BatchServiceError, Conflict, NotFound
@@ -146,7 +146,7 @@ def build_task(account: Account, job: Job, body: dict[str, Any]) -> dict[str, An
     if body.get("environmentSettings") is not None:
         doc["environmentSettings"] = v.name_values(body, "environmentSettings")
     if body.get("dependsOn"):
-        doc["dependsOn"] = body["dependsOn"]
+        doc["dependsOn"] = dependencies.checked(task_id, body["dependsOn"])
     for key in _COPIED:
         if body.get(key) is not None:
             doc[key] = body[key]
@@ -157,7 +157,7 @@ def build_task(account: Account, job: Job, body: dict[str, Any]) -> dict[str, An
 
 def _add(account: Account, job: Job, doc: dict[str, Any]) -> Task:
     task = Task(job.id, account.registry.next_seq(), doc)
-    job.tasks[task.id] = task
+    job.add_task(task)
     job.pending[task.id] = None
     return task
 
@@ -272,8 +272,7 @@ def delete_task(account: Account, request: Request) -> Response:
         task = find_task(job, request.path_args["taskId"])
         conditions.check(request, task.doc)
         account.scheduler.kill_task(job.id, task.id, KILL_DELETE)
-        job.tasks.pop(task.id, None)
-        job.pending.pop(task.id, None)
+        job.remove_task(task.id)
         account.registry.store.delete_task(job.id, task.id)
     account.scheduler.wake()
     return Response(200)
@@ -304,19 +303,31 @@ def terminate_task(account: Account, request: Request) -> Response:
 
 
 def reactivate_task(account: Account, request: Request) -> Response:
+    """A task that completed with a failure becomes active again, its retry count reset."""
     with account.registry.lock:
         job = _job_accepting_tasks(account, request.path_args["jobId"])
         task = find_task(job, request.path_args["taskId"])
+        conditions.check(request, task.doc)
         info = task.doc.get("executionInfo") or {}
-        if task.state != "completed" or info.get("result") != "failure":
+        if task.state != "completed":
             raise Conflict(
-                "Only a task that completed with a failure can be reactivated.",
-                code="TaskNotFailed",
+                "The specified task is not in a completed state, and the requested operation "
+                "can be performed only on completed tasks.",
+                code="TaskNotCompleted",
+                values={"TaskId": task.id},
+            )
+        if info.get("result") != "failure":
+            raise Conflict(
+                "The specified task has already completed successfully, and the requested "
+                "operation cannot be performed on successful tasks.",
+                code="TaskSucceeded",
+                values={"TaskId": task.id},
             )
         task.doc["executionInfo"] = {
             "retryCount": 0,
             "requeueCount": int(info.get("requeueCount") or 0),
         }
+        task.doc.pop("_dependencyAction", None)
         transition(task.doc, "active")
         job.pending[task.id] = None
         account.registry.save_task(task)
