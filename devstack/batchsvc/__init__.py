@@ -22,6 +22,10 @@ without a shell; it runs in its own process group with only the Batch environmen
 (`AZ_BATCH_*`, a plain PATH, HOME, LANG, the job's and task's environment settings and any
 `--node-env`), never this service's own environment.
 
+Task dependencies (`dependsOn` ids and ranges, exit-condition dependency actions, see
+`dependencies.py`), task reactivation, a job's `maxParallelTasks` and the account's active job
+quota (`--active-job-quota`, default 100 unfinished jobs) follow Batch's documented rules.
+
 Admin endpoints (no auth, loopback clients only):
 `GET /_devstack/stats`, `POST /_devstack/stats/reset` (requests per swagger operationId),
 `GET|POST|DELETE /_devstack/faults` (see `faults.py`), `POST /_devstack/preempt`
