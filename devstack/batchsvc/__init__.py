@@ -5,7 +5,8 @@ The real `azure.batch.BatchClient` (15.x, api-version 2025-06-01) talks to it un
 
     python -m devstack.batchsvc --host 127.0.0.1 --port 0 --state-dir DIR \\
         --account NAME --key BASE64KEY [--nodes-root DIR] [--node-file SRC:RELPATH ...] \\
-        [--node-env NAME=VALUE ...] [--fault SPEC ...] [--autoscale-interval SECONDS]
+        [--node-env NAME=VALUE ...] [--fault SPEC ...] [--autoscale-interval SECONDS] \\
+        [--active-job-quota N]
 
 When it listens it prints one line on stdout,
 `{"event": "ready", "service": "batch", "url": "http://127.0.0.1:PORT"}`; logs are JSON lines
@@ -20,6 +21,10 @@ Nodes are directories `<nodes-root>/<pool>/<node>/` with Batch's layout (`shared
 without a shell; it runs in its own process group with only the Batch environment
 (`AZ_BATCH_*`, a plain PATH, HOME, LANG, the job's and task's environment settings and any
 `--node-env`), never this service's own environment.
+
+Task dependencies (`dependsOn` ids and ranges, exit-condition dependency actions, see
+`dependencies.py`), task reactivation, a job's `maxParallelTasks` and the account's active job
+quota (`--active-job-quota`, default 100 unfinished jobs) follow Batch's documented rules.
 
 Admin endpoints (no auth, loopback clients only):
 `GET /_devstack/stats`, `POST /_devstack/stats/reset` (requests per swagger operationId),

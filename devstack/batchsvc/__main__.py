@@ -41,6 +41,16 @@ def _fault(text: str) -> FaultRule:
         raise argparse.ArgumentTypeError(f"--fault {text!r}: {e}") from e
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--active-job-quota wants a number >= 1, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devstack.batchsvc", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
@@ -89,6 +99,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="evaluate autoscale formulas this often instead of each pool's "
         "autoScaleEvaluationInterval (at least 5 minutes in Batch)",
     )
+    parser.add_argument(
+        "--active-job-quota",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="jobs not yet completed the account may hold, as a Batch account's active job "
+        "and job schedule quota; adding one more is ActiveJobAndScheduleQuotaReached",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -107,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         node_env=dict(args.node_env),
         faults=list(args.fault),
         autoscale_every=args.autoscale_interval,
+        active_job_quota=args.active_job_quota,
     )
     try:
         service = BatchService(config)

@@ -30,6 +30,8 @@ class Account:
 
     # Evaluate autoscale formulas this often instead of each pool's interval (local speed-up).
     autoscale_every: float | None = None
+    # Jobs not completed (or being deleted) the account may hold: Batch's active job quota.
+    active_job_quota: int = 100
 
     @property
     def base_url(self) -> str:

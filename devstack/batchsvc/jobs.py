@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devstack.batchsvc import conditions
+from devstack.batchsvc import conditions, jobspecs
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import Conflict, NotFound
@@ -12,9 +12,7 @@ from devstack.batchsvc.messages import Request, Response, accepted, created, ent
 from devstack.batchsvc.odata import ListQuery, page, select
 from devstack.batchsvc.registry import Job, public, touch, transition
 from devstack.batchsvc.scheduler import KILL_DELETE, KILL_REQUEUE, KILL_TERMINATE
-from devstack.batchsvc.timestamps import UNBOUNDED, iso, now, parse_duration
-
-_UNSUPPORTED = ("jobManagerTask", "networkConfiguration")
+from devstack.batchsvc.timestamps import iso, now
 
 
 def job_not_found(job_id: str) -> NotFound:
@@ -41,81 +39,11 @@ def render(account: Account, job: Job) -> dict[str, Any]:
     return doc
 
 
-def _constraints(body: dict[str, Any]) -> dict[str, Any]:
-    given = body.get("constraints") or {}
-    v.duration(given, "maxWallClockTime")
-    return {
-        "maxWallClockTime": given.get("maxWallClockTime") or UNBOUNDED,
-        "maxTaskRetryCount": v.integer(given, "maxTaskRetryCount", 0, -1, 100),
-    }
-
-
-def _pool_info(body: dict[str, Any]) -> dict[str, Any]:
-    info = v.require(body, "poolInfo")
-    if not isinstance(info, dict):
-        raise v.invalid("poolInfo", info, "The value must be an object.")
-    if info.get("autoPoolSpecification"):
-        raise v.unsupported(
-            "poolInfo.autoPoolSpecification", "Create the pool first and name it in poolId."
-        )
-    if not info.get("poolId"):
-        raise v.missing("poolInfo.poolId")
-    return {"poolId": str(info["poolId"])}
-
-
-def _modes(body: dict[str, Any], doc: dict[str, Any]) -> None:
-    if body.get("onAllTasksComplete") is not None:
-        if body["onAllTasksComplete"] not in ("noaction", "terminatejob"):
-            raise v.invalid(
-                "onAllTasksComplete", body["onAllTasksComplete"], "noaction or terminatejob"
-            )
-        doc["onAllTasksComplete"] = body["onAllTasksComplete"]
-    if body.get("onTaskFailure") is not None:
-        if body["onTaskFailure"] not in ("noaction", "performexitoptionsjobaction"):
-            raise v.invalid(
-                "onTaskFailure", body["onTaskFailure"], "noaction or performexitoptionsjobaction"
-            )
-        doc["onTaskFailure"] = body["onTaskFailure"]
-
-
-def _job_tasks(body: dict[str, Any], doc: dict[str, Any]) -> None:
-    """jobPreparationTask / jobReleaseTask with Batch's defaults filled in."""
-    prep, release = body.get("jobPreparationTask"), body.get("jobReleaseTask")
-    if release and not prep:
-        raise v.invalid("jobReleaseTask", "set", "A job release task needs a job preparation task.")
-    if prep:
-        v.require(prep, "commandLine")
-        constraints = prep.get("constraints") or {}
-        v.duration(constraints, "maxWallClockTime")
-        doc["jobPreparationTask"] = {
-            **prep,
-            "id": prep.get("id") or "jobpreparation",
-            "waitForSuccess": prep.get("waitForSuccess", True) is not False,
-            "rerunOnNodeRebootAfterSuccess": prep.get("rerunOnNodeRebootAfterSuccess", True),
-            "constraints": {
-                "maxWallClockTime": constraints.get("maxWallClockTime") or UNBOUNDED,
-                "retentionTime": constraints.get("retentionTime") or "P7D",
-                "maxTaskRetryCount": v.integer(constraints, "maxTaskRetryCount", 0, -1, 100),
-            },
-        }
-    if release:
-        v.require(release, "commandLine")
-        limit = v.duration(release, "maxWallClockTime") or "PT15M"
-        if parse_duration(limit) > parse_duration("PT15M"):
-            raise v.invalid("jobReleaseTask.maxWallClockTime", limit, "At most 15 minutes.")
-        doc["jobReleaseTask"] = {
-            **release,
-            "id": release.get("id") or "jobrelease",
-            "maxWallClockTime": limit,
-            "retentionTime": release.get("retentionTime") or "P7D",
-        }
-
-
 def create_job(account: Account, request: Request) -> Response:
     body = request.json()
     job_id = v.entity_id(body)
-    pool_info = _pool_info(body)
-    for name in _UNSUPPORTED:
+    pool_info = jobspecs.pool_info(body)
+    for name in jobspecs.UNSUPPORTED:
         if body.get(name):
             raise v.unsupported(name, "Run the work as ordinary tasks.")
     moment = iso(now())
@@ -128,8 +56,8 @@ def create_job(account: Account, request: Request) -> Response:
         "stateTransitionTime": moment,
         "priority": v.integer(body, "priority", 0, -1000, 1000),
         "allowTaskPreemption": bool(body.get("allowTaskPreemption", False)),
-        "maxParallelTasks": v.integer(body, "maxParallelTasks", -1, -1, None),
-        "constraints": _constraints(body),
+        "maxParallelTasks": jobspecs.max_parallel(body),
+        "constraints": jobspecs.job_constraints(body),
         "poolInfo": pool_info,
         "onAllTasksComplete": "noaction",
         "onTaskFailure": "noaction",
@@ -137,16 +65,17 @@ def create_job(account: Account, request: Request) -> Response:
     }
     if body.get("displayName") is not None:
         doc["displayName"] = body["displayName"]
-    _job_tasks(body, doc)
+    jobspecs.job_tasks(body, doc)
     if body.get("commonEnvironmentSettings") is not None:
         doc["commonEnvironmentSettings"] = v.name_values(body, "commonEnvironmentSettings")
     if body.get("metadata") is not None:
         doc["metadata"] = v.name_values(body, "metadata")
-    _modes(body, doc)
+    jobspecs.modes(body, doc)
     touch(doc)
     with account.registry.lock:
         if job_id in account.registry.jobs:
             raise Conflict("The specified job already exists.", code="JobExists")
+        jobspecs.check_quota(account)
         job = Job(account.registry.next_seq(), doc)
         account.registry.jobs[job_id] = job
         account.registry.save_job(job)
@@ -178,13 +107,13 @@ def _apply_update(job: Job, body: dict[str, Any], replace: bool) -> None:
     if replace or "priority" in body:
         doc["priority"] = v.integer(body, "priority", 0, -1000, 1000)
     if replace or "maxParallelTasks" in body:
-        doc["maxParallelTasks"] = v.integer(body, "maxParallelTasks", -1, -1, None)
+        doc["maxParallelTasks"] = jobspecs.max_parallel(body)
     if replace or "allowTaskPreemption" in body:
         doc["allowTaskPreemption"] = bool(body.get("allowTaskPreemption", False))
     if replace or body.get("constraints") is not None:
-        doc["constraints"] = _constraints(body)
+        doc["constraints"] = jobspecs.job_constraints(body)
     if body.get("poolInfo") is not None:
-        new_pool = _pool_info(body)["poolId"]
+        new_pool = jobspecs.pool_info(body)["poolId"]
         if new_pool != job.pool_id:
             if job.state != "disabled":
                 raise Conflict(
@@ -196,7 +125,7 @@ def _apply_update(job: Job, body: dict[str, Any], replace: bool) -> None:
         doc["metadata"] = v.name_values(body, "metadata")
     if replace:
         doc["onAllTasksComplete"] = "noaction"
-    _modes(body, doc)
+    jobspecs.modes(body, doc)
 
 
 def _updatable(account: Account, job_id: str) -> Job:
@@ -229,7 +158,7 @@ def update_job(account: Account, request: Request) -> Response:
 
 def replace_job(account: Account, request: Request) -> Response:
     body = request.json()
-    _pool_info(body)
+    jobspecs.pool_info(body)
     with account.registry.lock:
         job = _updatable(account, request.path_args["jobId"])
         conditions.check(request, job.doc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from devstack.batchsvc import dependencies
 from devstack.batchsvc.registry import Job, Node, Pool, Registry, Task
 
 NodeCheck = Callable[[Job, Pool, Node], bool]
@@ -57,7 +58,7 @@ def choose(
             if task is None or task.state != "active":
                 job.pending.pop(task_id, None)
                 continue
-            if not dependencies_met(job, task):
+            if not dependencies.met(job, task):
                 continue
             node = _fit(nodes, free, task.slots, pack, _affinity(task))
             if node is None:
@@ -89,20 +90,3 @@ def _fit(
     if pack:
         return fits[0]
     return max(fits, key=lambda n: free[n.id])
-
-
-def dependencies_met(job: Job, task: Task) -> bool:
-    """Every task named in dependsOn completed, and its dependencyAction is satisfy."""
-    depends = task.doc.get("dependsOn")
-    if not depends:
-        return True
-    ids: list[str] = list(depends.get("taskIds") or [])
-    for span in depends.get("taskIdRanges") or []:
-        ids.extend(str(i) for i in range(int(span["start"]), int(span["end"]) + 1))
-    for dep_id in ids:
-        dep = job.tasks.get(dep_id)
-        if dep is None or dep.state != "completed":
-            return False
-        if dep.doc.get("_dependencyAction", "satisfy") != "satisfy":
-            return False
-    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 from devstack.batchsvc.store import Store
 from devstack.batchsvc.timestamps import etag, iso, now
+
+_INTEGER = re.compile(r"^-?[0-9]+$")
 
 
 def touch(doc: dict[str, Any]) -> None:
@@ -88,6 +91,24 @@ class Job:
     tasks: dict[str, Task] = field(default_factory=dict)
     # runtime only: ids of active tasks in the order they were added (an ordered set)
     pending: dict[str, None] = field(default_factory=dict)
+    # runtime only: integer value -> ids of the tasks whose id is that integer ("4", "04")
+    numbered: dict[int, list[str]] = field(default_factory=dict)
+
+    def add_task(self, task: Task) -> None:
+        """Hold the task (and index its id when it is an integer, for taskIdRanges)."""
+        self.tasks[task.id] = task
+        if _INTEGER.match(task.id):
+            self.numbered.setdefault(int(task.id), []).append(task.id)
+
+    def remove_task(self, task_id: str) -> None:
+        self.tasks.pop(task_id, None)
+        self.pending.pop(task_id, None)
+        if _INTEGER.match(task_id):
+            ids = self.numbered.get(int(task_id), [])
+            if task_id in ids:
+                ids.remove(task_id)
+            if not ids:
+                self.numbered.pop(int(task_id), None)
 
     @property
     def id(self) -> str:
@@ -132,7 +153,7 @@ class Registry:
         for seq, doc in self.store.load("tasks"):
             job = self.jobs.get(doc.get("_jobId", ""))
             if job is not None:
-                job.tasks[doc["id"]] = Task(job.id, seq, doc)
+                job.add_task(Task(job.id, seq, doc))
                 if doc.get("state") == "active":
                     job.pending[doc["id"]] = None
             top = max(top, seq)

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from devstack.batchsvc import conditions
+from devstack.batchsvc import conditions, dependencies
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.autoscale import FormulaError, Result, evaluate, targets_from
@@ -116,7 +116,11 @@ def remove_nodes(account: Account, request: Request) -> Response:
 
 
 def _inputs(account: Account, pool: Pool) -> dict[str, float]:
-    """Current values of the service variables a formula can read."""
+    """Current values of the service variables a formula can read.
+
+    `$ActiveTasks` counts the active tasks whose dependencies are met; `$PendingTasks` is
+    `$ActiveTasks + $RunningTasks`, as Batch defines them.
+    """
     active = running = succeeded = failed = 0
     for job in account.registry.jobs.values():
         if job.pool_id != pool.id or job.state not in ("active", "terminating"):
@@ -124,7 +128,9 @@ def _inputs(account: Account, pool: Pool) -> dict[str, float]:
         for task in job.tasks.values():
             state = task.state
             if state == "active":
-                active += 1
+                # Tasks blocked on dependencies are not "ready to execute" ($ActiveTasks).
+                if dependencies.met(job, task):
+                    active += 1
             elif state == "running":
                 running += 1
             elif state == "completed":

@@ -45,6 +45,8 @@ class ServiceConfig:
     faults: list[FaultRule] = field(default_factory=list)
     # Evaluate autoscale formulas every N seconds instead of each pool's interval.
     autoscale_every: float | None = None
+    # Unfinished jobs the account may hold (ActiveJobAndScheduleQuotaReached beyond).
+    active_job_quota: int = 100
 
 
 class _Server(ThreadingHTTPServer):
@@ -253,6 +255,7 @@ class BatchService:
             self._httpd.server_close()
             raise
         self.account.autoscale_every = config.autoscale_every
+        self.account.active_job_quota = config.active_job_quota
         account = self.account
         self.account.scheduler.periodic.append(lambda: scaling.autoscale_due(account))
         self._thread = threading.Thread(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devstack.batchsvc import conditions, exitconditions
+from devstack.batchsvc import conditions, taskspecs
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import BadRequest, BatchServiceError, Conflict, NotFound
@@ -18,17 +18,6 @@ from devstack.batchsvc.timestamps import UNBOUNDED, iso, now
 
 MAX_TASKS_PER_COLLECTION = 100
 MAX_COLLECTION_BYTES = 1024 * 1024
-
-_COPIED = (
-    "displayName",
-    "exitConditions",
-    "resourceFiles",
-    "outputFiles",
-    "affinityInfo",
-    "applicationPackageReferences",
-    "authenticationTokenSettings",
-    "containerSettings",
-)
 
 
 def task_not_found(task_id: str) -> NotFound:
@@ -69,95 +58,9 @@ def _job_accepting_tasks(account: Account, job_id: str) -> Job:
     return job
 
 
-def _lower_enums(doc: dict[str, Any]) -> None:
-    """Batch reads enum values case-insensitively and returns them lower-case."""
-    for output in doc.get("outputFiles") or []:
-        options = output.get("uploadOptions") or {}
-        if isinstance(options.get("uploadCondition"), str):
-            options["uploadCondition"] = options["uploadCondition"].lower()
-    conditions = doc.get("exitConditions") or {}
-    mappings = list(conditions.get("exitCodes") or []) + list(
-        conditions.get("exitCodeRanges") or []
-    )
-    options_list = [m.get("exitOptions") or {} for m in mappings]
-    options_list += [
-        conditions.get(k) or {} for k in ("preProcessingError", "fileUploadError", "default")
-    ]
-    for options in options_list:
-        for key in ("jobAction", "dependencyAction"):
-            if isinstance(options.get(key), str):
-                options[key] = options[key].lower()
-    auto_user = (doc.get("userIdentity") or {}).get("autoUser") or {}
-    for key in ("scope", "elevationLevel"):
-        if isinstance(auto_user.get(key), str):
-            auto_user[key] = auto_user[key].lower()
-
-
-def build_task(account: Account, job: Job, body: dict[str, Any]) -> dict[str, Any]:
-    """The stored document of a new task, or BadRequest naming the invalid property."""
-    task_id = v.entity_id(body)
-    command_line = v.require(body, "commandLine")
-    if not isinstance(command_line, str):
-        raise v.invalid("commandLine", command_line, "The value must be a string.")
-    if body.get("multiInstanceSettings"):
-        raise v.unsupported(
-            "multiInstanceSettings",
-            "Multi-instance (MPI) tasks need several nodes; here a task is one process.",
-        )
-    if body.get("dependsOn") and not job.doc.get("usesTaskDependencies"):
-        raise BadRequest(
-            "The Task has dependencies but the Job does not allow task dependencies.",
-            code="TaskDependenciesNotSpecifiedOnJob",
-            values={"TaskId": task_id},
-        )
-    if exitconditions.job_actions(body.get("exitConditions")) and (
-        job.doc.get("onTaskFailure") != "performexitoptionsjobaction"
-    ):
-        raise v.invalid(
-            "exitConditions.jobAction",
-            ",".join(exitconditions.job_actions(body.get("exitConditions"))),
-            "A jobAction needs a job whose onTaskFailure is performexitoptionsjobaction.",
-        )
-    given = body.get("constraints") or {}
-    v.duration(given, "maxWallClockTime")
-    v.duration(given, "retentionTime")
-    job_constraints = job.doc.get("constraints") or {}
-    constraints = {
-        "maxWallClockTime": given.get("maxWallClockTime") or UNBOUNDED,
-        "retentionTime": given.get("retentionTime") or "P7D",
-        "maxTaskRetryCount": v.integer(
-            given, "maxTaskRetryCount", int(job_constraints.get("maxTaskRetryCount") or 0), -1, 100
-        ),
-    }
-    moment = iso(now())
-    doc: dict[str, Any] = {
-        "id": task_id,
-        "url": account.registry.url(f"/jobs/{job.id}/tasks/{task_id}"),
-        "creationTime": moment,
-        "state": "active",
-        "stateTransitionTime": moment,
-        "commandLine": command_line,
-        "constraints": constraints,
-        "requiredSlots": v.integer(body, "requiredSlots", 1, 1, 256),
-        "userIdentity": body.get("userIdentity")
-        or {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}},
-        "executionInfo": {"retryCount": 0, "requeueCount": 0},
-    }
-    if body.get("environmentSettings") is not None:
-        doc["environmentSettings"] = v.name_values(body, "environmentSettings")
-    if body.get("dependsOn"):
-        doc["dependsOn"] = body["dependsOn"]
-    for key in _COPIED:
-        if body.get(key) is not None:
-            doc[key] = body[key]
-    _lower_enums(doc)
-    touch(doc)
-    return doc
-
-
 def _add(account: Account, job: Job, doc: dict[str, Any]) -> Task:
     task = Task(job.id, account.registry.next_seq(), doc)
-    job.tasks[task.id] = task
+    job.add_task(task)
     job.pending[task.id] = None
     return task
 
@@ -172,7 +75,7 @@ def create_task(account: Account, request: Request) -> Response:
     body = request.json()
     with account.registry.lock:
         job = _job_accepting_tasks(account, request.path_args["jobId"])
-        doc = build_task(account, job, body)
+        doc = taskspecs.build_task(account, job, body)
         if doc["id"] in job.tasks:
             raise task_exists(doc["id"])
         task = _add(account, job, doc)
@@ -208,7 +111,7 @@ def create_task_collection(account: Account, request: Request) -> Response:
             try:
                 if not isinstance(item, dict):
                     raise v.invalid("value", json.dumps(item), "Each task must be an object.")
-                doc = build_task(account, job, item)
+                doc = taskspecs.build_task(account, job, item)
                 if doc["id"] in job.tasks:
                     raise task_exists(doc["id"])
             except BatchServiceError as e:
@@ -272,8 +175,7 @@ def delete_task(account: Account, request: Request) -> Response:
         task = find_task(job, request.path_args["taskId"])
         conditions.check(request, task.doc)
         account.scheduler.kill_task(job.id, task.id, KILL_DELETE)
-        job.tasks.pop(task.id, None)
-        job.pending.pop(task.id, None)
+        job.remove_task(task.id)
         account.registry.store.delete_task(job.id, task.id)
     account.scheduler.wake()
     return Response(200)
@@ -304,19 +206,31 @@ def terminate_task(account: Account, request: Request) -> Response:
 
 
 def reactivate_task(account: Account, request: Request) -> Response:
+    """A task that completed with a failure becomes active again, its retry count reset."""
     with account.registry.lock:
         job = _job_accepting_tasks(account, request.path_args["jobId"])
         task = find_task(job, request.path_args["taskId"])
+        conditions.check(request, task.doc)
         info = task.doc.get("executionInfo") or {}
-        if task.state != "completed" or info.get("result") != "failure":
+        if task.state != "completed":
             raise Conflict(
-                "Only a task that completed with a failure can be reactivated.",
-                code="TaskNotFailed",
+                "The specified task is not in a completed state, and the requested operation "
+                "can be performed only on completed tasks.",
+                code="TaskNotCompleted",
+                values={"TaskId": task.id},
+            )
+        if info.get("result") != "failure":
+            raise Conflict(
+                "The specified task has already completed successfully, and the requested "
+                "operation cannot be performed on successful tasks.",
+                code="TaskSucceeded",
+                values={"TaskId": task.id},
             )
         task.doc["executionInfo"] = {
             "retryCount": 0,
             "requeueCount": int(info.get("requeueCount") or 0),
         }
+        task.doc.pop("_dependencyAction", None)
         transition(task.doc, "active")
         job.pending[task.id] = None
         account.registry.save_task(task)
