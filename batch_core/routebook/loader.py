@@ -131,7 +131,10 @@ def _first(error: ValidationError) -> tuple[Loc, str]:
         return loc, "expected " + str(ctx["expected"]).replace("'", "")
     if kind == "extra_forbidden":
         allowed = _fields_at(RoutesFile, loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        given = str(loc[-1])
+        # "latitude_column" for "latitude": a name that holds an allowed one is the best guess.
+        close = sorted((a for a in allowed if a in given), key=len)[-1:]
+        close = close or difflib.get_close_matches(given, allowed, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return loc, f"unknown field{hint}" + (
             f"; expected one of {', '.join(allowed)}" if allowed else ""

@@ -115,7 +115,8 @@ def _options(
     for field, name in names.items():
         setting = ws.passthrough_name(name)
         text = worker_settings.get(setting)
-        if text is None or not text.strip():
+        # A delimiter may be whitespace (a tab): only it is kept unstripped.
+        if not text or (field != "delimiter" and not text.strip()):
             continue
         value: Any = text if field == "delimiter" else text.strip()
         annotation = str(model.model_fields[field].annotation)
