@@ -251,3 +251,24 @@ def test_routes_check_without_a_file_reports_the_built_in_routes(tmp_path: Path)
     result = dropbatch(tmp_path, "routes", "check")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "no routes.toml here: the built-in routes apply (2 routes, 1 pool OK)\n"
+
+
+def test_render_and_parse_reject_unbalanced_braces() -> None:
+    for template, message in (
+        ("run {base", "'{base' is not a placeholder; write {{ and }} for literal braces"),
+        ("run }", "unbalanced '}'; write }} for a literal brace"),
+    ):
+        with pytest.raises(ValueError) as caught:
+            render(template, {"base": "a"})
+        assert str(caught.value) == message
+
+
+def test_pool_default_is_implicit_only_when_a_route_uses_it() -> None:
+    own = 'version = 1\n[pool.big]\nid = "big"\ninstall_worker = true\n'
+    only_big = parse_routes(
+        own + '[[route]]\nname = "a"\nmatch = ["*"]\nkind = "csv"\npool = "big"\n'
+    )
+    with_default = parse_routes(own + '[[route]]\nname = "a"\nmatch = ["*"]\nkind = "csv"\n')
+    assert list(only_big.pools) == ["big"]
+    assert sorted(with_default.pools) == ["big", "default"]
+    assert with_default.pool_of(with_default.route("a")).id is None  # the app's pool

@@ -159,6 +159,33 @@ CASES = {
         "routes.toml:11 route 'hexgrid': task.command: '{print $1}' is not a placeholder; write "
         "{{ and }} for literal braces",
     ),
+    "member source the fan-out source cannot give": (
+        command_route(
+            '[route.fanout]\nsource = "rows"',
+            task='command = "run"\nresource_files = [{ source = "member:global", path = "g" }]',
+        ),
+        "routes.toml:11 route 'hexgrid': task.resource_files[0].source: member:global needs "
+        "fanout.source = items",
+    ),
+    "container task on a pool without containers": (
+        command_route('pool = "big"', task='command = "run"\ncontainer = { image = "app:1" }'),
+        "routes.toml:11 route 'hexgrid': task.container: pool 'big' has no containers table; a "
+        "container task needs one",
+    ),
+    "prefix source into a file path": (
+        command_route(
+            "", task='command = "run"\nresource_files = [{ source = "config:app/", path = "app" }]'
+        ),
+        "routes.toml:11 route 'hexgrid': task.resource_files[0].path: config:app/ is a prefix; "
+        "expected a folder ending in /",
+    ),
+    "path escaping the working directory": (
+        command_route(
+            "", task='command = "run"\nresource_files = [{ source = "input", path = "../x" }]'
+        ),
+        "routes.toml:11 route 'hexgrid': task.resource_files[0].path: expected a relative path "
+        "(no leading /, no .., no backslash)",
+    ),
     "children naming no route": (
         HEAD + '[[route]]\nname = "zips"\nmatch = ["*.zip"]\nkind = "zip"\nchildren = "nope"\n',
         "routes.toml:11 route 'zips': children: no route is named 'nope'",
