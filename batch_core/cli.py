@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,8 +14,9 @@ from batch_core import reconcile
 from batch_core.clock import iso, utcnow
 from batch_core.errors import DropbatchError
 from batch_core.pipeline import Pipeline
+from batch_core.routebook import DEFAULT_ROUTES_FILE, ROUTES_FILE, load_routes, load_routes_from_env
 from batch_core.run import Run
-from batch_core.settings import settings_with_file
+from batch_core.settings import local_settings_values, settings_with_file
 from batch_core.states import RunState
 
 COLUMNS = ("state", "name", "rows", "docs", "rejects", "updated", "reason")
@@ -36,8 +38,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("reconcile", help="run one reconcile tick now and print its report")
     alerts = sub.add_parser("alerts", help="recent alerts")
     alerts.add_argument("--json", action="store_true")
+    routes = sub.add_parser("routes", help="the routes file").add_subparsers(
+        dest="routes_command", required=True
+    )
+    check = routes.add_parser("check", help="validate a routes file (no services needed)")
+    check.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help=f"default: {ROUTES_FILE}, else {DEFAULT_ROUTES_FILE} in the current directory",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "routes":
+        return check_routes(args.file, args.settings)
     try:
         p = Pipeline.build(settings_with_file(args.settings))
         if args.command == "status":
@@ -61,6 +75,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dropbatch: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def check_routes(path: str | None, settings_file: str | None) -> int:
+    """`dropbatch routes check`: load the routes file as the app would; 0 if it is valid."""
+    try:
+        if path is not None:
+            book = load_routes(path)
+        else:
+            env = dict(os.environ)
+            if settings_file:
+                env.update(local_settings_values(settings_file))
+            book = load_routes_from_env(env, os.getcwd())
+    except DropbatchError as e:
+        print(e, file=sys.stderr)
+        return 1
+    counts = f"{_plural(len(book.routes), 'route')}, {_plural(len(book.pools), 'pool')} OK"
+    if book.source is None:
+        print(f"no {DEFAULT_ROUTES_FILE} here: the built-in routes apply ({counts})")
+    else:
+        print(f"{book.source}: {counts}")
+    return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def row(run: Run) -> dict[str, Any]:

@@ -38,3 +38,32 @@ class NotFoundError(PermanentError):
 
 class InvalidDocumentError(PermanentError):
     """A stored document failed validation when read."""
+
+
+class RoutesFileError(SettingError):
+    """The routes file is unreadable or invalid: names the file, line, route or pool, field."""
+
+    def __init__(
+        self, setting: str, file: str, line: int | None, subject: str, field: str, reason: str
+    ) -> None:
+        place = f"{file}:{line}" if line else file
+        head = f"{place} {subject}" if subject else place
+        super().__init__(setting, ": ".join([head, *([field] if field else []), reason]))
+        self.file = file
+        self.line = line
+        self.subject = subject
+        self.field = field
+        self.detail = reason
+
+
+class UnsafeValueError(PermanentError):
+    """A value from an uploaded file may not go into a command line; the file is rejected."""
+
+    def __init__(self, placeholder: str, value: str) -> None:
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        super().__init__(
+            f"{{{placeholder}}} is {shown!r}, which may not go into a command line "
+            "(allowed: letters, digits and . _ / -)"
+        )
+        self.placeholder = placeholder
+        self.value = value
