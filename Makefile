@@ -3,6 +3,7 @@
 #   make test   the test suite (starts and stops its own servers)
 #   make up / make down / make status   the local stack in the background
 #   make lint   ruff and mypy;  make bench   the benchmarks (JSON)
+#   make azcli-test   the Azure CLI against the local Batch service (own venv, opt-in)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps demo test up down status lint format bench clean
+.PHONY: deps demo test up down status lint format bench clean azcli azcli-test
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -49,6 +50,20 @@ lint: deps
 format: deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The Azure CLI lives in its own venv: its pinned dependencies clash with the project's.
+AZCLI_VENV  := .venv-azcli
+AZCLI_STAMP := $(AZCLI_VENV)/.installed
+
+azcli: $(AZCLI_STAMP)
+
+$(AZCLI_STAMP):
+	$(PYTHON) -m venv $(AZCLI_VENV)
+	$(AZCLI_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "azure-cli==2.91.*"
+	touch $@
+
+azcli-test: deps azcli
+	$(BIN)/python -m pytest -m azcli tests/batchsvc/test_azcli.py $(PYTEST_ARGS)
 
 bench: deps
 	$(BIN)/python -m bench

@@ -1,7 +1,9 @@
 """A local service that speaks the Azure Batch REST API and runs tasks as local processes.
 
 The real `azure.batch.BatchClient` (15.x, api-version 2025-06-01) talks to it unchanged with
-`AzureNamedKeyCredential(account, key)`::
+`AzureNamedKeyCredential(account, key)`, and so do clients of api-versions 2024-02-01.19.0
+(the Azure CLI, azure-batch 14.x) and 2024-07-01.20.0, each answered in its own shapes
+(see `apiversions.py`)::
 
     python -m devstack.batchsvc --host 127.0.0.1 --port 0 --state-dir DIR \\
         --account NAME --key BASE64KEY [--nodes-root DIR] [--node-file SRC:RELPATH ...] \\

@@ -15,7 +15,8 @@ from devstack.batchsvc.errors import AuthenticationFailed, ConfigurationError
 
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 
-# The order matters: it is the order of the lines in the string to sign.
+# The order matters: it is the order of the lines in the string to sign (Batch and Blob
+# storage SharedKey sign the same standard headers).
 SIGNED_HEADERS = (
     "content-encoding",
     "content-language",

@@ -131,7 +131,9 @@ class JobTasks(processes.NodeTaskRunner[tuple[str, str, str]]):
             failure: dict[str, Any] | None = None
             code: int | None = None
             try:
-                downloads.fetch_all(list(spec.get("resourceFiles") or []), where.working_dir)
+                downloads.fetch_all(
+                    list(spec.get("resourceFiles") or []), where.working_dir, where.node_root
+                )
                 args = processes.split_command_line(str(spec.get("commandLine") or ""))
                 process = processes.spawn(args, where, env)
             except downloads.ResourceFileError as e:

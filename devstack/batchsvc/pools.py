@@ -24,6 +24,10 @@ _COPIED = (
     "metadata",
     "mountConfiguration",
     "upgradePolicy",
+    # Only api-versions before 2025-06-01 define these; responses drop them for newer ones.
+    "resourceTags",
+    "targetNodeCommunicationMode",
+    "applicationLicenses",
 )
 
 
@@ -154,7 +158,13 @@ def update_pool(account: Account, request: Request) -> Response:
         conditions.check(request, pool.doc)
         if start is not None:
             pool.doc["startTask"] = start
-        for key in ("metadata", "applicationPackageReferences", "displayName"):
+        for key in (
+            "metadata",
+            "applicationPackageReferences",
+            "displayName",
+            "targetNodeCommunicationMode",
+            "resourceTags",
+        ):
             if key in body:
                 pool.doc[key] = body[key]
         touch(pool.doc)

@@ -238,7 +238,9 @@ class Scheduler:
             )
         try:
             downloads.fetch_all(
-                list(run.task.doc.get("resourceFiles") or []), run.place.working_dir
+                list(run.task.doc.get("resourceFiles") or []),
+                run.place.working_dir,
+                run.place.node_root,
             )
         except downloads.ResourceFileError as e:
             log.info("task %s/%s resource files failed: %s", run.task.job_id, run.task.id, e)
@@ -315,7 +317,9 @@ class Scheduler:
         outputs = list(run.task.doc.get("outputFiles") or [])
         if outputs and run.kill_reason not in (KILL_DELETE, KILL_REQUEUE):
             succeeded = returncode == 0 and not run.timed_out and run.kill_reason is None
-            report = uploads.upload_all(outputs, run.place.working_dir, succeeded)
+            report = uploads.upload_all(
+                outputs, run.place.working_dir, succeeded, run.place.node_root
+            )
             uploads.write_logs(run.place.task_dir, report)
             if report.failed:
                 run.upload_errors = report.errors
@@ -390,12 +394,7 @@ class Scheduler:
             self._complete(run.task, code, failure, exitconditions.EXIT)
             return
         if run.upload_errors:
-            failure = {
-                "category": "usererror",
-                "code": "FileUploadFailed",
-                "message": "One or more output files could not be uploaded; see fileuploaderr.txt",
-                "details": [{"name": "Message", "value": e} for e in run.upload_errors[:5]],
-            }
+            failure = uploads.failure_info(run.upload_errors)
             self._complete_or_retry(run, code, failure, exitconditions.FILE_UPLOAD)
             return
         if code == 0:

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from devstack.batchsvc import routes, scaling
+from devstack.batchsvc import apiversions, routes, scaling
 from devstack.batchsvc.account import Account
 from devstack.batchsvc.auth import SharedKeyVerifier
-from devstack.batchsvc.errors import BadRequest, BatchServiceError, NotFound
+from devstack.batchsvc.errors import BatchServiceError, NotFound
 from devstack.batchsvc.faults import FaultPlan, FaultRule
 from devstack.batchsvc.messages import Request, Response, error_body
 from devstack.batchsvc.nodes import NodeFile
@@ -28,7 +28,6 @@ from devstack.batchsvc.timestamps import etag, now, rfc1123
 
 log = logging.getLogger(__name__)
 
-API_VERSIONS = frozenset({"2025-06-01", "2025-06-01.21.0"})
 ADMIN_PREFIX = "/_devstack/"
 
 
@@ -116,15 +115,17 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             service.verifier.verify(method, raw_path, raw_query, headers)
             params = {k: v[0] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
-            _check_api_version(params)
+            version = apiversions.resolve(params)
             found = routes.match(method, raw_path)
             if found is None:
                 raise _no_route(method, raw_path)
             route, path_args = found
             operation = route.operation
             service.before(operation)
+            version.check_request(operation, raw_body)
             request = Request(method, raw_path, params, headers, raw_body, path_args)
             response = route.handler(service.account, request)
+            response.body = version.shape(operation, response.body)
             if service.faults.draw(("drop",), operation) is not None:
                 # The work is done but the caller never hears of it (a lost response).
                 service.stats.record(operation, 0)
@@ -163,8 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
             payload = b""
         else:
             payload = json.dumps(response.body, separators=(",", ":")).encode("utf-8")
+        # send_response writes Server and Date itself: one Date header, none added here.
         self.send_response(response.status)
-        self.send_header("Date", rfc1123(now()))
         self.send_header("request-id", request_id)
         client_id = headers.get("client-request-id") or headers.get("x-ms-client-request-id")
         if client_id:
@@ -190,26 +191,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if method != "HEAD" and payload:
             self.wfile.write(payload)
-
-
-def _check_api_version(params: dict[str, str]) -> None:
-    version = params.get("api-version")
-    if not version:
-        raise BadRequest(
-            "A query parameter that's mandatory for this request is not specified.",
-            code="MissingRequiredQueryParameter",
-            values={"QueryParameterName": "api-version"},
-        )
-    if version not in API_VERSIONS:
-        raise BadRequest(
-            "The value for one of the HTTP query parameters is not in the correct format.",
-            code="InvalidQueryParameterValue",
-            values={
-                "QueryParameterName": "api-version",
-                "QueryParameterValue": version,
-                "Reason": f"This service supports api-version {sorted(API_VERSIONS)[0]}.",
-            },
-        )
 
 
 def _no_route(method: str, raw_path: str) -> BatchServiceError:

@@ -71,7 +71,9 @@ class StartTasks(processes.NodeTaskRunner[str]):
             failure: dict[str, Any] | None = None
             code: int | None = None
             try:
-                downloads.fetch_all(list(start.get("resourceFiles") or []), place.working_dir)
+                downloads.fetch_all(
+                    list(start.get("resourceFiles") or []), place.working_dir, place.node_root
+                )
                 process = processes.spawn(
                     processes.split_command_line(str(start.get("commandLine") or "")), place, env
                 )

@@ -9,6 +9,7 @@ from devstack.batchsvc.errors import BadRequest
 from devstack.batchsvc.timestamps import parse_duration
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DIGITS = re.compile(r"^-?[0-9]{1,10}$")
 
 
 def missing(name: str) -> BadRequest:
@@ -60,6 +61,9 @@ def integer(
     value = body.get(name, default)
     if value is None:
         return default
+    if isinstance(value, str) and _DIGITS.match(value):
+        # Batch's JSON reader takes a number written as a string; the Azure CLI sends "2".
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(name, value, "The value must be an integer.")
     if (low is not None and value < low) or (high is not None and value > high):

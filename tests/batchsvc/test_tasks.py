@@ -383,7 +383,7 @@ def test_an_upload_failure_fails_the_task_with_fileuploaderr(
 
     assert task.execution_info.result == m.BatchTaskExecutionResult.FAILURE
     assert task.execution_info.exit_code == 0
-    assert task.execution_info.failure_info.code == "FileUploadFailed"
+    assert task.execution_info.failure_info.code == "FileUploadAccessDenied"
     assert "HTTP 403" in errors
     assert "sig=" not in errors
 
