@@ -19,7 +19,13 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient
 
-from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
+from batch_core.errors import (
+    DropbatchError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+    VanishedError,
+)
 from batch_core.keys import normalize_etag
 from batch_core.settings import Settings
 from worker.contract import PARENT_METADATA
@@ -123,6 +129,23 @@ class BlobStore:
             raise translate(e, f"read properties of {container}/{name}") from e
         return normalize_etag(props.etag)
 
+    def snapshot(self, container: str, name: str, etag: str) -> str:
+        """A read-only snapshot of exactly that version of the blob (its id), so a task fed
+        from it never sees newer bytes; VanishedError when the blob is gone or replaced."""
+        from azure.core import MatchConditions
+
+        try:
+            made = self._svc.get_blob_client(container, name).create_snapshot(
+                etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceNotFoundError, ResourceModifiedError) as e:
+            raise VanishedError(
+                f"{container}/{name} was deleted or replaced before its task was created"
+            ) from e
+        except AzureError as e:
+            raise translate(e, f"snapshot {container}/{name}") from e
+        return str(made["snapshot"])
+
     def read_json(self, container: str, name: str) -> dict[str, Any] | None:
         try:
             data = self._svc.get_blob_client(container, name).download_blob().readall()
@@ -152,7 +175,9 @@ class BlobStore:
 
         try:
             self._svc.get_blob_client(container, name).delete_blob(
-                etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified
+                etag=f'"{etag}"',
+                match_condition=MatchConditions.IfNotModified,
+                delete_snapshots="include",  # the versions tasks were fed from go with it
             )
         except (ResourceNotFoundError, ResourceModifiedError):
             return False

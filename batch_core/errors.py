@@ -36,6 +36,10 @@ class NotFoundError(PermanentError):
     """The resource does not exist (or no longer does)."""
 
 
+class VanishedError(NotFoundError):
+    """The dropped file was deleted or replaced before its task could be created."""
+
+
 class InvalidDocumentError(PermanentError):
     """A stored document failed validation when read."""
 
