@@ -38,3 +38,12 @@ class NotFoundError(PermanentError):
 
 class InvalidDocumentError(PermanentError):
     """A stored document failed validation when read."""
+
+
+class BadRequestError(PermanentError):
+    """A request's parameter is malformed; the message names the parameter and the reason."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"parameter {name}: {reason}")
+        self.name = name
+        self.reason = reason

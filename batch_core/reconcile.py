@@ -302,11 +302,16 @@ def last_line(output: bytes, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def is_stuck(run: Run, now: dt.datetime, stuck_after_seconds: int) -> bool:
+    """An active run that has not moved for `stuck_after_seconds` (the stuck alert's rule)."""
+    limit = dt.timedelta(seconds=stuck_after_seconds)
+    return not run.state.terminal and now - run.updated_at >= limit
+
+
 def _check_stuck(
     p: Pipeline, run: Run, now: dt.datetime, report: TickReport, error: str | None = None
 ) -> None:
-    limit = dt.timedelta(seconds=p.settings.stuck_after_seconds)
-    if now - run.updated_at < limit:
+    if not is_stuck(run, now, p.settings.stuck_after_seconds):
         return
     cause = (
         f"The reconciler fails on it: {error}."
