@@ -202,13 +202,14 @@ def _parameter(body: str, text: str, last: bool) -> Parameter:
     catch_all = body.startswith("*")
     body = body.lstrip("*")
     default: str | None = None
-    head, *constraints = _split_constraints(body)
+    # `{id?}`, `{id:int?}`, `{id=7}` and `{id:int=7}`: the marker ends the parameter.
+    optional = body.endswith("?")
+    head, *constraints = _split_constraints(body.removesuffix("?"))
     if "=" in head:
         head, default = head.split("=", 1)
-    elif constraints and "=" in constraints[-1] and "(" not in constraints[-1]:
+    elif constraints and "=" in constraints[-1] and not constraints[-1].endswith(")"):
         constraints[-1], default = constraints[-1].split("=", 1)
-    optional = head.endswith("?")
-    name = head.rstrip("?")
+    name = head
     if not _NAME.match(name):
         raise ConfigError(f"route {text!r}: {name!r} is not a parameter name")
     if (catch_all or optional or default is not None) and not last:

@@ -9,6 +9,23 @@
   var data = JSON.parse(source.textContent);
   var HEIGHT = 240;
 
+  function two(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  // Tick labels in 24-hour UTC, with the date where the day changes.
+  function utcTicks(u, splits) {
+    var lastDay = null;
+    return splits.map(function (ts) {
+      var d = new Date(ts * 1000);
+      var day = d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate());
+      var time = two(d.getUTCHours()) + ":" + two(d.getUTCMinutes());
+      var label = day !== lastDay ? time + "\n" + day : time;
+      lastDay = day;
+      return label;
+    });
+  }
+
   function size() {
     return { width: Math.max(160, box.clientWidth), height: HEIGHT };
   }
@@ -23,7 +40,7 @@
     },
     scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
     axes: [
-      { label: "time (UTC)" },
+      { label: "time (UTC)", values: utcTicks },
       { label: "files per 10 min", size: 50 }
     ],
     series: [
