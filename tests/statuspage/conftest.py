@@ -56,7 +56,11 @@ class Answer:
 
 def get(url: str, headers: dict[str, str] | None = None) -> Answer:
     """GET over real HTTP; an error status is an answer too."""
-    request = urllib.request.Request(url, headers=headers or {})
+    return send(urllib.request.Request(url, headers=headers or {}))
+
+
+def send(request: urllib.request.Request) -> Answer:
+    """Any request over real HTTP; an error status is an answer too."""
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return Answer(response.status, dict(response.headers.items()), response.read())

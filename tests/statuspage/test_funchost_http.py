@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import stat
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from tests.funchost.conftest import AppFactory, FunctionApp, HostProcess
-from tests.statuspage.conftest import Answer, get
+from tests.statuspage.conftest import Answer, get, send
 
 APP = """
 import json
@@ -189,12 +188,3 @@ def test_a_posted_body_reaches_the_function_and_a_method_the_route_does_not_take
 
     assert posted.status == 201 and posted.json()["body"] == "x"
     assert deleted.status == 404
-
-
-def send(request: urllib.request.Request) -> Answer:
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Answer(response.status, dict(response.headers.items()), response.read())
-    except urllib.error.HTTPError as e:
-        with e:
-            return Answer(e.code, dict(e.headers.items()), e.read())
