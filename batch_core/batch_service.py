@@ -11,7 +11,6 @@ from azure.batch import BatchClient, models
 
 # Not exported by azure.batch.models in 15.x, though begin_terminate_job takes it.
 from azure.batch.models._models import BatchJobTerminateOptions
-from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
@@ -20,6 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from batch_core.credentials import batch_credential
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
 from batch_core.settings import Settings
 
@@ -47,13 +47,7 @@ def autoscale_formula(max_nodes: int, slots_per_node: int) -> str:
 
 
 def batch_client(settings: Settings) -> BatchClient:
-    credential: object
-    if settings.batch_key:
-        credential = AzureNamedKeyCredential(settings.batch_account, settings.batch_key)
-    else:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
+    credential = batch_credential(settings.batch_account, settings.batch_key, settings.identity)
     return BatchClient(settings.batch_url, credential)  # type: ignore[arg-type]
 
 
