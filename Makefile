@@ -70,3 +70,22 @@ bench: deps
 
 clean: down
 	rm -rf .devstack demo-data local.settings.json
+
+# Infrastructure checks: checkov in its own environment (large, with pins of its own).
+# tests/infra runs it; `make infra-check` runs it alone, as .checkov.yaml configures it.
+INFRA_VENV  := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
+
+.PHONY: infra-deps infra-check
+
+infra-deps: $(INFRA_STAMP)
+
+$(INFRA_STAMP): infra/requirements-checks.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checks.txt
+	touch $@
+
+test: infra-deps
+
+infra-check: infra-deps
+	$(INFRA_VENV)/bin/checkov --config-file .checkov.yaml

@@ -16,6 +16,7 @@ from batch_core.bindings import blob_ref
 from batch_core.clock import utcnow
 from batch_core.pipeline import Pipeline
 from batch_core.settings import Settings
+from batch_core.statuspage import responses
 
 app = func.FunctionApp()
 log = logging.getLogger("dropbatch.functions")
@@ -52,3 +53,23 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("reconcile timer is past due; running now")
     reconcile.tick(pipeline(), utcnow(), SWEEP)
+
+
+@app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def status_page(req: func.HttpRequest) -> func.HttpResponse:
+    """The operators' status page (HTML)."""
+    return responses.status_page(pipeline(), utcnow())
+
+
+@app.route(route="status.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def status_json(req: func.HttpRequest) -> func.HttpResponse:
+    """The runs as JSON (as `dropbatch status --json`), with ?state=, ?route=, ?q= and paging."""
+    return responses.status_json(pipeline(), dict(req.params))
+
+
+# Anonymous on purpose: these are the page's stylesheet, script and the vendored chart
+# library, no data; with a key the page would have to write the key into its markup.
+@app.route(route="static/{file}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def status_static(req: func.HttpRequest) -> func.HttpResponse:
+    """The status page's static files."""
+    return responses.static(req.route_params.get("file", ""))

@@ -11,7 +11,6 @@ from azure.batch import BatchClient, models
 
 # Not exported by azure.batch.models in 15.x, though begin_terminate_job takes it.
 from azure.batch.models._models import BatchJobTerminateOptions
-from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
@@ -20,6 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from batch_core.credentials import batch_credential
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
 from batch_core.settings import Settings
 
@@ -47,13 +47,7 @@ def autoscale_formula(max_nodes: int, slots_per_node: int) -> str:
 
 
 def batch_client(settings: Settings) -> BatchClient:
-    credential: object
-    if settings.batch_key:
-        credential = AzureNamedKeyCredential(settings.batch_account, settings.batch_key)
-    else:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
+    credential = batch_credential(settings.batch_account, settings.batch_key, settings.identity)
     return BatchClient(settings.batch_url, credential)  # type: ignore[arg-type]
 
 
@@ -283,3 +277,43 @@ class BatchService:
         except AzureError as e:
             if error_code(e) not in ("JobNotFound", "JobBeingDeleted"):
                 raise translate(e, f"delete job {job_id}") from e
+
+    def pool_node_counts(self) -> PoolNodeCounts:
+        """The pool's node counts by state (empty when the pool does not exist yet)."""
+        pool_id = self._s.batch_pool_id
+        try:
+            for entry in self._c.list_pool_node_counts():
+                if entry.pool_id == pool_id:
+                    return PoolNodeCounts(
+                        pool_id, _node_counts(entry.dedicated), _node_counts(entry.low_priority)
+                    )
+        except AzureError as e:
+            raise translate(e, f"count the nodes of pool {pool_id}") from e
+        return PoolNodeCounts(pool_id, {}, {})
+
+    def job_task_counts(self, job_id: str) -> dict[str, int]:
+        """A job's task counts: active (waiting for a node), running, completed, succeeded,
+        failed."""
+        try:
+            counts = self._c.get_job_task_counts(job_id)
+        except AzureError as e:
+            raise translate(e, f"count tasks of job {job_id}") from e
+        return _int_fields(counts.task_counts)
+
+
+@dataclass(frozen=True)
+class PoolNodeCounts:
+    """How many of the pool's nodes are in each state (idle, running, starting, ...,
+    total), for dedicated and for spot (low-priority) nodes."""
+
+    pool_id: str
+    dedicated: dict[str, int]
+    spot: dict[str, int]
+
+
+def _node_counts(counts: models.BatchNodeCounts | None) -> dict[str, int]:
+    return _int_fields(counts) if counts is not None else {}
+
+
+def _int_fields(model: models.BatchNodeCounts | models.BatchTaskCounts) -> dict[str, int]:
+    return {str(k): int(v) for k, v in model.as_dict().items() if isinstance(v, int)}

@@ -61,7 +61,8 @@ def translate(error: AzureError, doing: str) -> DropbatchError:
 
 
 def blob_service(settings: Settings) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(settings.storage_connection_string)
+    access = settings.storage
+    return BlobServiceClient(access.blob_endpoint, credential=access.credential(settings.identity))
 
 
 class BlobStore:

@@ -19,6 +19,7 @@ from batch_core.run import Run
 from batch_core.settings import local_settings_values, settings_with_file
 from batch_core.states import RunState
 
+LOCAL_SETTINGS = "./local.settings.json"
 COLUMNS = ("state", "name", "rows", "docs", "rejects", "updated", "reason")
 
 
@@ -27,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--settings",
         metavar="FILE",
-        help="a local.settings.json to read settings from (default: the environment only)",
+        help="a local.settings.json to read settings from (default: ./local.settings.json "
+        "when there, else the environment only)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="a table of runs, newest first")
@@ -51,9 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "routes":
-        return check_routes(args.file, args.settings)
+        return check_routes(args.file, settings_file(args.settings))
     try:
-        p = Pipeline.build(settings_with_file(args.settings))
+        p = Pipeline.build(settings_with_file(settings_file(args.settings)))
         if args.command == "status":
             state = RunState(args.state) if args.state else None
             runs = p.ledger.recent(args.limit, state)
@@ -100,6 +102,14 @@ def check_routes(path: str | None, settings_file: str | None) -> int:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def settings_file(given: str | None) -> str | None:
+    """The settings file to read: the one given, else ./local.settings.json when there (the
+    Functions tooling's convention), else none (the environment). Says which on stderr."""
+    path = given or (LOCAL_SETTINGS if os.path.isfile(LOCAL_SETTINGS) else None)
+    print(f"dropbatch: settings from {path or 'the environment'}", file=sys.stderr)
+    return path
 
 
 def row(run: Run) -> dict[str, Any]:

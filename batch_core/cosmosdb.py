@@ -11,6 +11,7 @@ from azure.cosmos import CosmosClient, DatabaseProxy, PartitionKey
 from azure.cosmos.documents import ConnectionPolicy, SSLConfiguration
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
+from batch_core.credentials import cosmos_credential
 from batch_core.errors import (
     ConflictError,
     DropbatchError,
@@ -37,13 +38,7 @@ def cosmos_client(settings: Settings) -> CosmosClient:
         # 127.0.0.1 unless a CA file is configured, so naming it keeps TLS verified.
         policy.SSLConfiguration = SSLConfiguration()
         policy.SSLConfiguration.SSLCaCerts = settings.cosmos_ca_cert
-    credential: object
-    if settings.cosmos_key:
-        credential = settings.cosmos_key
-    else:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
+    credential = cosmos_credential(settings.cosmos_key, settings.identity)
     return CosmosClient(settings.cosmos_endpoint, credential, connection_policy=policy)
 
 

@@ -71,3 +71,12 @@ class UnsafeValueError(PermanentError):
         )
         self.placeholder = placeholder
         self.value = value
+
+
+class BadRequestError(PermanentError):
+    """A request's parameter is malformed; the message names the parameter and the reason."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"parameter {name}: {reason}")
+        self.name = name
+        self.reason = reason

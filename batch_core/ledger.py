@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core import MatchConditions
@@ -19,6 +20,34 @@ from batch_core.run import Run
 from batch_core.states import ACTIVE, TERMINAL, RunState
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a listing wants; every field left None matches all."""
+
+    state: RunState | None = None
+    route: str | None = None
+    name_contains: str | None = None  # case-insensitive substring of the blob name
+    updated_since: dt.datetime | None = None
+
+    def where(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """The WHERE clauses and their parameters."""
+        clauses: list[str] = []
+        params: list[dict[str, Any]] = []
+        if self.state is not None:
+            clauses.append("c.state = @state")
+            params.append({"name": "@state", "value": self.state.value})
+        if self.route is not None:
+            clauses.append("c.route = @route")
+            params.append({"name": "@route", "value": self.route})
+        if self.name_contains:
+            clauses.append("CONTAINS(LOWER(c.name), @q)")
+            params.append({"name": "@q", "value": self.name_contains.lower()})
+        if self.updated_since is not None:
+            clauses.append("c.updated_at >= @since")
+            params.append({"name": "@since", "value": iso(self.updated_since)})
+        return clauses, params
 
 
 class Ledger:
@@ -103,9 +132,17 @@ class Ledger:
             return {str(i) for i in items}
 
     def recent(self, limit: int = 200, state: RunState | None = None) -> list[Run]:
-        where = "WHERE c.state = @state " if state else ""
+        return self.newest(RunFilter(state=state), limit)
+
+    def newest(self, match: RunFilter, limit: int, updated_at_most: str | None = None) -> list[Run]:
+        """At most `limit` runs that `match`, most recently updated first; with
+        `updated_at_most` (an ISO time as stored), only those updated then or earlier."""
+        clauses, params = match.where()
+        if updated_at_most is not None:
+            clauses.append("c.updated_at <= @before")
+            params.append({"name": "@before", "value": updated_at_most})
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
         query = f"SELECT TOP {int(limit)} * FROM c {where}ORDER BY c.updated_at DESC"
-        params = [{"name": "@state", "value": state.value}] if state else []
         return list(self._query(query, params))
 
     def _query(self, query: str, params: list[dict[str, Any]]) -> Iterator[Run]:

@@ -58,8 +58,11 @@ class PoisonQueue:
 
     @classmethod
     def build(cls, settings: Settings) -> PoisonQueue:
+        access = settings.storage
         return cls(
-            QueueClient.from_connection_string(settings.storage_connection_string, POISON_QUEUE)
+            QueueClient(
+                access.queue_endpoint, POISON_QUEUE, credential=access.credential(settings.identity)
+            )
         )
 
     def take(self) -> list[PoisonMessage]:

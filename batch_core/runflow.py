@@ -64,11 +64,17 @@ def advance(p: Pipeline, watch: TaskWatch, run: Run, now: dt.datetime, report: T
     finish(p, run, status, verdict, now, report)
 
 
+def is_stuck(run: Run, now: dt.datetime, stuck_after_seconds: int) -> bool:
+    """An active run that has not moved for `stuck_after_seconds` (the stuck alert's rule)."""
+    limit = dt.timedelta(seconds=stuck_after_seconds)
+    return not run.state.terminal and now - run.updated_at >= limit
+
+
 def check_stuck(
     p: Pipeline, run: Run, now: dt.datetime, report: TickReport, error: str | None = None
 ) -> None:
     """Alert (once) on a run that has not moved for `stuck_after_seconds`."""
-    if now - run.updated_at < dt.timedelta(seconds=p.settings.stuck_after_seconds):
+    if not is_stuck(run, now, p.settings.stuck_after_seconds):
         return
     report.alerts += int(p.alerts.raise_alert(stuck_alert(run, now, error)))
 

@@ -8,11 +8,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from batch_core.credentials import (
+    STORAGE,
+    Identity,
+    StorageAccess,
+    identity_from,
+    storage_access,
+)
 from batch_core.errors import SettingError
 from worker.contract import OPTION_NAMES as WORKER_OPTION_NAMES
 
-# Setting names, the single place they are spelled.
-STORAGE = "AzureWebJobsStorage"
+# Setting names, the single place they are spelled (the storage forms: batch_core.credentials).
 BATCH_URL = "DROPBATCH_BATCH_URL"
 BATCH_ACCOUNT = "DROPBATCH_BATCH_ACCOUNT"
 BATCH_KEY = "DROPBATCH_BATCH_KEY"
@@ -57,13 +63,19 @@ WORKER_OPTION_SETTINGS = {
 
 WEBHOOK_KINDS = ("generic", "teams", "slack")
 
+# Settings with no default: a deployment must set each of these, plus the host storage in one
+# of its forms (a connection string in STORAGE, or batch_core.credentials' identity-based ones).
+REQUIRED_SETTINGS = (BATCH_URL, BATCH_ACCOUNT, COSMOS_ENDPOINT)
+
 
 @dataclass(frozen=True)
 class Settings:
     # Secrets are kept out of repr() so that logging settings never leaks them.
-    storage_connection_string: str = field(repr=False)
+    storage_connection_string: str | None = field(repr=False)  # None: identity-based
+    storage: StorageAccess
     blob_endpoint: str
     storage_account: str
+    identity: Identity  # for every service that has no key set
     batch_url: str
     batch_account: str
     batch_key: str | None = field(repr=False)
@@ -103,14 +115,13 @@ class Settings:
         """Build settings from `env` (default: the process environment); raise SettingError
         naming the first missing or malformed setting."""
         r = _Reader(os.environ if env is None else env)
-        storage = r.required(STORAGE)
-        parts = parse_connection_string(storage)
-        blob_endpoint = _blob_endpoint(parts)
-        account = parts.get("AccountName") or (urlparse(blob_endpoint).hostname or "").split(".")[0]
+        storage = storage_access(r.env)
         return cls(
-            storage_connection_string=storage,
-            blob_endpoint=blob_endpoint,
-            storage_account=account,
+            storage_connection_string=r.optional(STORAGE),
+            storage=storage,
+            blob_endpoint=storage.blob_endpoint,
+            storage_account=storage.account,
+            identity=identity_from(r.env),
             batch_url=r.url(BATCH_URL),
             batch_account=r.required(BATCH_ACCOUNT),
             batch_key=r.optional(BATCH_KEY),
@@ -146,30 +157,6 @@ class Settings:
             alert_webhook_kind=r.choice(ALERT_WEBHOOK_KIND, WEBHOOK_KINDS, "generic"),
             worker_settings=r.worker_options(),
         )
-
-
-def parse_connection_string(value: str) -> dict[str, str]:
-    parts: dict[str, str] = {}
-    for item in value.split(";"):
-        if not item.strip():
-            continue
-        name, sep, rest = item.partition("=")
-        if not sep:
-            raise SettingError(STORAGE, f"'{name}' is not of the form Name=Value")
-        parts[name.strip()] = rest.strip()
-    return parts
-
-
-def _blob_endpoint(parts: Mapping[str, str]) -> str:
-    if "BlobEndpoint" in parts:
-        return parts["BlobEndpoint"].rstrip("/")
-    if "AccountName" in parts:
-        protocol = parts.get("DefaultEndpointsProtocol", "https")
-        suffix = parts.get("EndpointSuffix", "core.windows.net")
-        return f"{protocol}://{parts['AccountName']}.blob.{suffix}"
-    if parts.get("UseDevelopmentStorage") == "true":
-        return "http://127.0.0.1:10000/devstoreaccount1"
-    raise SettingError(STORAGE, "has neither BlobEndpoint nor AccountName")
 
 
 class _Reader:

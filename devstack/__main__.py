@@ -185,6 +185,8 @@ def status(state_dir: Path) -> int:
     for name in ("blob", "queue", "cosmos", "batch", "functions", "settings", "logs"):
         print(f"  {name:<10} {info.get(name)}")
     print("  cosmos data lives in memory; `make down` saves it to .devstack/cosmos-snapshot.json")
+    if info.get("status_page"):
+        print(f"status page: {info['status_page']}")
     return 0
 
 

@@ -39,12 +39,15 @@ def main() -> int:
     print(results_table(runs, files))
     print(f"""
 Look further:
-  .venv/bin/dropbatch --settings local.settings.json status     every run (--json for scripts)
-  .venv/bin/dropbatch --settings local.settings.json alerts     alerts raised
+  .venv/bin/dropbatch status     every run (--json for scripts; reads ./local.settings.json)
+  .venv/bin/dropbatch alerts     alerts raised
   summaries in '{p.settings.container_results}', task logs in '{p.settings.container_logs}'
     (Azurite blob endpoint {p.settings.blob_endpoint})
-  .devstack/logs/                                               each server's log
+  .devstack/logs/                each server's log
 The stack keeps running for you: `make down` stops it.""")
+    page = (stackctl.read_stack(stackctl.STATE_DIR) or {}).get("status_page")
+    if page:
+        print(f"status page: {page}")
     return 0
 
 

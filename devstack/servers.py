@@ -27,6 +27,9 @@ BATCH_ACCOUNT = "devbatchaccount"
 BATCH_KEY = "ZGV2YmF0Y2hhY2NvdW50LXdlbGwta25vd24tZGV2ZWxvcG1lbnQta2V5LTAwMDA="
 
 
+FUNCTION_KEYS = "function-keys.json"
+
+
 def node_bin(name: str) -> str:
     path = ROOT / "node_modules" / ".bin" / name
     if not path.exists():
@@ -134,10 +137,15 @@ def start_batch(
     return BatchService(proc, str(proc.ready_info["url"]), BATCH_ACCOUNT, BATCH_KEY)
 
 
-def start_functions(state_dir: Path, app_dir: Path, settings_file: Path) -> ManagedProcess:
+def start_functions(
+    state_dir: Path, app_dir: Path, settings_file: Path, http_port: int = 0
+) -> ManagedProcess:
+    """The Functions host; its HTTP triggers on `http_port` (0: a free one), their keys in
+    `state_dir/function-keys.json` (made on the first start, kept after)."""
     argv = [
         sys.executable, "-m", "devstack.funchost",
         "--app-dir", str(app_dir), "--settings", str(settings_file),
+        "--http-port", str(http_port), "--keys", str(state_dir / FUNCTION_KEYS),
     ]  # fmt: skip
     return ManagedProcess(
         "functions", argv, state_dir / "logs" / "functions.log", cwd=app_dir

@@ -13,8 +13,10 @@ from typing import Any
 from azure.cosmos import CosmosClient
 
 from devstack import cosmos_snapshot
+from devstack.funchost.httpkeys import FunctionKeys
 from devstack.process import ManagedProcess
 from devstack.servers import (
+    FUNCTION_KEYS,
     ROOT,
     Azurite,
     BatchService,
@@ -39,10 +41,11 @@ class Ports:
     queue: int = 0
     batch: int = 0
     cosmos: int = 0
+    functions: int = 0  # the Functions host's HTTP triggers (the status page)
 
     @classmethod
     def standard(cls) -> Ports:
-        return cls(blob=10000, queue=10001, batch=10100, cosmos=10200)
+        return cls(blob=10000, queue=10001, batch=10100, cosmos=10200, functions=7071)
 
 
 @dataclass
@@ -91,11 +94,32 @@ class Stack:
                 loaded = cosmos_snapshot.load(self._cosmos_client(), self.snapshot_file)
                 log.info("restored %d Cosmos documents from %s", loaded, self.snapshot_file)
             if with_functions:
-                self.functions = start_functions(self.state_dir, ROOT, self.settings_file)
+                self.functions = start_functions(
+                    self.state_dir, ROOT, self.settings_file, ports.functions
+                )
         except BaseException:
             self.stop()
             raise
         return self
+
+    @property
+    def functions_url(self) -> str | None:
+        """Where the Functions host serves HTTP triggers (None when it does not run)."""
+        url = self.functions.ready_info.get("http") if self.functions else None
+        return str(url) if url else None
+
+    @property
+    def function_key(self) -> str:
+        """The host's default function key (made per stack, kept in its state folder)."""
+        keys = json.loads((self.state_dir / FUNCTION_KEYS).read_text())
+        return str(FunctionKeys.from_document(keys).default)
+
+    @property
+    def status_page(self) -> str | None:
+        """The status page's address, key included."""
+        if self.functions_url is None:
+            return None
+        return f"{self.functions_url}/api/status?code={self.function_key}"
 
     @property
     def snapshot_file(self) -> Path:
@@ -183,6 +207,7 @@ class Stack:
             "cosmos": self.cosmos.endpoint if self.cosmos else None,
             "batch": self.batch.url if self.batch else None,
             "functions": "running" if self.functions and self.functions.running() else None,
+            "status_page": self.status_page,
             "settings": str(self.settings_file),
             "logs": str(self.state_dir / "logs"),
             "pids": {p.name: p.pid for p in self.processes()},

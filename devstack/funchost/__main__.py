@@ -1,7 +1,8 @@
 """``python -m devstack.funchost --app-dir DIR``: run a function app locally.
 
 Prints one JSON line on stdout when ready,
-``{"event": "ready", "service": "functions", "functions": [...]}``, logs JSON lines on
+``{"event": "ready", "service": "functions", "functions": [...]}`` (with ``"http": URL``
+when the app has HTTP triggers), logs JSON lines on
 stderr, and exits 0 after SIGTERM or SIGINT once running invocations have finished.
 Exits 1 when start-up fails, with the cause in the log.
 """
@@ -27,7 +28,7 @@ log = logging.getLogger("devstack.funchost")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devstack.funchost",
-        description="Run an Azure Functions Python (v2 model) app's blob and timer triggers.",
+        description="Run an Azure Functions Python (v2 model) app's blob, timer and HTTP triggers.",
     )
     parser.add_argument(
         "--app-dir",
@@ -46,6 +47,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="host id naming receipts, queues and timer status "
         "(default: from the machine and app directory)",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=7071,
+        help="port for HTTP triggers on 127.0.0.1 (default 7071; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        default=None,
+        help="function keys file, created with fresh keys if missing "
+        "(default: function-keys.json beside the settings file)",
     )
     parser.add_argument(
         "--poll-seconds",
@@ -72,7 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    host = FunctionsHost(HostOptions(args.app_dir, args.settings, args.host_id, args.poll_seconds))
+    host = FunctionsHost(
+        HostOptions(
+            args.app_dir,
+            args.settings,
+            args.host_id,
+            args.poll_seconds,
+            http_port=args.http_port,
+            keys_file=args.keys,
+        )
+    )
     try:
         names = host.start()
     except StartupError as e:
@@ -93,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         host.stop()
         return 0
     ready = {"event": "ready", "service": "functions", "functions": names}
+    if host.http is not None:
+        ready["http"] = host.http.url
     ready_stream.write(json.dumps(ready) + "\n")
     ready_stream.flush()
     while not stop.wait(0.5):

@@ -26,6 +26,7 @@ from azure.functions.decorators.function_app import FunctionRegister
 from devstack.funchost.appsettings import AppSettings
 from devstack.funchost.blobpath import BlobPathPattern
 from devstack.funchost.errors import AppLoadError, ConfigError, StartupError
+from devstack.funchost.httpfunctions import HTTP_TRIGGER, HttpFunction, http_function
 from devstack.funchost.schedule import Schedule as ScheduleType
 from devstack.funchost.schedule import monitored_by_default, parse_schedule
 from devstack.funchost.sdkbinding import is_sdk_type
@@ -93,10 +94,15 @@ class Catalog:
 
     blob_functions: tuple[BlobFunction, ...]
     timer_functions: tuple[TimerFunction, ...]
+    http_functions: tuple[HttpFunction, ...] = ()
 
     @property
     def names(self) -> list[str]:
-        functions: list[TriggeredFunction] = [*self.blob_functions, *self.timer_functions]
+        functions: list[TriggeredFunction | HttpFunction] = [
+            *self.blob_functions,
+            *self.timer_functions,
+            *self.http_functions,
+        ]
         return [f.name for f in functions]
 
 
@@ -147,6 +153,7 @@ def build_catalog(
         raise AppLoadError(f"the FunctionApp could not list its functions: {e}") from e
     blobs: list[BlobFunction] = []
     timers: list[TimerFunction] = []
+    https: list[HttpFunction] = []
     for function in functions:
         name = function.get_function_name() or function.get_user_function().__name__
         if selected is not None and name not in selected:
@@ -159,10 +166,17 @@ def build_catalog(
         bindings = function.get_bindings_dict().get("bindings", [])
         trigger_type = trigger.get_binding_name() if trigger is not None else None
         others = [b for b in bindings if b.get("type") != trigger_type]
+        if trigger_type == HTTP_TRIGGER:
+            (binding,) = [b for b in bindings if b.get("type") == trigger_type]
+            call = function.get_user_function()
+            served = http_function(name, binding, others, call, _wants_context(call))
+            if served is not None:
+                https.append(served)
+                continue
         if trigger_type not in (BLOB_TRIGGER, TIMER_TRIGGER) or others:
             log.warning(
-                "function %s is not served: this host runs blob and timer triggers without "
-                "extra bindings (trigger %s, bindings %s)",
+                "function %s is not served: this host runs blob, timer and HTTP triggers "
+                "without extra bindings (trigger %s, bindings %s)",
                 name,
                 trigger_type,
                 [b.get("type") for b in bindings],
@@ -174,7 +188,7 @@ def build_catalog(
             blobs.append(_blob_function(name, binding, call, settings))
         else:
             timers.append(_timer_function(name, binding, call, settings, now))
-    return Catalog(tuple(blobs), tuple(timers))
+    return Catalog(tuple(blobs), tuple(timers), tuple(https))
 
 
 def _blob_function(

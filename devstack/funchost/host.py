@@ -26,6 +26,8 @@ from devstack.funchost.blobstream import DownloadCounter
 from devstack.funchost.catalog import Catalog, build_catalog, import_app
 from devstack.funchost.errors import StartupError
 from devstack.funchost.hostconfig import HostConfig
+from devstack.funchost.httpkeys import FunctionKeys
+from devstack.funchost.httpserver import HttpListener
 from devstack.funchost.invoker import Invoker
 from devstack.funchost.listenerlock import ListenerLock
 from devstack.funchost.receipts import ReceiptStore
@@ -42,6 +44,7 @@ from devstack.funchost.timerlistener import TimerListener, utc_now
 log = logging.getLogger(__name__)
 
 HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"
+KEYS = "function-keys.json"  # the HTTP triggers' keys, beside the settings file by default
 # Bookkeeping after the last invocation (deleting its message, writing timer status).
 _SHUTDOWN_EXTRA_SECONDS = 15.0
 
@@ -54,6 +57,8 @@ class HostOptions:
     settings_file: Path | None = None
     host_id: str | None = None
     poll_seconds: float = 1.0
+    http_port: int = 7071  # as Core Tools' `func start`; 0 picks a free port
+    keys_file: Path | None = None  # default: beside the settings file
 
 
 class FunctionsHost:
@@ -65,6 +70,7 @@ class FunctionsHost:
         self._threads: list[threading.Thread] = []
         self._processor: BlobTriggerProcessor | None = None
         self._invoker: Invoker | None = None
+        self.http: HttpListener | None = None
         self.downloads = DownloadCounter()
         self.host_id = ""
 
@@ -89,11 +95,13 @@ class FunctionsHost:
         app = import_app(app_dir, settings)
         catalog = build_catalog(app, settings, utc_now(), config.functions)
         self._invoker = Invoker(config.function_timeout, str(app_dir))
-        if catalog.names:
+        if catalog.blob_functions or catalog.timer_functions:
             try:
                 self._start_listeners(catalog, config, settings)
             except AzureError as e:
                 raise StartupError(f"storage is not reachable: {type(e).__name__}: {e}") from e
+        if catalog.http_functions:
+            self._start_http(catalog, config, options.keys_file or settings_path.parent / KEYS)
         log.info(
             "host %s started with %s",
             self.host_id,
@@ -106,6 +114,7 @@ class FunctionsHost:
                     "function_timeout": str(config.function_timeout),
                     "max_dequeue_count": config.max_dequeue_count,
                     "max_degree_of_parallelism": config.max_degree_of_parallelism,
+                    "http": self.http.url if self.http else None,
                 }
             },
         )
@@ -150,6 +159,23 @@ class FunctionsHost:
             listener = TimerListener(function, monitor, self._invoker, lock)
             self._spawn(f"timer-{function.name}", listener.run, self._stop)
 
+    def _start_http(self, catalog: Catalog, config: HostConfig, keys_file: Path) -> None:
+        assert self._invoker is not None
+        keys = FunctionKeys.load_or_create(keys_file)
+        try:
+            self.http = HttpListener(
+                catalog.http_functions,
+                keys,
+                self._invoker,
+                config.http_route_prefix,
+                self._options.http_port,
+            )
+        except OSError as e:
+            raise StartupError(
+                f"cannot listen for HTTP on port {self._options.http_port}: {e}"
+            ) from e
+        self.http.start()
+
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         def guarded() -> None:
             try:
@@ -164,6 +190,8 @@ class FunctionsHost:
     def stop(self) -> bool:
         """Stop polling and drain; False if invocations were still running at the deadline."""
         self._stop.set()
+        if self.http is not None:
+            self.http.stop()  # no new requests; those being answered finish below
         log.info("host %s stopping", self.host_id, extra={"fields": {"event": "host_stopping"}})
         timeout = self._invoker.timeout_seconds if self._invoker is not None else None
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -2,7 +2,8 @@
 
 Honoured: ``functionTimeout``, ``functions``, ``logging.logLevel``, ``extensions.blobs``
 (``maxDegreeOfParallelism``, ``poisonBlobThreshold`` or its option name
-``maxDequeueCount``) and ``extensions.queues.messageEncoding``. Unknown keys are ignored,
+``maxDequeueCount``), ``extensions.queues.messageEncoding`` and
+``extensions.http.routePrefix``. Unknown keys are ignored,
 as the real host ignores settings of extensions it does not load.
 """
 
@@ -43,6 +44,7 @@ class HostConfig:
     log_levels: Mapping[str, str] = field(default_factory=dict)
     # host.json "functions": when present and not empty, only these functions run.
     functions: tuple[str, ...] | None = None
+    http_route_prefix: str = "api"
 
     @classmethod
     def read(cls, path: Path) -> HostConfig:
@@ -62,6 +64,7 @@ class HostConfig:
         extensions = _section(document, "extensions", source)
         blobs = _section(extensions, "blobs", source)
         queues = _section(extensions, "queues", source)
+        http = _section(extensions, "http", source)
         logging_section = _section(document, "logging", source)
         levels = _section(logging_section, "logLevel", source)
 
@@ -74,8 +77,12 @@ class HostConfig:
             not isinstance(selected, list) or not all(isinstance(n, str) for n in selected)
         ):
             raise ConfigError(f"{source}: 'functions' must be a list of function names")
+        prefix = http.get("routePrefix", "api")
+        if not isinstance(prefix, str):
+            raise ConfigError(f"{source}: extensions.http.routePrefix must be a string")
         return cls(
             functions=tuple(selected) if selected else None,
+            http_route_prefix=prefix.strip("/"),
             function_timeout=_function_timeout(document.get("functionTimeout"), source),
             max_dequeue_count=_positive_int(
                 threshold, DEFAULT_MAX_DEQUEUE_COUNT, "extensions.blobs.poisonBlobThreshold", source

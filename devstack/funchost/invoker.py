@@ -9,6 +9,7 @@ failure) and the thread is left to finish in the background.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import enum
 import inspect
@@ -43,6 +44,7 @@ class InvocationResult:
     outcome: Outcome
     duration_ms: float
     error: str | None = None
+    value: Any = None  # what the function returned (an HTTP trigger's response)
 
     @property
     def succeeded(self) -> bool:
@@ -109,6 +111,7 @@ class Invoker:
         if wants_context:
             kwargs["context"] = InvocationContext(invocation_id, function_name, self._app_dir)
         outcome: list[BaseException | None] = []
+        returned: list[Any] = []
         started = time.monotonic()
 
         def run() -> None:
@@ -116,7 +119,8 @@ class Invoker:
             try:
                 result = call(**kwargs)
                 if inspect.isawaitable(result):
-                    asyncio.run(_awaited(result))
+                    result = asyncio.run(_awaited(result))
+                returned.append(result)
                 outcome.append(None)
             except BaseException as e:  # the function's failure is the invocation's result
                 outcome.append(e)
@@ -142,9 +146,10 @@ class Invoker:
         thread = threading.Thread(target=run, name=f"invocation-{function_name}", daemon=True)
         thread.start()
         try:
-            return self._conclude(
+            result = self._conclude(
                 function_name, invocation_id, thread, started, outcome, fields, heartbeat, after
             )
+            return dataclasses.replace(result, value=returned[0]) if returned else result
         finally:
             # Counted until its caller stops waiting: a timed-out invocation left running
             # in the background does not hold up shutdown.

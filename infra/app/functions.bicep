@@ -1,0 +1,119 @@
+// The function app on Flex Consumption: a system-assigned identity, identity-based host
+// storage, and exactly the settings batch_core.settings requires (tests/infra checks both
+// ways: every required setting is here, and every name here is one the code reads).
+param name string
+param planName string
+param location string
+param tags object
+param storageAccountName string
+param deploymentContainerUrl string
+@secure()
+param appInsightsConnectionString string
+param batchUrl string
+param batchAccount string
+param poolId string
+param vmSize string
+param maxNodes int
+param taskSlotsPerNode int
+param workerCommand string
+param cosmosEndpoint string
+param cosmosDatabase string
+param containerIncoming string
+param containerResults string
+param containerLogs string
+param containerFailed string
+param workerIdentityClientId string
+param reconcileSchedule string
+@description('Instances the app may scale out to (it scales to zero when idle).')
+param maximumInstanceCount int = 40
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertMode: 'Optional'
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: 2048
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+    siteConfig: {
+      ftpsState: 'Disabled'
+      minTlsVersion: '1.2'
+      http20Enabled: true
+      appSettings: [
+        { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
+        { name: 'DROPBATCH_BATCH_URL', value: batchUrl }
+        { name: 'DROPBATCH_BATCH_ACCOUNT', value: batchAccount }
+        { name: 'DROPBATCH_BATCH_POOL_ID', value: poolId }
+        { name: 'DROPBATCH_BATCH_VM_SIZE', value: vmSize }
+        { name: 'DROPBATCH_BATCH_MAX_NODES', value: string(maxNodes) }
+        { name: 'DROPBATCH_BATCH_TASK_SLOTS_PER_NODE', value: string(taskSlotsPerNode) }
+        { name: 'DROPBATCH_COSMOS_ENDPOINT', value: cosmosEndpoint }
+        { name: 'DROPBATCH_COSMOS_DATABASE', value: cosmosDatabase }
+        { name: 'DROPBATCH_CONTAINER_INCOMING', value: containerIncoming }
+        { name: 'DROPBATCH_CONTAINER_RESULTS', value: containerResults }
+        { name: 'DROPBATCH_CONTAINER_LOGS', value: containerLogs }
+        { name: 'DROPBATCH_CONTAINER_FAILED', value: containerFailed }
+        { name: 'DROPBATCH_WORKER_COMMAND', value: workerCommand }
+        { name: 'DROPBATCH_WORKER_IDENTITY_CLIENT_ID', value: workerIdentityClientId }
+        { name: 'DROPBATCH_RECONCILE_SCHEDULE', value: reconcileSchedule }
+      ]
+    }
+  }
+}
+
+// No FTP and no basic-auth publishing: azd deploys with an Entra token.
+resource ftp 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scm 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: { allow: false }
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName
+output principalId string = site.identity.principalId
