@@ -38,6 +38,9 @@ CONTAINER_INCOMING = "DROPBATCH_CONTAINER_INCOMING"
 CONTAINER_RESULTS = "DROPBATCH_CONTAINER_RESULTS"
 CONTAINER_LOGS = "DROPBATCH_CONTAINER_LOGS"
 CONTAINER_FAILED = "DROPBATCH_CONTAINER_FAILED"
+CONTAINER_CONFIG = "DROPBATCH_CONTAINER_CONFIG"
+ROUTES_FILE = "DROPBATCH_ROUTES_FILE"
+WORKER_IDENTITY_ID = "DROPBATCH_WORKER_IDENTITY_ID"
 WORKER_COMMAND = "DROPBATCH_WORKER_COMMAND"
 WORKER_IDENTITY_CLIENT_ID = "DROPBATCH_WORKER_IDENTITY_CLIENT_ID"
 TASK_MAX_SECONDS = "DROPBATCH_TASK_MAX_SECONDS"
@@ -95,8 +98,12 @@ class Settings:
     container_results: str
     container_logs: str
     container_failed: str
+    container_config: str
+    routes_file: str | None  # as set; None: routes.toml next to the app if there is one
     worker_command: str
     worker_identity_client_id: str | None
+    # ARM id of the pool's user-assigned identity: it authorizes the tasks' file transfers.
+    worker_identity_id: str | None
     task_max_seconds: int
     max_attempts: int
     retry_backoff_seconds: int
@@ -141,8 +148,11 @@ class Settings:
             container_results=r.container(CONTAINER_RESULTS, "results"),
             container_logs=r.container(CONTAINER_LOGS, "logs"),
             container_failed=r.container(CONTAINER_FAILED, "failed"),
+            container_config=r.container(CONTAINER_CONFIG, "config"),
+            routes_file=r.optional(ROUTES_FILE),
             worker_command=r.text(WORKER_COMMAND, "python3 -m worker"),
             worker_identity_client_id=r.optional(WORKER_IDENTITY_CLIENT_ID),
+            worker_identity_id=r.optional(WORKER_IDENTITY_ID),
             task_max_seconds=r.integer(TASK_MAX_SECONDS, 3600, minimum=1),
             max_attempts=r.integer(MAX_ATTEMPTS, 3, minimum=1),
             retry_backoff_seconds=r.integer(RETRY_BACKOFF_SECONDS, 30, minimum=0),
