@@ -1,4 +1,6 @@
-"""The pipeline's parts, built once from settings and passed explicitly."""
+"""The pipeline's parts, built once from settings and passed explicitly. Each part is typed
+with its port (`batch_core.ports`); `build` makes the real adapters, `batch_core.testing`
+the in-memory twins."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from batch_core.blobstore import BlobStore, blob_service
 from batch_core.cosmosdb import ALERTS, RECORDS, RUNS, cosmos_client, database, provision
 from batch_core.ledger import Ledger
 from batch_core.poison import PoisonQueue
+from batch_core.ports import AlertsPort, BatchPort, BlobsPort, LedgerPort, PoisonPort, RecordsPort
 from batch_core.records import Records
 from batch_core.settings import Settings
 
@@ -17,15 +20,16 @@ from batch_core.settings import Settings
 @dataclass(frozen=True)
 class Pipeline:
     settings: Settings
-    ledger: Ledger
-    blobs: BlobStore
-    batch: BatchService
-    alerts: Alerts
-    poison: PoisonQueue
-    records: Records
+    ledger: LedgerPort
+    blobs: BlobsPort
+    batch: BatchPort
+    alerts: AlertsPort
+    poison: PoisonPort
+    records: RecordsPort
 
     @classmethod
     def build(cls, settings: Settings) -> Pipeline:
+        """The real adapters: Cosmos DB, Blob storage, Azure Batch and the poison queue."""
         cosmos = cosmos_client(settings)
         db = database(cosmos, settings)
         return cls(
