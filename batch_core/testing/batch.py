@@ -14,6 +14,9 @@ from batch_core.settings import Settings
 from batch_core.testing.clock import FakeClock
 from batch_core.testing.twin import Twin
 
+# What Batch records for a task that exited with any code but 0 (its failureInfo).
+EXIT_CODE_FAILURE = "FailureExitCode: The task process exited with an unexpected exit code"
+
 
 @dataclass
 class MemoryTask:
@@ -164,9 +167,12 @@ class MemoryBatch(Twin):
         stderr: bytes | None = None,
     ) -> None:
         """The task ends with `exit_code` (None: it never ran) and Batch's `failure` text
-        ("code: message"); `stdout` and `stderr` are the files it left on its node."""
+        ("code: message"; by default, as Batch says of any exit code but 0, FailureExitCode);
+        `stdout` and `stderr` are the files it left on its node."""
         task = self.task(job_id, task_id)
         now = self._clock.now()
+        if failure is None and exit_code not in (None, 0):
+            failure = EXIT_CODE_FAILURE
         task.state, task.exit_code, task.failure = "completed", exit_code, failure
         task.ended_at, task.changed_at = now, now
         for name, data in (("stdout.txt", stdout), ("stderr.txt", stderr)):
