@@ -53,7 +53,9 @@ def placeholder_values(run: Run, route: Route) -> dict[str, str]:
     return values
 
 
-def command_task(p: Pipeline, run: Run, route: Route, attempt: int) -> models.BatchTaskCreateOptions:
+def command_task(
+    p: Pipeline, run: Run, route: Route, attempt: int
+) -> models.BatchTaskCreateOptions:
     """The Batch task of attempt `attempt` of `run` on command route `route`. Raises
     UnsafeValueError when the blob name cannot go into the command line, VanishedError-like
     NotFound when the file changed since its trigger."""
@@ -136,7 +138,9 @@ def _resource_files(
     return files
 
 
-def _from_container(p: Pipeline, container: str, source: str, path: str) -> list[models.ResourceFile]:
+def _from_container(
+    p: Pipeline, container: str, source: str, path: str
+) -> list[models.ResourceFile]:
     """One file, or every blob under a prefix placed under the folder `path` by its name
     relative to the prefix (what a user means by `config:app/` → `app/`)."""
     if not source.endswith("/"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,14 +90,7 @@ class Ledger:
         self, run: Run, state: RunState, reason: str, at: dt.datetime, **changes: Any
     ) -> Run:
         """Move a run forward (never backward) and store it; logs one line per transition."""
-        if not run.state.can_move_to(state):
-            raise ConflictError(f"run {run.key}: {run.state} cannot move to {state}")
-        saved = self.save(run.moved(state, reason, at, **changes))
-        log.info(
-            "run %s %s -> %s: %s (%s/%s)",
-            run.key, run.state.value, state.value, reason, run.container, run.name,
-        )  # fmt: skip
-        return saved
+        return advance_with(self.save, run, state, reason, at, **changes)
 
     def active(self) -> list[Run]:
         query = "SELECT * FROM c WHERE ARRAY_CONTAINS(@states, c.state)"
@@ -160,3 +153,23 @@ class Ledger:
             except InvalidDocumentError as e:
                 # One unreadable document (another version's, say) must not hide the rest.
                 log.error("skipping a run document: %s", e)
+
+
+def advance_with(
+    save: Callable[[Run], Run],
+    run: Run,
+    state: RunState,
+    reason: str,
+    at: dt.datetime,
+    **changes: Any,
+) -> Run:
+    """What `advance` means for any ledger: refuse a backward move, store the moved run with
+    `save`, log one line for the transition."""
+    if not run.state.can_move_to(state):
+        raise ConflictError(f"run {run.key}: {run.state} cannot move to {state}")
+    saved = save(run.moved(state, reason, at, **changes))
+    log.info(
+        "run %s %s -> %s: %s (%s/%s)",
+        run.key, run.state.value, state.value, reason, run.container, run.name,
+    )  # fmt: skip
+    return saved

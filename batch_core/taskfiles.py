@@ -65,6 +65,8 @@ def log_outputs(settings: Settings, prefix: str) -> list[models.OutputFile]:
     """stdout.txt and stderr.txt of the attempt (they live in the task directory, one level
     above the working directory) to `logs/<prefix>/`, whatever the exit code."""
     return [
-        output(settings, f"../{name}", settings.container_logs, f"{prefix}/{name}", "task_completion")
+        output(
+            settings, f"../{name}", settings.container_logs, f"{prefix}/{name}", "task_completion"
+        )
         for name in TASK_LOG_FILES
     ]

@@ -15,8 +15,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from enum import Enum
 
-from batch_core.batch_service import BatchService, TaskStatus
+from batch_core.batch_service import TaskStatus
 from batch_core.errors import PermanentError
+from batch_core.ports import BatchPort
 from batch_core.run import Run
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ UNCHANGED = Unchanged.TOKEN
 
 
 class TaskWatch:
-    def __init__(self, batch: BatchService, runs: Iterable[Run], now: dt.datetime) -> None:
+    def __init__(self, batch: BatchPort, runs: Iterable[Run], now: dt.datetime) -> None:
         self._batch = batch
         self._now = now
         self._listed: dict[str, dict[str, TaskStatus]] = {}

@@ -16,7 +16,8 @@ from typing import Any
 
 from batch_core.clock import iso
 from batch_core.errors import BadRequestError
-from batch_core.ledger import Ledger, RunFilter
+from batch_core.ledger import RunFilter
+from batch_core.ports import LedgerPort
 from batch_core.routes import Route
 from batch_core.states import RunState
 
@@ -85,7 +86,7 @@ class RunQuery:
         )
 
 
-def runs_page(ledger: Ledger, query: RunQuery) -> dict[str, Any]:
+def runs_page(ledger: LedgerPort, query: RunQuery) -> dict[str, Any]:
     """One page: `runs` (run documents, newest first) and `continuation` (None on the last
     page)."""
     seen = set(query.cursor.seen) if query.cursor else set()

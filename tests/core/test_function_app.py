@@ -19,6 +19,8 @@ LIST_TRIGGERS = (
     "x.get_trigger().get_dict_repr() for x in f.app.get_functions()}))"
 )
 
+pytestmark = pytest.mark.stack
+
 
 def import_app(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -32,7 +34,6 @@ def import_app(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.stack
 def test_the_app_declares_a_blob_trigger_on_incoming_and_a_reconcile_timer(
     stack: Stack,
 ) -> None:
@@ -45,7 +46,6 @@ def test_the_app_declares_a_blob_trigger_on_incoming_and_a_reconcile_timer(
     assert triggers["reconcile_timer"]["schedule"] == "%DROPBATCH_RECONCILE_SCHEDULE%"
 
 
-@pytest.mark.stack
 def test_the_app_does_not_start_without_a_required_setting_and_names_it(stack: Stack) -> None:
     env = {k: v for k, v in stack.values.items() if k != "DROPBATCH_COSMOS_ENDPOINT"}
     result = import_app(env)

@@ -1,0 +1,217 @@
+"""The ports batch_core talks through: one `Protocol` per outside service, holding exactly
+the calls the pipeline makes. The real adapters (`ledger`, `blobstore`, `batch_service`,
+`alerts`, `poison`, `records`) implement them over the Azure SDKs; `batch_core.testing`
+implements them in memory. `tests/contract` runs the same assertions on both, so what each
+method promises below is what both keep.
+
+Every method raises only `batch_core.errors` types: `TransientError` (worth another try,
+`ConflictError` among them), `PermanentError` (`NotFoundError` among them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from azure.batch import models
+
+from batch_core.alerts import Alert
+from batch_core.batch_service import JobInfo, PoolNodeCounts, TaskStatus
+from batch_core.blobstore import BlobRef
+from batch_core.ledger import RunFilter
+from batch_core.poison import PoisonMessage
+from batch_core.run import Run
+from batch_core.states import RunState
+
+
+class LedgerPort(Protocol):
+    """The run documents, one per file version, with optimistic concurrency."""
+
+    def create(self, run: Run) -> tuple[Run, bool]:
+        """Store a new run: (the stored run, True). If its key exists already (a duplicate
+        event), never overwrite: (the run as stored, False)."""
+        ...
+
+    def get(self, key: str) -> Run | None:
+        """The stored run, with its document etag; None when there is none."""
+        ...
+
+    def save(self, run: Run) -> Run:
+        """Replace the stored run and return it with its new document etag. With a
+        `doc_etag`, only if the stored document still has it: ConflictError otherwise.
+        NotFoundError when there is no such run."""
+        ...
+
+    def advance(
+        self, run: Run, state: RunState, reason: str, at: dt.datetime, **changes: Any
+    ) -> Run:
+        """`save` the run moved to `state` (history entry, reason, `updated_at` = `at`, the
+        field `changes`). ConflictError when the move goes backward or out of a terminal
+        state, or when the run's etag is stale."""
+        ...
+
+    def active(self) -> list[Run]:
+        """Runs in received, submitted or running state."""
+        ...
+
+    def unalerted_failures(self) -> list[Run]:
+        """Failed runs not yet marked `alerted`."""
+        ...
+
+    def expirable_parts(self, before: dt.datetime, limit: int = 100) -> list[Run]:
+        """At most `limit` ended runs with a parent (files extracted from a zip), last
+        updated before `before`, whose input is not yet removed."""
+        ...
+
+    def keys_in(self, container: str) -> set[str]:
+        """The keys of every run of files in `container`, whatever their state."""
+        ...
+
+    def recent(self, limit: int = 200, state: RunState | None = None) -> list[Run]:
+        """At most `limit` runs (in `state`, when given), most recently updated first."""
+        ...
+
+    def newest(self, match: RunFilter, limit: int, updated_at_most: str | None = None) -> list[Run]:
+        """At most `limit` runs that `match`, most recently updated first; with
+        `updated_at_most` (an ISO time as stored), only those updated then or earlier."""
+        ...
+
+
+class BlobsPort(Protocol):
+    """Blob storage of one account: listing, etags, results, logs and quarantine."""
+
+    @property
+    def account(self) -> str:
+        """The storage account's name (part of every file key)."""
+        ...
+
+    def provision(self) -> None:
+        """Create the pipeline's containers if missing (idempotent)."""
+        ...
+
+    def list(self, container: str, prefix: str | None = None) -> Iterator[BlobRef]:
+        """Every blob of `container` (whose name starts with `prefix`), in name order, with
+        etag, size, last-modified time and metadata. NotFoundError for a missing container."""
+        ...
+
+    def upload(self, container: str, name: str, data: bytes) -> BlobRef:
+        """Write (overwriting) as an operator would; what a trigger would be told. A write
+        always gives the blob a new etag."""
+        ...
+
+    def current_etag(self, container: str, name: str) -> str | None:
+        """The blob's etag now (unquoted); None when the blob or its container is gone."""
+        ...
+
+    def snapshot(self, container: str, name: str, etag: str) -> str:
+        """A read-only snapshot of exactly version `etag` of the blob; its id. VanishedError
+        when the blob is gone or has another etag now."""
+        ...
+
+    def read_json(self, container: str, name: str) -> dict[str, Any] | None:
+        """The blob parsed as a JSON object; None when it is missing or not an object.
+        PermanentError when it is not JSON."""
+        ...
+
+    def write(self, container: str, name: str, data: bytes | str, content_type: str) -> None:
+        """Write (overwriting) a blob. NotFoundError for a missing container."""
+        ...
+
+    def delete(self, container: str, name: str, etag: str) -> bool:
+        """Delete that version of the blob: True if deleted, False if it is gone or its
+        etag is no longer `etag` (replaced since)."""
+        ...
+
+    def copy(self, src_container: str, name: str, dst_container: str, dst_name: str) -> bool:
+        """Copy a blob (content and metadata) within the account, overwriting the target:
+        True if copied, False when the source (or the target's container) is gone."""
+        ...
+
+
+class BatchPort(Protocol):
+    """Azure Batch: the jobs of the days, one task per file attempt."""
+
+    def add_task(self, job_id: str, task: models.BatchTaskCreateOptions) -> bool:
+        """Create the task (and the pool and job if missing): True if created, False when a
+        task of that id exists already (TaskExists: a duplicate). Raises when the job is
+        completed or being deleted (PermanentError) or Batch is unavailable (TransientError)."""
+        ...
+
+    def task_status(self, job_id: str, task_id: str) -> TaskStatus | None:
+        """The task's state (active, preparing, running, completed), exit code, failure and
+        times; None when the task or its job does not exist."""
+        ...
+
+    def task_statuses(self, job_id: str, since: dt.datetime) -> dict[str, TaskStatus]:
+        """Tasks of the job whose state changed at or after `since` (whole seconds), by id.
+        NotFoundError when the job does not exist."""
+        ...
+
+    def task_file(self, job_id: str, task_id: str, path: str) -> bytes | None:
+        """A file of the task's directory (stdout.txt, stderr.txt); None when there is none
+        (the task never ran, its node is gone, or it wrote no such file)."""
+        ...
+
+    def jobs(self, prefix: str) -> list[JobInfo]:
+        """Jobs whose id starts with `prefix`, with state (active, terminating, completed,
+        deleting) and creation time."""
+        ...
+
+    def unfinished_tasks(self, job_id: str) -> int:
+        """How many tasks of the job are active or running. NotFoundError without the job."""
+        ...
+
+    def terminate_job(self, job_id: str) -> None:
+        """Start ending the job (it becomes completed); a completed or missing job is fine."""
+        ...
+
+    def delete_job(self, job_id: str) -> None:
+        """Start deleting the job and its tasks; a missing job is fine."""
+        ...
+
+    def pool_node_counts(self) -> PoolNodeCounts:
+        """The pool's nodes by state, dedicated and spot (empty when there is no pool)."""
+        ...
+
+    def job_task_counts(self, job_id: str) -> dict[str, int]:
+        """A job's task counts: active, running, completed, succeeded, failed."""
+        ...
+
+
+class AlertsPort(Protocol):
+    """Telling an operator, once per incident."""
+
+    def raise_alert(self, alert: Alert) -> bool:
+        """Record the alert, then deliver it to the webhook if one is set: True if raised,
+        False when an alert of the same id was raised before (nothing is sent again)."""
+        ...
+
+    def redeliver(self, limit: int = 20) -> int:
+        """Post again up to `limit` recorded alerts the webhook did not take; return how many
+        went through now (0 without a webhook)."""
+        ...
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """At most `limit` recorded alert documents, newest first."""
+        ...
+
+
+class PoisonPort(Protocol):
+    """The host's poison queue of blob triggers."""
+
+    def take(self) -> list[PoisonMessage]:
+        """Up to 32 messages, hidden from the next `take` for a while; [] when the queue
+        does not exist. A message comes back later unless it is deleted."""
+        ...
+
+    def delete(self, message: PoisonMessage) -> None:
+        """Remove a taken message for good."""
+        ...
+
+
+class RecordsPort(Protocol):
+    """The documents the worker writes for each file version."""
+
+    def purge(self, file_key: str) -> int:
+        """Delete every document of the file version `file_key`; return how many."""
+        ...

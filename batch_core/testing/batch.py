@@ -1,0 +1,202 @@
+"""Azure Batch in memory: jobs and their tasks, which move only when a test moves them
+(`start`, `complete`). Requests are counted under the Batch REST operation names."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from azure.batch import models
+
+from batch_core.batch_service import JobInfo, PoolNodeCounts, TaskStatus
+from batch_core.errors import NotFoundError, PermanentError
+from batch_core.settings import Settings
+from batch_core.testing.clock import FakeClock
+from batch_core.testing.twin import Twin
+
+# What Batch records for a task that exited with any code but 0 (its failureInfo).
+EXIT_CODE_FAILURE = "FailureExitCode: The task process exited with an unexpected exit code"
+
+
+@dataclass
+class MemoryTask:
+    spec: models.BatchTaskCreateOptions
+    changed_at: dt.datetime
+    state: str = "active"
+    exit_code: int | None = None
+    failure: str | None = None
+    started_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def status(self) -> TaskStatus:
+        return TaskStatus(self.state, self.exit_code, self.failure, self.started_at, self.ended_at)
+
+
+@dataclass
+class MemoryJob:
+    id: str
+    pool_id: str
+    created_at: dt.datetime
+    state: str = "active"
+    tasks: dict[str, MemoryTask] = field(default_factory=dict)
+
+
+class MemoryBatch(Twin):
+    """A `BatchPort`. Like the real adapter it checks the pool and creates the job on the
+    first task of each job it has not seen, and refuses tasks on an ended job."""
+
+    def __init__(self, settings: Settings, clock: FakeClock) -> None:
+        super().__init__()
+        self._s = settings
+        self._clock = clock
+        self.pools: set[str] = set()
+        self.jobs_by_id: dict[str, MemoryJob] = {}
+        self._known_jobs: set[str] = set()
+
+    def add_task(self, job_id: str, task: models.BatchTaskCreateOptions) -> bool:
+        if job_id not in self._known_jobs:
+            self.ensure_pool()
+            self.ensure_job(job_id)
+        self._request("CreateTask", job_id, task.id)
+        job = self.jobs_by_id.get(job_id)
+        if job is None or job.state != "active":
+            self._known_jobs.discard(job_id)
+            code = "JobNotFound" if job is None else "JobCompleted"
+            error = NotFoundError if job is None else PermanentError
+            raise error(f"add task {task.id} to job {job_id}: {code}")
+        if task.id in job.tasks:
+            return False
+        job.tasks[str(task.id)] = MemoryTask(spec=task, changed_at=self._clock.now())
+        return True
+
+    def task_status(self, job_id: str, task_id: str) -> TaskStatus | None:
+        self._request("GetTask", job_id, task_id)
+        job = self.jobs_by_id.get(job_id)
+        task = job.tasks.get(task_id) if job else None
+        return task.status() if task else None
+
+    def task_statuses(self, job_id: str, since: dt.datetime) -> dict[str, TaskStatus]:
+        self._request("ListTasks", job_id)
+        moment = since.replace(microsecond=0)  # the filter has whole seconds
+        job = self._job(job_id, f"list changed tasks of job {job_id}")
+        return {tid: t.status() for tid, t in job.tasks.items() if t.changed_at >= moment}
+
+    def task_file(self, job_id: str, task_id: str, path: str) -> bytes | None:
+        self._request("GetTaskFile", job_id, task_id, path)
+        job = self.jobs_by_id.get(job_id)
+        task = job.tasks.get(task_id) if job else None
+        return task.files.get(path) if task else None
+
+    def jobs(self, prefix: str) -> list[JobInfo]:
+        self._request("ListJobs")
+        return [
+            JobInfo(j.id, j.state, j.created_at)
+            for j in self.jobs_by_id.values()
+            if j.id.startswith(prefix)
+        ]
+
+    def unfinished_tasks(self, job_id: str) -> int:
+        self._request("GetJobTaskCounts", job_id)
+        job = self._job(job_id, f"count tasks of job {job_id}")
+        return sum(t.state in ("active", "preparing", "running") for t in job.tasks.values())
+
+    def terminate_job(self, job_id: str) -> None:
+        self._request("TerminateJob", job_id)
+        job = self.jobs_by_id.get(job_id)
+        if job is None or job.state == "completed":
+            return
+        job.state = "completed"
+        for tid, task in job.tasks.items():
+            if task.state != "completed":  # Batch ends the tasks of a terminated job
+                self.complete(job_id, tid, exit_code=None, failure="TaskEnded: job terminated")
+
+    def delete_job(self, job_id: str) -> None:
+        self._request("DeleteJob", job_id)
+        self._known_jobs.discard(job_id)
+        self.jobs_by_id.pop(job_id, None)
+
+    def pool_node_counts(self) -> PoolNodeCounts:
+        self._request("ListPoolNodeCounts")
+        return PoolNodeCounts(self._s.batch_pool_id, {}, {})
+
+    def job_task_counts(self, job_id: str) -> dict[str, int]:
+        self._request("GetJobTaskCounts", job_id)
+        tasks = self._job(job_id, f"count tasks of job {job_id}").tasks.values()
+        done = [t for t in tasks if t.state == "completed"]
+        return {
+            "active": sum(t.state in ("active", "preparing") for t in tasks),
+            "running": sum(t.state == "running" for t in tasks),
+            "completed": len(done),
+            "succeeded": sum(t.exit_code == 0 and not t.failure for t in done),
+            "failed": sum(t.exit_code != 0 or bool(t.failure) for t in done),
+        }
+
+    # The real adapter's set-up calls, which add_task makes on a job's first task.
+
+    def ensure_pool(self) -> None:
+        self._request("PoolExists", self._s.batch_pool_id)
+        if self._s.batch_pool_id not in self.pools:
+            self._request("CreatePool", self._s.batch_pool_id)
+            self.pools.add(self._s.batch_pool_id)
+
+    def ensure_job(self, job_id: str) -> None:
+        self._request("CreateJob", job_id)
+        if job_id not in self.jobs_by_id:
+            self.add_job(job_id)
+        self._known_jobs.add(job_id)
+
+    # What the service, its nodes or an operator do: the test drives these.
+
+    def add_job(
+        self, job_id: str, created_at: dt.datetime | None = None, state: str = "active"
+    ) -> MemoryJob:
+        """A job as if made earlier (by a past day's submissions, say)."""
+        job = MemoryJob(job_id, self._s.batch_pool_id, created_at or self._clock.now(), state)
+        self.jobs_by_id[job_id] = job
+        return job
+
+    def task(self, job_id: str, task_id: str) -> MemoryTask:
+        """The task as created (its spec: command line, environment) and its state."""
+        job = self.jobs_by_id.get(job_id)
+        task = job.tasks.get(task_id) if job else None
+        if task is None:
+            raise KeyError(f"no task {task_id} in job {job_id}")
+        return task
+
+    def start(self, job_id: str, task_id: str) -> None:
+        """A node picks the task up: it is running."""
+        task = self.task(job_id, task_id)
+        task.state, task.started_at, task.changed_at = (
+            "running",
+            self._clock.now(),
+            self._clock.now(),
+        )
+
+    def complete(
+        self,
+        job_id: str,
+        task_id: str,
+        exit_code: int | None = 0,
+        failure: str | None = None,
+        stdout: bytes | None = None,
+        stderr: bytes | None = None,
+    ) -> None:
+        """The task ends with `exit_code` (None: it never ran) and Batch's `failure` text
+        ("code: message"; by default, as Batch says of any exit code but 0, FailureExitCode);
+        `stdout` and `stderr` are the files it left on its node."""
+        task = self.task(job_id, task_id)
+        now = self._clock.now()
+        if failure is None and exit_code not in (None, 0):
+            failure = EXIT_CODE_FAILURE
+        task.state, task.exit_code, task.failure = "completed", exit_code, failure
+        task.ended_at, task.changed_at = now, now
+        for name, data in (("stdout.txt", stdout), ("stderr.txt", stderr)):
+            if data is not None:
+                task.files[name] = data
+
+    def _job(self, job_id: str, doing: str) -> MemoryJob:
+        job = self.jobs_by_id.get(job_id)
+        if job is None:
+            raise NotFoundError(f"{doing}: JobNotFound")
+        return job

@@ -1,0 +1,97 @@
+"""Cleanup: jobs of past days that drained are terminated, then deleted after the retention;
+files extracted from zips are removed once they, their zip and the retention are over."""
+
+from __future__ import annotations
+
+from azure.batch.models import BatchTaskCreateOptions
+
+from batch_core import intake
+from batch_core.blobstore import PARENT_METADATA
+from batch_core.errors import TransientError
+from batch_core.states import RunState
+from batch_core.testing import MemoryPipeline
+from tests.core.specs.steps import CSV, pipeline, received, stored, task_ends, tick
+
+
+def job_states(p: MemoryPipeline) -> dict[str, str]:
+    return {j.id: j.state for j in p.batch.jobs_by_id.values()}
+
+
+def test_a_drained_job_of_a_past_day_is_terminated_then_deleted_after_the_retention() -> None:
+    # Given yesterday's job, whose only task succeeded, and a retention of two days
+    p = pipeline(DROPBATCH_JOB_RETENTION_DAYS="2")
+    run = received(p)
+    task_ends(p, run, exit_code=0)
+    tick(p, seconds=5)
+    yesterday = run.job_id or ""
+    assert job_states(p) == {yesterday: "active"}  # today's job is never touched
+
+    # When a tick runs the next day, the drained job is terminated
+    report = tick(p, days=1)
+    assert report.cleanup["terminated"] == 1
+    assert job_states(p) == {yesterday: "completed"}
+
+    # When the retention has not passed it is kept; once it has, it is deleted
+    assert tick(p, hours=12).cleanup["deleted"] == 0
+    assert tick(p, hours=13).cleanup["deleted"] == 1
+    assert job_states(p) == {}
+
+
+def test_a_past_days_job_is_kept_while_a_run_points_at_it_or_a_task_is_unfinished(
+    p: MemoryPipeline,
+) -> None:
+    # Given a run whose task ended, but whose end the reconciler cannot read yet
+    run = received(p)
+    task_ends(p, run, exit_code=0)
+    p.batch.fail("GetTask", TransientError("read task: Batch answered HTTP 503"), times=None)
+    # ...an earlier job holding a task nobody recorded (an operator's), still waiting
+    p.batch.add_task("dropbatch-20240229", BatchTaskCreateOptions(id="op", command_line="true"))
+    # ...and an earlier job with nothing left in it
+    p.batch.add_job("dropbatch-20240228")
+
+    # When ticks run on the following days
+    tick(p, days=1)
+    tick(p, days=3)
+
+    # Then only the drained job without runs is terminated (and later deleted)
+    assert stored(p, run).state is RunState.SUBMITTED
+    assert job_states(p) == {run.job_id: "active", "dropbatch-20240229": "active"}
+    assert p.batch.requests["TerminateJob"] == 1
+
+    # When the run can end, its drained job goes on the tick after the one that ends it (a
+    # tick counts the runs pointing at a job before it moves them)
+    p.batch.heal()
+    tick(p, minutes=1)
+    assert stored(p, run).state is RunState.SUCCEEDED
+    assert job_states(p)[run.job_id or ""] == "active"
+    tick(p, minutes=1)
+    assert job_states(p)[run.job_id or ""] == "completed"
+
+
+def test_an_extracted_file_is_removed_only_after_it_its_zip_and_the_retention_are_over() -> None:
+    # Given a zip being processed, and a CSV extracted from it that was processed
+    p = pipeline(DROPBATCH_PARTS_RETENTION_HOURS="24")
+    zipped = received(p, "NC1.zip", b"PK\x05\x06" + b"\0" * 18)
+    incoming = p.settings.container_incoming
+    part = p.blobs.put(incoming, "NC1/part-1.csv", CSV, {PARENT_METADATA: zipped.key})
+    part_run = intake.receive(p, part, p.clock.now())
+    assert part_run is not None and part_run.parent == zipped.key
+    task_ends(p, part_run, exit_code=0)
+    tick(p, seconds=5)
+
+    # When the retention has not passed since the part ended, it stays
+    assert tick(p, hours=23).cleanup["parts_expired"] == 0
+    # When it has, but its zip is still being processed, it stays (a zip task that runs again
+    # would extract it again)
+    assert tick(p, hours=2).cleanup["parts_expired"] == 0
+    assert p.blobs.data(incoming, part.name) is not None
+
+    # When the zip ends, the part goes in the same tick
+    task_ends(p, zipped, exit_code=0)
+    assert tick(p, seconds=5).cleanup["parts_expired"] == 1
+
+    # Then the extracted file is gone and its run says so; the zip itself stays
+    assert p.blobs.data(incoming, part.name) is None
+    assert stored(p, part_run).input_removed
+    assert p.blobs.data(incoming, "NC1.zip") is not None
+    assert tick(p, hours=1).cleanup["parts_expired"] == 0
