@@ -11,10 +11,9 @@ from pathlib import Path
 from types import ModuleType
 
 from batch_core.credentials import STORAGE_ACCOUNT_NAME, STORAGE_IDENTITY_SETTINGS
-from batch_core.settings import REQUIRED_SETTINGS, Settings
+from batch_core.settings import REQUIRED_SETTINGS, WORKER_OPTION_SETTINGS, Settings
 from tests.infra.bicep import BicepFile, app_settings
 from tests.infra.conftest import FUNCTIONS, INFRA, mutate, placeholder_env
-from worker.settings import OPTION_NAMES, passthrough_name
 
 MAIN = INFRA / "main.bicep"
 # Read by the Functions host and its telemetry, not by dropbatch's code.
@@ -61,7 +60,7 @@ def binding_settings(app: ModuleType) -> frozenset[str]:
 def names_the_code_reads(env: Mapping[str, str]) -> set[str]:
     recording = RecordingEnv(env)
     Settings.from_env(recording)
-    passthrough = {passthrough_name(n) for n in OPTION_NAMES}
+    passthrough = set(WORKER_OPTION_SETTINGS)
     return recording.read | (set(env) & passthrough)
 
 
