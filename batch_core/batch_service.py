@@ -173,25 +173,29 @@ class BatchService:
             auto_scale_evaluation_interval=AUTOSCALE_INTERVAL if s.batch_autoscale else None,
         )
 
-    def ensure_job(self, job_id: str) -> None:
+    def ensure_job(self, job_id: str, pool_id: str | None = None) -> None:
+        pool_id = pool_id or self._s.batch_pool_id
         job = models.BatchJobCreateOptions(
             id=job_id,
-            pool_info=models.BatchPoolInfo(pool_id=self._s.batch_pool_id),
+            pool_info=models.BatchPoolInfo(pool_id=pool_id),
             display_name=f"dropbatch files of {job_id.rsplit('-', 1)[-1]}",
         )
         try:
             self._c.create_job(job)
-            log.info("created job %s on pool %s", job_id, self._s.batch_pool_id)
+            log.info("created job %s on pool %s", job_id, pool_id)
         except AzureError as e:
             if error_code(e) != "JobExists":
                 raise translate(e, f"create job {job_id}") from e
         self._known_jobs.add(job_id)
 
-    def add_task(self, job_id: str, task: models.BatchTaskCreateOptions) -> bool:
-        """Add a task; True if created, False if it existed already (a duplicate event)."""
+    def add_task(
+        self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None
+    ) -> bool:
+        """Add a task (its job on `pool_id`, default the settings' pool, made when missing);
+        True if created, False if it existed already (a duplicate event)."""
         if job_id not in self._known_jobs:
             self.ensure_pool()
-            self.ensure_job(job_id)
+            self.ensure_job(job_id, pool_id)
         try:
             self._c.create_task(job_id, task)
             return True
@@ -226,21 +230,6 @@ class BatchService:
             return {str(t.id): _status(t) for t in tasks}
         except AzureError as e:
             raise translate(e, f"list changed tasks of job {job_id}") from e
-
-    def task_file(self, job_id: str, task_id: str, path: str) -> bytes | None:
-        """A file of the task's directory; None when there is none (the task never ran on a
-        node, the node is gone, or the file was not written)."""
-        try:
-            return b"".join(self._c.download_task_file(job_id, task_id, path))
-        except AzureError as e:
-            code = error_code(e)  # reads the streamed error body the SDK left open
-            response = getattr(e, "response", None)
-            if response is not None:
-                response.close()
-            status = e.status_code if isinstance(e, HttpResponseError) else None
-            if status == 404 or code in ("TaskNotScheduled", "NodeNotFound", "FileNotFound"):
-                return None
-            raise translate(e, f"read {path} of task {task_id}") from e
 
     def jobs(self, prefix: str) -> list[JobInfo]:
         try:

@@ -147,6 +147,20 @@ class BlobStore:
             raise translate(e, f"snapshot {container}/{name}") from e
         return str(made["snapshot"])
 
+    def read_tail(self, container: str, name: str, max_bytes: int = 8192) -> bytes | None:
+        """The last `max_bytes` of the blob (a log's last lines); None when it is missing."""
+        client = self._svc.get_blob_client(container, name)
+        try:
+            size = int(client.get_blob_properties().size)
+            if size == 0:
+                return b""
+            start = max(0, size - max_bytes)
+            return bytes(client.download_blob(offset=start, length=size - start).readall())
+        except ResourceNotFoundError:
+            return None
+        except AzureError as e:
+            raise translate(e, f"read {container}/{name}") from e
+
     def read_json(self, container: str, name: str) -> dict[str, Any] | None:
         try:
             data = self._svc.get_blob_client(container, name).download_blob().readall()

@@ -8,8 +8,8 @@ import datetime as dt
 import logging
 
 from batch_core.errors import DropbatchError
+from batch_core.jobs import day_of_job
 from batch_core.pipeline import Pipeline
-from batch_core.submission import job_id_for
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +18,11 @@ def sweep(p: Pipeline, now: dt.datetime, busy_jobs: frozenset[str] = frozenset()
     """`busy_jobs`: jobs that active runs still point at; they are never terminated."""
     done = {"terminated": 0, "deleted": 0, "parts_expired": 0}
     done["parts_expired"] = expire_parts(p, now)
-    today = job_id_for(p.settings, now.date())
     retention = dt.timedelta(days=p.settings.job_retention_days)
     for job in p.batch.jobs(prefix=f"{p.settings.batch_job_prefix}-"):
-        if job.id >= today or job.id in busy_jobs:
-            continue
+        day = day_of_job(p.settings, job.id)
+        if day is None or day >= now.date() or job.id in busy_jobs:
+            continue  # not a job of a past day (today's, or one that is not ours)
         try:
             if job.state == "active" and p.batch.unfinished_tasks(job.id) == 0:
                 p.batch.terminate_job(job.id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 from typing import Any
 
@@ -13,23 +14,21 @@ from batch_core import intake
 from batch_core.alerts import failed_alert
 from batch_core.batch_service import TaskStatus
 from batch_core.errors import DropbatchError
+from batch_core.outcomes import backoff, max_attempts
 from batch_core.pipeline import Pipeline
+from batch_core.routebook import Route
 from batch_core.run import Run
 from batch_core.states import RunState, TaskVerdict
 from batch_core.tickreport import TickReport
-from worker.contract import (
-    STDERR_FILE,
-    SUMMARY_FILE,
-    TASK_LOG_FILES,
-    attempt_log_prefix,
-    output_prefix,
-)
+from worker.contract import STDERR_FILE, SUMMARY_FILE, attempt_log_prefix, output_prefix
 
 log = logging.getLogger(__name__)
 
 MAX_CHILDREN = 500  # child names kept in a zip's run document
 MAX_GROUPS = 50  # summary groups kept in a run document
 SUMMARY_HIGHLIGHTS = (
+    "exit_code",
+    "output_count",
     "rows",
     "documents",
     "rejects",
@@ -42,22 +41,23 @@ SUMMARY_HIGHLIGHTS = (
 def finish(
     p: Pipeline,
     run: Run,
-    status: TaskStatus,
+    route: Route,
     verdict: TaskVerdict,
+    status: TaskStatus,
     now: dt.datetime,
     report: TickReport,
 ) -> None:
-    """Retry `run` or move it to its terminal state, from its ended task's verdict."""
-    stderr = b""
-    try:
-        stderr = _keep_task_output(p, run)
-    except DropbatchError as e:  # logs are worth keeping, but not worth blocking the run's end
-        log.warning("could not keep the output of task %s: %s", run.task_id, e)
+    """Retry `run` or move it to its terminal state, from its ended task's verdict. The
+    attempt's stdout and stderr are in `logs` already (the task's output files)."""
     prefix = output_prefix(run.name, run.key)
-    summary = p.blobs.read_json(p.settings.container_results, f"{prefix}/{SUMMARY_FILE}") or {}
+    stderr = _stderr(p, run)
     state = verdict.state or RunState.FAILED
-    if state is RunState.FAILED and verdict.retry and run.attempt < p.settings.max_attempts:
-        delay = dt.timedelta(seconds=p.settings.retry_backoff_seconds * 2 ** (run.attempt - 1))
+    if (
+        state is RunState.FAILED
+        and verdict.retry
+        and run.attempt < max_attempts(p.routes, route, p.settings)
+    ):
+        delay = backoff(p.routes, route, p.settings, run.attempt)
         intake.plan(p, run, run.attempt + 1, now, not_before=now + delay)
         log.warning(
             "run %s attempt %d failed (%s); attempt %d in %ds",
@@ -65,9 +65,13 @@ def finish(
         )  # fmt: skip
         report.retried += 1
         return
+    if route.kind == "command":
+        summary = _command_summary(p, run, route, state, verdict, status, stderr)
+    else:
+        summary = p.blobs.read_json(p.settings.container_results, f"{prefix}/{SUMMARY_FILE}") or {}
     reason = str(summary.get("reason") or verdict.reason)
     changes: dict[str, Any] = {"summary": highlights(summary)}
-    if state is RunState.SUCCEEDED and run.route == "zip":
+    if state is RunState.SUCCEEDED and route.kind == "zip":
         children = [c for c in summary.get("children") or [] if isinstance(c, dict)]
         # The run document stays small (Cosmos items are 2 MB at most): the full list is in
         # the zip's summary.json.
@@ -84,6 +88,60 @@ def finish(
     report.moved[state.value] += 1
     if state is RunState.FAILED:
         report.alerts += alert_failure(p, done, now)
+
+
+def _stderr(p: Pipeline, run: Run) -> bytes:
+    """The end of the attempt's stderr, as its output files uploaded it (empty when the task
+    never ran, or its upload failed: the verdict's reason says so)."""
+    name = f"{attempt_log_prefix(run.name, run.key, run.attempt)}/{STDERR_FILE}"
+    try:
+        return p.blobs.read_tail(p.settings.container_logs, name) or b""
+    except DropbatchError as e:  # worth quoting, not worth blocking the run's end
+        log.warning("could not read %s: %s", name, e)
+        return b""
+
+
+def _command_summary(
+    p: Pipeline,
+    run: Run,
+    route: Route,
+    state: RunState,
+    verdict: TaskVerdict,
+    status: TaskStatus,
+    stderr: bytes,
+) -> dict[str, Any]:
+    """results/<name>/<file key>/summary.json of a command run: route, outcome, exit code,
+    attempts and the outputs the task wrote; its reason quotes stderr's last line."""
+    prefix = output_prefix(run.name, run.key)
+    logs = attempt_log_prefix(run.name, run.key, run.attempt)
+    said = last_line(stderr)
+    reason = None
+    if state is RunState.REJECTED:
+        reason = f"{run.name}: {said}" if said else f"{run.name}: {verdict.reason}"
+    outputs = [
+        b.name[len(prefix) + 1 :]
+        for b in p.blobs.list(p.settings.container_results, prefix=f"{prefix}/")
+        if not b.name.endswith(f"/{SUMMARY_FILE}")
+    ]
+    summary: dict[str, Any] = {
+        "schema_version": 1,
+        "route": route.name,
+        "kind": route.kind,
+        "outcome": state.value,
+        "exit_code": status.exit_code,
+        "attempts": run.attempt,
+        "reason": reason,
+        "outputs": outputs[:MAX_CHILDREN],
+        "output_count": len(outputs),
+        "logs": f"{p.settings.container_logs}/{logs}/",
+    }
+    p.blobs.write(
+        p.settings.container_results,
+        f"{prefix}/{SUMMARY_FILE}",
+        json.dumps(summary, indent=2),
+        "application/json",
+    )
+    return summary
 
 
 def _quarantine(p: Pipeline, run: Run, why: str, said: str) -> str:
@@ -115,27 +173,6 @@ def highlights(summary: dict[str, Any]) -> dict[str, Any]:
         kept["groups"] = None
         kept["group_count"] = len(groups)
     return kept
-
-
-def _keep_task_output(p: Pipeline, run: Run) -> bytes:
-    """Copy the task's stdout and stderr to the logs container before Batch deletes them;
-    return stderr."""
-    if not run.job_id or not run.task_id:
-        return b""
-    prefix = attempt_log_prefix(run.name, run.key, run.attempt)
-    stderr = b""
-    for name in TASK_LOG_FILES:
-        data = p.batch.task_file(run.job_id, run.task_id, name)
-        if data is not None:
-            p.blobs.write(
-                p.settings.container_logs,
-                f"{prefix}/{name}",
-                data,
-                "text/plain; charset=utf-8",
-            )
-            if name == STDERR_FILE:
-                stderr = data
-    return stderr
 
 
 def last_line(output: bytes, limit: int = 300) -> str:

@@ -1,5 +1,5 @@
-"""Intake: a blob landed (trigger or sweep). Record it, then submit its task. Never reads
-the file: name, etag, size and metadata only."""
+"""Intake: a blob landed (trigger or sweep). Record it under the route its name matches,
+then submit its task. Never reads the file: name, etag, size and metadata only."""
 
 from __future__ import annotations
 
@@ -7,24 +7,27 @@ import datetime as dt
 import logging
 
 from batch_core.blobstore import BlobRef
-from batch_core.errors import ConflictError
+from batch_core.errors import ConflictError, UnsafeValueError, VanishedError
 from batch_core.keys import file_key, task_id
 from batch_core.pipeline import Pipeline
-from batch_core.routes import Route, no_route_reason, route_for
+from batch_core.routebook import is_ignored
 from batch_core.run import Run
 from batch_core.states import RunState
-from batch_core.submission import job_id_for, task_for
+from batch_core.submission import job_for, pool_id_for, route_of, task_for
 
 log = logging.getLogger(__name__)
+
+# The route of a run that no route matched (it ends `rejected` with the reason).
+NO_ROUTE = "none"
 
 
 def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
     """Handle one BlobCreated event. A duplicate event changes nothing; returns the run (None
     for ignored names)."""
-    route = route_for(blob.name, p.settings.ignore_prefixes)
-    if route is Route.IGNORE:
+    if is_ignored(blob.name, p.settings.ignore_prefixes):
         log.info("ignored %s/%s: matches an ignored prefix", blob.container, blob.name)
         return None
+    route = p.routes.match(blob.name)
     key = file_key(p.blobs.account, blob.container, blob.name, blob.etag)
     fresh = Run(
         key=key,
@@ -32,7 +35,7 @@ def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         name=blob.name,
         etag=blob.etag,
         size=blob.size,
-        route=route.value,
+        route=route.name if route is not None else NO_ROUTE,
         state=RunState.RECEIVED,
         reason="received",
         created_at=now,
@@ -46,20 +49,21 @@ def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
             "duplicate event for %s/%s (run %s is %s)", blob.container, blob.name, key, run.state
         )
     if run.state is RunState.RECEIVED:
-        if route is Route.NONE:
-            return _advance_or_reread(p, run, RunState.REJECTED, no_route_reason(blob.name), now)
+        if run.route == NO_ROUTE:
+            return _advance_or_reread(
+                p, run, RunState.REJECTED, p.routes.no_route_reason(blob.name), now
+            )
         return submit(p, run, attempt=1, now=now)
-    today = job_id_for(p.settings, now.date())
     if (
         run.state is RunState.SUBMITTED
         and run.task_id
         and run.next_attempt_at is None
-        and (run.job_id == today)
+        and run.job_id == job_for(p, route_of(p, run), now.date())
     ):
         # The first delivery may have died between the ledger and Batch; adding the same task
         # id again is a no-op when it exists (TaskExists). A plan of an earlier day is left to
         # the reconciler, which moves it to today's job if its task is missing.
-        create_task(p, run)
+        create_task(p, run, now)
     return run
 
 
@@ -67,7 +71,7 @@ def submit(p: Pipeline, run: Run, attempt: int, now: dt.datetime) -> Run:
     """Plan the task in the ledger, then create it now."""
     planned = plan(p, run, attempt, now)
     if planned.attempt == attempt and planned.state is RunState.SUBMITTED:
-        create_task(p, planned)
+        return create_task(p, planned, now)
     return planned
 
 
@@ -76,7 +80,7 @@ def plan(
 ) -> Run:
     """Record the job and task id of `attempt` before the task exists. If creating it fails,
     the reconciler finds the planned task missing and adds it: the ids never change."""
-    job = job_id_for(p.settings, now.date())
+    job = job_for(p, route_of(p, run), now.date())
     tid = task_id(run.name, run.key, attempt)
     when = f", not before {not_before:%H:%M:%S}" if not_before else ""
     return _advance_or_reread(
@@ -92,11 +96,21 @@ def plan(
     )
 
 
-def create_task(p: Pipeline, run: Run) -> bool:
-    """Create the planned task of `run`; False if it existed already."""
+def create_task(p: Pipeline, run: Run, now: dt.datetime) -> Run:
+    """Create the planned task of `run` (a duplicate is a no-op). A file whose name may not
+    go into its route's command line ends `rejected`; one deleted or replaced first ends
+    `vanished`. Returns the run as it now stands."""
     if not run.job_id or not run.task_id:
         raise ValueError(f"run {run.key} has no planned task: plan() it first")
-    return p.batch.add_task(run.job_id, task_for(run, run.attempt, p.settings))
+    route = route_of(p, run)
+    try:
+        task = task_for(p, run, run.attempt)
+    except UnsafeValueError as e:
+        return _advance_or_reread(p, run, RunState.REJECTED, f"{run.name}: {e}", now)
+    except VanishedError as e:
+        return _advance_or_reread(p, run, RunState.VANISHED, str(e), now)
+    p.batch.add_task(run.job_id, task, pool_id_for(p, route))
+    return run
 
 
 def _advance_or_reread(

@@ -108,6 +108,10 @@ class BlobsPort(Protocol):
         when the blob is gone or has another etag now."""
         ...
 
+    def read_tail(self, container: str, name: str, max_bytes: int = 8192) -> bytes | None:
+        """The last `max_bytes` of the blob; None when it (or its container) is missing."""
+        ...
+
     def read_json(self, container: str, name: str) -> dict[str, Any] | None:
         """The blob parsed as a JSON object; None when it is missing or not an object.
         PermanentError when it is not JSON."""
@@ -131,7 +135,9 @@ class BlobsPort(Protocol):
 class BatchPort(Protocol):
     """Azure Batch: the jobs of the days, one task per file attempt."""
 
-    def add_task(self, job_id: str, task: models.BatchTaskCreateOptions) -> bool:
+    def add_task(
+        self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None
+    ) -> bool:
         """Create the task (and the pool and job if missing): True if created, False when a
         task of that id exists already (TaskExists: a duplicate). Raises when the job is
         completed or being deleted (PermanentError) or Batch is unavailable (TransientError)."""
@@ -145,11 +151,6 @@ class BatchPort(Protocol):
     def task_statuses(self, job_id: str, since: dt.datetime) -> dict[str, TaskStatus]:
         """Tasks of the job whose state changed at or after `since` (whole seconds), by id.
         NotFoundError when the job does not exist."""
-        ...
-
-    def task_file(self, job_id: str, task_id: str, path: str) -> bytes | None:
-        """A file of the task's directory (stdout.txt, stderr.txt); None when there is none
-        (the task never ran, its node is gone, or it wrote no such file)."""
         ...
 
     def jobs(self, prefix: str) -> list[JobInfo]:

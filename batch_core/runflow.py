@@ -8,14 +8,13 @@ import dataclasses
 import datetime as dt
 import logging
 
-from batch_core import intake
+from batch_core import intake, outcomes
 from batch_core.alerts import stuck_alert
 from batch_core.finish import finish
 from batch_core.pipeline import Pipeline
-from batch_core.routes import Route, no_route_reason
 from batch_core.run import Run
-from batch_core.states import RunState, verdict_for_task
-from batch_core.submission import job_id_for
+from batch_core.states import RunState
+from batch_core.submission import job_for, route_of
 from batch_core.taskwatch import UNCHANGED, TaskWatch
 from batch_core.tickreport import TickReport
 
@@ -35,8 +34,8 @@ def advance(p: Pipeline, watch: TaskWatch, run: Run, now: dt.datetime, report: T
     if run.state is RunState.RECEIVED:
         if now - run.updated_at < RECEIVED_GRACE:
             return
-        if run.route == Route.NONE:  # its trigger died before rejecting it
-            p.ledger.advance(run, RunState.REJECTED, no_route_reason(run.name), now)
+        if run.route == intake.NO_ROUTE:  # its trigger died before rejecting it
+            p.ledger.advance(run, RunState.REJECTED, p.routes.no_route_reason(run.name), now)
             report.moved["rejected"] += 1
             return
         intake.submit(p, run, max(run.attempt, 1), now)
@@ -54,14 +53,15 @@ def advance(p: Pipeline, watch: TaskWatch, run: Run, now: dt.datetime, report: T
     if status is None:
         _create_missing_task(p, run, now, report)
         return
-    verdict = verdict_for_task(status.state, status.exit_code, status.failure)
+    route = route_of(p, run)
+    verdict = outcomes.verdict(route, status)
     if verdict.state is None or verdict.state is RunState.RUNNING:
         if verdict.state is RunState.RUNNING and run.state is not RunState.RUNNING:
             p.ledger.advance(run, RunState.RUNNING, f"task {run.task_id} running", now)
             report.moved["running"] += 1
         check_stuck(p, run, now, report)
         return
-    finish(p, run, status, verdict, now, report)
+    finish(p, run, route, verdict, status, now, report)
 
 
 def is_stuck(run: Run, now: dt.datetime, stuck_after_seconds: int) -> bool:
@@ -88,10 +88,10 @@ def _create_missing_task(p: Pipeline, run: Run, now: dt.datetime, report: TickRe
         p.ledger.advance(run, RunState.VANISHED, f"the blob was {why} before it was processed", now)
         report.moved["vanished"] += 1
         return
-    if run.job_id != job_id_for(p.settings, now.date()):
+    if run.job_id != job_for(p, route_of(p, run), now.date()):
         # Planned on an earlier day's job, which cleanup may have ended: plan it on today's.
         run = intake.plan(p, run, run.attempt, now)
     elif run.next_attempt_at is not None:
         run = p.ledger.save(dataclasses.replace(run, next_attempt_at=None))
-    intake.create_task(p, run)
+    intake.create_task(p, run, now)
     log.info("created planned task %s for %s", run.task_id, run.name)

@@ -11,7 +11,7 @@ from functools import partial
 from batch_core import intake
 from batch_core.keys import file_key
 from batch_core.pipeline import Pipeline
-from batch_core.routes import Route, route_for
+from batch_core.routebook import is_ignored
 from batch_core.tickreport import TickReport
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def sweep(p: Pipeline, now: dt.datetime, report: TickReport, guard: Guard) -> No
     container = p.settings.container_incoming
     known = p.ledger.keys_in(container)
     for blob in p.blobs.list(container):
-        if route_for(blob.name, p.settings.ignore_prefixes) is Route.IGNORE:
+        if is_ignored(blob.name, p.settings.ignore_prefixes):
             continue
         if file_key(p.blobs.account, container, blob.name, blob.etag) in known:
             continue

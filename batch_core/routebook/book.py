@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from batch_core.routebook.globs import compile_glob
 from batch_core.routebook.model import Defaults, Route
 from batch_core.routebook.pools import Pool
-from batch_core.routes import no_route_reason
 
 REASON_GLOBS = 6
 
@@ -54,7 +53,7 @@ class Routebook:
     def no_route_reason(self, name: str) -> str:
         """Why a file no route matches is rejected (today's text without a routes file)."""
         if self.source is None:
-            return no_route_reason(name)
+            return f"{name}: no route for this file type; drop .csv or .zip files"
         globs = [g for r in self.routes for g in r.match]
         if not globs:
             return f"{name}: no route for this file; {self.source} has no routes"

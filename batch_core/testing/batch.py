@@ -11,6 +11,7 @@ from azure.batch import models
 from batch_core.batch_service import JobInfo, PoolNodeCounts, TaskStatus
 from batch_core.errors import NotFoundError, PermanentError
 from batch_core.settings import Settings
+from batch_core.testing.blobs import MemoryBlobs
 from batch_core.testing.clock import FakeClock
 from batch_core.testing.twin import Twin
 
@@ -46,18 +47,23 @@ class MemoryBatch(Twin):
     """A `BatchPort`. Like the real adapter it checks the pool and creates the job on the
     first task of each job it has not seen, and refuses tasks on an ended job."""
 
-    def __init__(self, settings: Settings, clock: FakeClock) -> None:
+    def __init__(
+        self, settings: Settings, clock: FakeClock, blobs: MemoryBlobs | None = None
+    ) -> None:
         super().__init__()
         self._s = settings
         self._clock = clock
+        self.blobs = blobs  # where output files go
         self.pools: set[str] = set()
         self.jobs_by_id: dict[str, MemoryJob] = {}
         self._known_jobs: set[str] = set()
 
-    def add_task(self, job_id: str, task: models.BatchTaskCreateOptions) -> bool:
+    def add_task(
+        self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None
+    ) -> bool:
         if job_id not in self._known_jobs:
             self.ensure_pool()
-            self.ensure_job(job_id)
+            self.ensure_job(job_id, pool_id)
         self._request("CreateTask", job_id, task.id)
         job = self.jobs_by_id.get(job_id)
         if job is None or job.state != "active":
@@ -81,12 +87,6 @@ class MemoryBatch(Twin):
         moment = since.replace(microsecond=0)  # the filter has whole seconds
         job = self._job(job_id, f"list changed tasks of job {job_id}")
         return {tid: t.status() for tid, t in job.tasks.items() if t.changed_at >= moment}
-
-    def task_file(self, job_id: str, task_id: str, path: str) -> bytes | None:
-        self._request("GetTaskFile", job_id, task_id, path)
-        job = self.jobs_by_id.get(job_id)
-        task = job.tasks.get(task_id) if job else None
-        return task.files.get(path) if task else None
 
     def jobs(self, prefix: str) -> list[JobInfo]:
         self._request("ListJobs")
@@ -140,19 +140,24 @@ class MemoryBatch(Twin):
             self._request("CreatePool", self._s.batch_pool_id)
             self.pools.add(self._s.batch_pool_id)
 
-    def ensure_job(self, job_id: str) -> None:
+    def ensure_job(self, job_id: str, pool_id: str | None = None) -> None:
         self._request("CreateJob", job_id)
         if job_id not in self.jobs_by_id:
-            self.add_job(job_id)
+            self.add_job(job_id, pool_id=pool_id or self._s.batch_pool_id)
         self._known_jobs.add(job_id)
 
     # What the service, its nodes or an operator do: the test drives these.
 
     def add_job(
-        self, job_id: str, created_at: dt.datetime | None = None, state: str = "active"
+        self,
+        job_id: str,
+        created_at: dt.datetime | None = None,
+        state: str = "active",
+        pool_id: str | None = None,
     ) -> MemoryJob:
         """A job as if made earlier (by a past day's submissions, say)."""
-        job = MemoryJob(job_id, self._s.batch_pool_id, created_at or self._clock.now(), state)
+        pool = pool_id or self._s.batch_pool_id
+        job = MemoryJob(job_id, pool, created_at or self._clock.now(), state)
         self.jobs_by_id[job_id] = job
         return job
 
@@ -184,7 +189,9 @@ class MemoryBatch(Twin):
     ) -> None:
         """The task ends with `exit_code` (None: it never ran) and Batch's `failure` text
         ("code: message"; by default, as Batch says of any exit code but 0, FailureExitCode);
-        `stdout` and `stderr` are the files it left on its node."""
+        `stdout` and `stderr` are the files it left on its node. Like Batch, the twin then
+        uploads the task's output files for them (`../stdout.txt`, `../stderr.txt`) to the
+        blob twin it was given, when their upload condition holds."""
         task = self.task(job_id, task_id)
         now = self._clock.now()
         if failure is None and exit_code not in (None, 0):
@@ -194,6 +201,26 @@ class MemoryBatch(Twin):
         for name, data in (("stdout.txt", stdout), ("stderr.txt", stderr)):
             if data is not None:
                 task.files[name] = data
+        if self.blobs is not None:
+            self._upload_outputs(task, succeeded=exit_code == 0 and failure is None)
+
+    def _upload_outputs(self, task: MemoryTask, succeeded: bool) -> None:
+        assert self.blobs is not None
+        for spec in task.spec.output_files or []:
+            name = spec.file_pattern.removeprefix("../")
+            condition = str(spec.upload_options.upload_condition).lower()
+            wanted = (
+                "completion" in condition
+                or ("success" in condition and succeeded)
+                or ("failure" in condition and not succeeded)
+            )
+            container = spec.destination.container
+            if name not in task.files or not wanted or container is None:
+                continue
+            target = container.container_url.rstrip("/").rsplit("/", 1)[-1]
+            self.blobs.put(
+                target, container.path or name, task.files[name], content_type="text/plain"
+            )
 
     def _job(self, job_id: str, doing: str) -> MemoryJob:
         job = self.jobs_by_id.get(job_id)

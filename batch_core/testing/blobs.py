@@ -79,6 +79,11 @@ class MemoryBlobs(Twin):
         self.snapshots[(container, name, made)] = blob.data
         return made
 
+    def read_tail(self, container: str, name: str, max_bytes: int = 8192) -> bytes | None:
+        self._request("download", container, name)
+        blob = self.containers.get(container, {}).get(name)
+        return None if blob is None else blob.data[-max_bytes:] if max_bytes else b""
+
     def read_json(self, container: str, name: str) -> dict[str, Any] | None:
         self._request("download", container, name)
         blob = self.containers.get(container, {}).get(name)

@@ -19,10 +19,8 @@ from batch_core.testing.records import MemoryRecords
 # The required settings, pointing nowhere reachable (.invalid never resolves): nothing built
 # from them can leave the process. No key: there is nothing to authenticate to.
 MEMORY_VALUES = {
-    "AzureWebJobsStorage": (
-        "DefaultEndpointsProtocol=https;AccountName=memory;"
-        "BlobEndpoint=https://memory.blob.invalid;"
-    ),
+    "AzureWebJobsStorage__blobServiceUri": "https://memory.blob.invalid",
+    "AzureWebJobsStorage__queueServiceUri": "https://memory.queue.invalid",
     "DROPBATCH_BATCH_URL": "https://memory.batch.invalid",
     "DROPBATCH_BATCH_ACCOUNT": "memory",
     "DROPBATCH_COSMOS_ENDPOINT": "https://memory.documents.invalid",
@@ -61,11 +59,12 @@ def memory_pipeline(
     posted)."""
     settings = memory_settings(settings_overrides)
     clock = clock or FakeClock()
+    blobs = MemoryBlobs(settings, clock)
     p = MemoryPipeline(
         settings=settings,
         ledger=MemoryLedger(),
-        blobs=MemoryBlobs(settings, clock),
-        batch=MemoryBatch(settings, clock),
+        blobs=blobs,
+        batch=MemoryBatch(settings, clock, blobs),
         alerts=MemoryAlerts(settings.alert_webhook_kind if settings.alert_webhook_url else None),
         poison=MemoryPoison(clock),
         records=MemoryRecords(),

@@ -89,21 +89,18 @@ def test_a_task_is_created_once_and_a_second_create_says_it_exists(batch: BatchS
     assert status is not None and status.state in ("active", "preparing", "running", "completed")
 
 
-def test_an_ended_task_has_its_exit_code_times_and_output(batch: BatchSide) -> None:
+def test_an_ended_task_has_its_exit_code_and_times(batch: BatchSide) -> None:
     batch.port.add_task(batch.job, a_task("t3", 3))
     status = batch.end(batch.job, "t3")
     assert (status.state, status.exit_code) == ("completed", 3)
     assert status.failure and status.failure.startswith("FailureExitCode:")
     assert status.ended_at is not None
-    assert batch.port.task_file(batch.job, "t3", "stdout.txt") == b"out-t3\n"
-    assert batch.port.task_file(batch.job, "t3", "no-such-file.txt") is None
 
 
 def test_an_unknown_task_or_job_has_no_status(batch: BatchSide) -> None:
     assert batch.port.task_status(batch.job, "nothing") is None
     batch.port.add_task(batch.job, a_task("t0", 0))
     assert batch.port.task_status(batch.job, "nothing") is None
-    assert batch.port.task_file(batch.job, "nothing", "stdout.txt") is None
 
 
 def test_changed_tasks_are_those_whose_state_changed_since_the_moment(batch: BatchSide) -> None:

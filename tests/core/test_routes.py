@@ -1,20 +1,33 @@
-from batch_core.routes import Route, no_route_reason, route_for
+"""The built-in routes (no routes file): `*.zip` → zip, `*.csv` → csv, anything else
+rejected with a reason that says what to drop; ignored prefixes and folder markers are not
+ours."""
+
+from batch_core.routebook import builtin_routebook, is_ignored
+
+BOOK = builtin_routebook()
+
+
+def kind(name: str) -> str | None:
+    route = BOOK.match(name)
+    return route.kind if route else None
 
 
 def test_zip_and_csv_files_have_routes_whatever_the_case() -> None:
-    assert route_for("a/b/NC1.ZIP") is Route.ZIP
-    assert route_for("postal_codes_ct.csv") is Route.CSV
-    assert route_for("x.Csv") is Route.CSV
+    assert kind("a/b/NC1.ZIP") == "zip"
+    assert kind("postal_codes_ct.csv") == "csv"
+    assert kind("x.Csv") == "csv"
 
 
 def test_other_files_have_no_route_and_the_reason_says_what_to_drop() -> None:
-    assert route_for("notes.txt") is Route.NONE
-    assert route_for("archive.zip.part") is Route.NONE
-    assert "notes.txt" in no_route_reason("notes.txt")
-    assert ".csv or .zip" in no_route_reason("notes.txt")
+    assert kind("notes.txt") is None
+    assert kind("archive.zip.part") is None
+    assert BOOK.no_route_reason("notes.txt") == (
+        "notes.txt: no route for this file type; drop .csv or .zip files"
+    )
 
 
 def test_ignored_prefixes_and_folder_markers_are_not_ours() -> None:
-    assert route_for("_tmp/upload.csv", ("_tmp/",)) is Route.IGNORE
-    assert route_for("folder/") is Route.IGNORE
-    assert route_for("_tmpx.csv", ("_tmp/",)) is Route.CSV
+    assert is_ignored("_tmp/upload.csv", ("_tmp/",))
+    assert is_ignored("folder/")
+    assert not is_ignored("_tmpx.csv", ("_tmp/",))
+    assert kind("_tmpx.csv") == "csv"

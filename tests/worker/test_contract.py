@@ -4,6 +4,7 @@ the Azure SDK so the function app can import it alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import subprocess
@@ -13,10 +14,12 @@ from collections.abc import Mapping
 import pytest
 
 from batch_core.keys import file_key
+from batch_core.routebook import builtin_routebook
 from batch_core.run import Run
 from batch_core.settings import WORKER_OPTION_SETTINGS, Settings
 from batch_core.states import RunState
 from batch_core.submission import task_for
+from batch_core.testing import memory_pipeline
 from tests.core.test_settings import BASE as APP
 from tests.worker import corpus
 from tests.worker.node import INCOMING, LOGS, RESULTS, ROOT, WorkerStack, unique
@@ -61,7 +64,10 @@ def run_for(name: str, etag: str, route: str = "csv") -> Run:
 
 
 def task_environment(settings: Settings, run: Run, attempt: int = 1) -> dict[str, str]:
-    task = task_for(run, attempt, settings)
+    p = dataclasses.replace(
+        memory_pipeline(), settings=settings, routes=builtin_routebook(settings.worker_settings)
+    )
+    task = task_for(p, run, attempt)
     return {e.name: e.value or "" for e in task.environment_settings or []}
 
 

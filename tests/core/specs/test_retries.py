@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from batch_core.keys import output_prefix
 from batch_core.states import RunState
 from tests.core.specs.steps import pipeline, received, stored, task_ends, tick
+from worker.contract import output_prefix
 
 
 def test_a_transient_failure_plans_the_next_attempt_after_a_backoff_that_doubles() -> None:
