@@ -32,8 +32,10 @@ CONTAINER_INCOMING = "DROPBATCH_CONTAINER_INCOMING"
 CONTAINER_RESULTS = "DROPBATCH_CONTAINER_RESULTS"
 CONTAINER_LOGS = "DROPBATCH_CONTAINER_LOGS"
 CONTAINER_FAILED = "DROPBATCH_CONTAINER_FAILED"
+CONTAINER_CONFIG = "DROPBATCH_CONTAINER_CONFIG"
 WORKER_COMMAND = "DROPBATCH_WORKER_COMMAND"
 WORKER_IDENTITY_CLIENT_ID = "DROPBATCH_WORKER_IDENTITY_CLIENT_ID"
+WORKER_IDENTITY_ID = "DROPBATCH_WORKER_IDENTITY_ID"
 TASK_MAX_SECONDS = "DROPBATCH_TASK_MAX_SECONDS"
 MAX_ATTEMPTS = "DROPBATCH_MAX_ATTEMPTS"
 RETRY_BACKOFF_SECONDS = "DROPBATCH_RETRY_BACKOFF_SECONDS"
@@ -83,8 +85,11 @@ class Settings:
     container_results: str
     container_logs: str
     container_failed: str
+    container_config: str
     worker_command: str
     worker_identity_client_id: str | None
+    # The ARM resource id of that identity: resource files and registries name it.
+    worker_identity_id: str | None
     task_max_seconds: int
     max_attempts: int
     retry_backoff_seconds: int
@@ -130,8 +135,10 @@ class Settings:
             container_results=r.container(CONTAINER_RESULTS, "results"),
             container_logs=r.container(CONTAINER_LOGS, "logs"),
             container_failed=r.container(CONTAINER_FAILED, "failed"),
+            container_config=r.container(CONTAINER_CONFIG, "config"),
             worker_command=r.text(WORKER_COMMAND, "python3 -m worker"),
             worker_identity_client_id=r.optional(WORKER_IDENTITY_CLIENT_ID),
+            worker_identity_id=r.optional(WORKER_IDENTITY_ID),
             task_max_seconds=r.integer(TASK_MAX_SECONDS, 3600, minimum=1),
             max_attempts=r.integer(MAX_ATTEMPTS, 3, minimum=1),
             retry_backoff_seconds=r.integer(RETRY_BACKOFF_SECONDS, 30, minimum=0),
@@ -237,6 +244,7 @@ class _Reader:
             if not name.startswith(WORKER_PASSTHROUGH_PREFIX) or name in (
                 WORKER_COMMAND,
                 WORKER_IDENTITY_CLIENT_ID,
+                WORKER_IDENTITY_ID,
             ):
                 continue
             option = WORKER_OPTION_SETTINGS.get(name)
