@@ -164,6 +164,13 @@ class BatchService:
             )
         return self._keeper.ensure(plans)
 
+    def pool_problems(self, plan: PoolPlan) -> list[PoolProblem] | None:
+        """How the plan's pool differs from it now (no cache, nothing created); None when it
+        is a data pool not created yet."""
+        from batch_core.poolcheck import inspect
+
+        return inspect(self._c, plan)
+
     def pool_use(self, pool_id: str) -> PoolUse | None:
         """What cleanup needs to tell whether a pool is idle; None when it does not exist."""
         try:

@@ -82,21 +82,13 @@ class PoolKeeper:
         return problems
 
     def _check(self, plan: PoolPlan) -> tuple[float | None, list[PoolProblem]]:
-        try:
-            pool = self._c.get_pool(plan.pool_id)
-        except ResourceNotFoundError:
-            pool = None
-        except AzureError as e:
-            raise translate(e, f"read pool {plan.pool_id}") from e
-        if pool is not None:
-            found = differences(plan, pool)
+        found = inspect(self._c, plan)
+        if found is not None:
             for p in found:
                 log.warning("%s", p.message)
-            return None, found
-        if plan.create is None:
-            problem = PoolProblem(plan.alias, plan.pool_id, "exists", True, False)
-            log.warning("%s", problem.message)
-            return self._clock() + MISSING_RECHECK_SECONDS, [problem]
+            missing = any(p.property_name == "exists" for p in found)
+            return (self._clock() + MISSING_RECHECK_SECONDS if missing else None), found
+        assert plan.create is not None
         if plan.worker_wheel:
             self._upload_wheel()
         try:
@@ -107,3 +99,17 @@ class PoolKeeper:
                 raise translate(e, f"create pool {plan.pool_id}") from e
             return self._check(plan)  # created meanwhile by another instance: compare it
         return None, []
+
+
+def inspect(client: BatchClient, plan: PoolPlan) -> list[PoolProblem] | None:
+    """The problems of the plan's pool as Batch has it (a missing external pool is one);
+    None when it is a data pool that does not exist yet (dropbatch creates it)."""
+    try:
+        pool = client.get_pool(plan.pool_id)
+    except ResourceNotFoundError:
+        if plan.create is not None:
+            return None
+        return [PoolProblem(plan.alias, plan.pool_id, "exists", True, False)]
+    except AzureError as e:
+        raise translate(e, f"read pool {plan.pool_id}") from e
+    return differences(plan, pool)
