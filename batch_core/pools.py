@@ -13,6 +13,8 @@ from typing import Literal
 
 from azure.batch import models
 
+from batch_core.poolstate import PoolUse as PoolUse  # cleanup finds both here
+from batch_core.poolstate import idle_pools_to_delete as idle_pools_to_delete
 from batch_core.poolstate import pool_properties
 from batch_core.routebook import Pool, Routebook
 from batch_core.routebook.pools import DEFAULT_POOL, StartResourceFile

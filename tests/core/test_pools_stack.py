@@ -4,6 +4,7 @@ and the CLI that pushes assets and checks pools."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import time
@@ -17,7 +18,9 @@ from batch_core import intake
 from batch_core.batch_service import BatchService, batch_client
 from batch_core.blobstore import blob_service
 from batch_core.clock import utcnow
+from batch_core.poolcheck import MISSING_RECHECK_SECONDS, PoolKeeper
 from batch_core.pools import PoolPlan, plan_pools, worker_command_for
+from batch_core.poolstate import idle_pools_to_delete
 from batch_core.routebook import parse_routes
 from batch_core.settings import Settings
 from batch_core.startscript import venv_python_command
@@ -222,3 +225,54 @@ def test_init_uploads_the_worker_wheel(stack: Stack, tmp_path: Path) -> None:
     s = settings_of(stack)
     blob = blob_service(s).get_blob_client(s.container_config, worker_wheel().blob_name)
     assert blob.download_blob().readall() == worker_wheel().data
+
+
+def test_a_missing_external_pool_is_looked_for_again_only_after_a_while(stack: Stack) -> None:
+    # Given a missing external pool, checked once
+    s = settings_of(stack)
+    pool_id = f"late-{uuid.uuid4().hex[:6]}"
+    ext = plan(stack, f"version = 1\n[pool.ops]\nid = '{pool_id}'\nmanaged = 'external'\n", "ops")
+    client = batch_client(s)
+    now = [0.0]
+    keeper = PoolKeeper(client, lambda: None, clock=lambda: now[0])
+    assert len(keeper.ensure([ext])) == 1
+    # When someone creates it (as Bicep would)
+    client.create_pool(
+        models.BatchPoolCreateOptions(
+            id=pool_id,
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=models.VirtualMachineConfiguration(
+                image_reference=models.BatchVmImageReference(
+                    publisher="canonical", offer="ubuntu-24_04-lts", sku="server"
+                ),
+                node_agent_sku_id="batch.node.ubuntu 24.04",
+            ),
+        )
+    )
+    try:
+        # Then the cached answer stands until the re-check is due, then it is found
+        assert len(keeper.ensure([ext])) == 1
+        now[0] += MISSING_RECHECK_SECONDS
+        assert keeper.ensure([ext]) == []
+    finally:
+        client.begin_delete_pool(pool_id)
+
+
+def test_the_use_of_an_idle_pool_is_what_cleanup_needs_to_delete_it(stack: Stack) -> None:
+    s = settings_of(stack)
+    pool_id = f"idle-{uuid.uuid4().hex[:6]}"
+    text = f"version = 1\n[pool.p]\nid = '{pool_id}'\ndedicated_max = 0\ndelete_when_idle = '1m'\n"
+    p = plan(stack, text, "p")
+    batch = BatchService(batch_client(s), s)
+    assert batch.ensure_pools([p]) == []
+
+    use = batch.pool_use(pool_id)
+
+    assert use is not None and use.unfinished_tasks == 0
+    created = batch_client(s).get_pool(pool_id).creation_time
+    assert created is not None and use.last_activity >= created
+    later = use.last_activity + dt.timedelta(minutes=1)
+    assert idle_pools_to_delete([p], [use], later) == [pool_id]
+    batch.delete_pool(pool_id)
+    batch.delete_pool(pool_id)  # twice: already being deleted is fine
+    assert batch.pool_use(f"gone-{pool_id}") is None
