@@ -25,6 +25,7 @@ from worker.contract import output_prefix
 
 if TYPE_CHECKING:
     from batch_core.poison import PoisonMessage
+    from batch_core.poolcheck import PoolProblem
     from batch_core.run import Run
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class AlertKind(StrEnum):
     FAILED = "failed"
     STUCK = "stuck"
     POISON = "poison"
+    POOL = "pool"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,18 @@ def poison_alert(message: PoisonMessage, now: dt.datetime) -> Alert:
         at=now,
         run_key=message.etag or None,
         severity="warning",
+    )
+
+
+def pool_alert(problem: PoolProblem, now: dt.datetime) -> Alert:
+    """A pool is missing or not as the routes file says (raised once per pool and property)."""
+    return Alert(
+        kind=AlertKind.POOL,
+        subject=f"pool {problem.pool_id}",
+        message=problem.message,
+        at=now,
+        run_key=f"{problem.alias}:{problem.property_name}",
+        severity="error" if problem.property_name == "exists" else "warning",
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from azure.batch import BatchClient, models
 
@@ -21,29 +23,15 @@ from azure.core.exceptions import (
 
 from batch_core.credentials import batch_credential
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
+from batch_core.pools import PoolPlan, default_plan
+from batch_core.pools import autoscale_formula as autoscale_formula  # its first home was here
+from batch_core.poolstate import PoolUse
 from batch_core.settings import Settings
 
+if TYPE_CHECKING:
+    from batch_core.poolcheck import PoolKeeper, PoolProblem
+
 log = logging.getLogger(__name__)
-
-
-AUTOSCALE_INTERVAL = dt.timedelta(minutes=5)  # the shortest Batch allows
-
-
-def autoscale_formula(max_nodes: int, slots_per_node: int) -> str:
-    """Nodes follow the queue: enough for the pending tasks (active and running), at most
-    `max_nodes`; none when there is no work, so an idle pool costs nothing. Nodes finish their
-    running tasks before they go. (Batch's documented pattern: the last sample, or the
-    recent average when enough samples exist.)"""
-    return "\n".join(
-        [
-            "$samples = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 5);",
-            "$recent = max(0, $PendingTasks.GetSample(1));",
-            "$tasks = $samples < 70 ? $recent : "
-            "max($recent, avg($PendingTasks.GetSample(TimeInterval_Minute * 5)));",
-            f"$TargetDedicatedNodes = min({max_nodes}, ceil($tasks / {slots_per_node}));",
-            "$NodeDeallocationOption = taskcompletion;",
-        ]
-    )
 
 
 def batch_client(settings: Settings) -> BatchClient:
@@ -130,6 +118,7 @@ class BatchService:
         self._c = client
         self._s = settings
         self._known_jobs: set[str] = set()
+        self._keeper: PoolKeeper | None = None
 
     def ensure_pool(self) -> None:
         pool_id = self._s.batch_pool_id
@@ -151,27 +140,64 @@ class BatchService:
             return False
 
     def _pool_spec(self) -> models.BatchPoolCreateOptions:
-        s = self._s
-        publisher, offer, sku, version = (s.batch_vm_image.split(":") + ["latest"] * 4)[:4]
-        return models.BatchPoolCreateOptions(
-            id=s.batch_pool_id,
-            vm_size=s.batch_vm_size,
-            virtual_machine_configuration=models.VirtualMachineConfiguration(
-                image_reference=models.BatchVmImageReference(
-                    publisher=publisher, offer=offer, sku=sku, version=version
-                ),
-                node_agent_sku_id=s.batch_node_agent_sku,
-            ),
-            task_slots_per_node=s.batch_task_slots_per_node,
-            target_dedicated_nodes=None if s.batch_autoscale else s.batch_max_nodes,
-            enable_auto_scale=s.batch_autoscale,
-            auto_scale_formula=(
-                autoscale_formula(s.batch_max_nodes, s.batch_task_slots_per_node)
-                if s.batch_autoscale
-                else None
-            ),
-            auto_scale_evaluation_interval=AUTOSCALE_INTERVAL if s.batch_autoscale else None,
-        )
+        create = default_plan(self._s).create
+        assert create is not None  # the default pool is always dropbatch's own
+        return create
+
+    def ensure_pools(self, plans: Iterable[PoolPlan]) -> list[PoolProblem]:
+        """Create the missing data pools; report pools that differ from their plan and
+        missing external pools (once per process: later calls cost nothing)."""
+        if self._keeper is None:
+            from batch_core.assets import Assets
+            from batch_core.blobstore import blob_service
+            from batch_core.poolcheck import PoolKeeper
+
+            settings = self._s
+            self._keeper = PoolKeeper(
+                self._c, lambda: Assets(blob_service(settings), settings).ensure_worker_wheel()
+            )
+        return self._keeper.ensure(plans)
+
+    def pool_problems(self, plan: PoolPlan) -> list[PoolProblem] | None:
+        """How the plan's pool differs from it now (no cache, nothing created); None when it
+        is a data pool not created yet."""
+        from batch_core.poolcheck import inspect
+
+        return inspect(self._c, plan)
+
+    def pool_use(self, pool_id: str) -> PoolUse | None:
+        """What cleanup needs to tell whether a pool is idle; None when it does not exist."""
+        try:
+            pool = self._c.get_pool(
+                pool_id, select=["id", "creationTime", "allocationStateTransitionTime"]
+            )
+            jobs = [
+                j
+                for j in self._c.list_jobs(select=["id", "state", "poolInfo"])
+                if j.pool_info is not None
+                and j.pool_info.pool_id == pool_id
+                and enum_text(j.state, "active") in ("active", "terminating")
+            ]
+            unfinished = sum(self.unfinished_tasks(str(j.id)) for j in jobs)
+            moments = [m for m in (pool.creation_time, pool.allocation_state_transition_time) if m]
+            for j in [] if unfinished else jobs:
+                moments.extend(
+                    t.state_transition_time
+                    for t in self._c.list_tasks(str(j.id), select=["id", "stateTransitionTime"])
+                    if t.state_transition_time
+                )
+        except ResourceNotFoundError:
+            return None
+        except AzureError as e:
+            raise translate(e, f"read the use of pool {pool_id}") from e
+        return PoolUse(pool_id, unfinished, max(moments))
+
+    def delete_pool(self, pool_id: str) -> None:
+        try:
+            self._c.begin_delete_pool(pool_id)  # started; the service finishes it
+        except AzureError as e:
+            if error_code(e) not in ("PoolNotFound", "PoolBeingDeleted"):
+                raise translate(e, f"delete pool {pool_id}") from e
 
     def ensure_job(self, job_id: str, pool_id: str | None = None) -> None:
         pool_id = pool_id or self._s.batch_pool_id
@@ -193,8 +219,7 @@ class BatchService:
     ) -> bool:
         """Add a task (its job on `pool_id`, default the settings' pool, made when missing);
         True if created, False if it existed already (a duplicate event)."""
-        if job_id not in self._known_jobs:
-            self.ensure_pool()
+        if job_id not in self._known_jobs:  # its pool was ensured by the caller
             self.ensure_job(job_id, pool_id)
         try:
             self._c.create_task(job_id, task)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from batch_core import reconcile
+from batch_core import poolcli, reconcile
 from batch_core.clock import iso, utcnow
 from batch_core.errors import DropbatchError
 from batch_core.pipeline import Pipeline
@@ -50,10 +50,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help=f"default: {ROUTES_FILE}, else {DEFAULT_ROUTES_FILE} in the current directory",
     )
+    assets = sub.add_parser("assets", help="the assets container").add_subparsers(
+        dest="assets_command", required=True
+    )
+    push = assets.add_parser("push", help="upload a folder's files under a prefix")
+    push.add_argument("folder", metavar="DIR")
+    push.add_argument("prefix", metavar="PREFIX", help="e.g. hexgrid/v1 (routes say config:…)")
+    pools = sub.add_parser("pools", help="the pools of the routes file").add_subparsers(
+        dest="pools_command", required=True
+    )
+    pools.add_parser("check", help="compare each pool with the routes file (creates nothing)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "routes":
         return check_routes(args.file, settings_file(args.settings))
+    if args.command in ("assets", "pools"):
+        args.settings = settings_file(args.settings)
+        return poolcli.run(args)
     try:
         p = Pipeline.build(settings_with_file(settings_file(args.settings)))
         if args.command == "status":
@@ -63,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "init":
             p.provision()
             print("containers and database are ready")
+            print(f"worker wheel: {poolcli.upload_worker_wheel(p.settings)}")
         elif args.command == "reconcile":
             print(json.dumps(reconcile.tick(p, utcnow()).as_dict(), indent=2))
         elif args.command == "alerts":

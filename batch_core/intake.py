@@ -6,14 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from batch_core.alerts import pool_alert
 from batch_core.blobstore import BlobRef
-from batch_core.errors import ConflictError, UnsafeValueError, VanishedError
+from batch_core.errors import ConflictError, PermanentError, UnsafeValueError, VanishedError
 from batch_core.keys import file_key, task_id
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import is_ignored
 from batch_core.run import Run
 from batch_core.states import RunState
-from batch_core.submission import job_for, pool_id_for, route_of, task_for
+from batch_core.submission import job_for, pool_for, route_of, task_for
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,19 @@ def create_task(p: Pipeline, run: Run, now: dt.datetime) -> Run:
     `vanished`. Returns the run as it now stands."""
     if not run.job_id or not run.task_id:
         raise ValueError(f"run {run.key} has no planned task: plan() it first")
-    route = route_of(p, run)
+    pool = pool_for(p, route_of(p, run))
+    for problem in p.batch.ensure_pools([pool]):
+        log.warning("%s", problem.message)
+        p.alerts.raise_alert(pool_alert(problem, now))
+        if problem.property_name == "exists":
+            raise PermanentError(problem.message)  # the reconciler tries again each tick
     try:
         task = task_for(p, run, run.attempt)
     except UnsafeValueError as e:
         return _advance_or_reread(p, run, RunState.REJECTED, f"{run.name}: {e}", now)
     except VanishedError as e:
         return _advance_or_reread(p, run, RunState.VANISHED, str(e), now)
-    p.batch.add_task(run.job_id, task, pool_id_for(p, route))
+    p.batch.add_task(run.job_id, task, pool.pool_id)
     return run
 
 

@@ -5,6 +5,7 @@ the in-memory twins."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from batch_core.alerts import Alerts
@@ -13,6 +14,7 @@ from batch_core.blobstore import BlobStore, blob_service
 from batch_core.cosmosdb import ALERTS, RECORDS, RUNS, cosmos_client, database, provision
 from batch_core.ledger import Ledger
 from batch_core.poison import PoisonQueue
+from batch_core.pools import PoolPlan, plan_pools
 from batch_core.ports import AlertsPort, BatchPort, BlobsPort, LedgerPort, PoisonPort, RecordsPort
 from batch_core.records import Records
 from batch_core.routebook import ROUTES_FILE, Routebook, load_routes_from_env
@@ -48,6 +50,11 @@ class Pipeline:
             records=Records(db.get_container_client(RECORDS)),
             routes=routes or routes_for(settings, app_root or Path.cwd()),
         )
+
+    @cached_property
+    def pools(self) -> dict[str, PoolPlan]:
+        """The pool plan of every alias of the routebook (`default` always among them)."""
+        return plan_pools(self.routes, self.settings)
 
     def provision(self) -> None:
         """Create containers and the database if missing (idempotent)."""

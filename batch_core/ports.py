@@ -10,7 +10,7 @@ Every method raises only `batch_core.errors` types: `TransientError` (worth anot
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from azure.batch import models
@@ -20,6 +20,8 @@ from batch_core.batch_service import JobInfo, PoolNodeCounts, TaskStatus
 from batch_core.blobstore import BlobRef
 from batch_core.ledger import RunFilter
 from batch_core.poison import PoisonMessage
+from batch_core.poolcheck import PoolProblem
+from batch_core.pools import PoolPlan
 from batch_core.run import Run
 from batch_core.states import RunState
 
@@ -134,6 +136,11 @@ class BlobsPort(Protocol):
 
 class BatchPort(Protocol):
     """Azure Batch: the jobs of the days, one task per file attempt."""
+
+    def ensure_pools(self, plans: Iterable[PoolPlan]) -> list[PoolProblem]:
+        """Create the missing data pools; return how existing pools differ from their plans
+        and which external pools are missing (checked once per process)."""
+        ...
 
     def add_task(
         self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None

@@ -234,6 +234,7 @@ class _Reader:
             if not name.startswith(WORKER_PASSTHROUGH_PREFIX) or name in (
                 WORKER_COMMAND,
                 WORKER_IDENTITY_CLIENT_ID,
+                WORKER_IDENTITY_ID,
             ):
                 continue
             option = WORKER_OPTION_SETTINGS.get(name)

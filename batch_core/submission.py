@@ -14,6 +14,7 @@ from batch_core.errors import PermanentError
 from batch_core.jobs import job_id_for
 from batch_core.keys import task_id
 from batch_core.pipeline import Pipeline
+from batch_core.pools import PoolPlan, worker_command_for
 from batch_core.routebook import Route, builtin_routebook, worker_env
 from batch_core.run import Run
 from batch_core.taskfiles import log_outputs
@@ -34,7 +35,7 @@ from worker.contract import (
     attempt_log_prefix,
 )
 
-__all__ = ["job_for", "job_id_for", "pool_id_for", "route_of", "task_for"]
+__all__ = ["job_for", "job_id_for", "pool_for", "route_of", "task_for"]
 
 
 def route_of(p: Pipeline, run: Run) -> Route:
@@ -59,9 +60,9 @@ def job_for(p: Pipeline, route: Route, day: dt.date) -> str:
     return job_id_for(p.settings, day, p.routes.pool_alias(route))
 
 
-def pool_id_for(p: Pipeline, route: Route) -> str:
-    pool = p.routes.pools.get(p.routes.pool_alias(route))
-    return (pool.id if pool is not None else None) or p.settings.batch_pool_id
+def pool_for(p: Pipeline, route: Route) -> PoolPlan:
+    """The plan of the pool `route` runs on."""
+    return p.pools[p.routes.pool_alias(route)]
 
 
 def task_for(p: Pipeline, run: Run, attempt: int) -> models.BatchTaskCreateOptions:
@@ -99,7 +100,7 @@ def builtin_task(
     return models.BatchTaskCreateOptions(
         id=task_id(run.name, run.key, attempt),
         display_name=f"{route.name} {run.name}"[:1024],
-        command_line=s.worker_command,
+        command_line=worker_command_for(pool_for(p, route), s),
         environment_settings=[
             models.EnvironmentSetting(name=k, value=v) for k, v in sorted(env.items())
         ],

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from azure.batch import models
 
 from batch_core.batch_service import JobInfo, PoolNodeCounts, TaskStatus
 from batch_core.errors import NotFoundError, PermanentError
+from batch_core.poolcheck import PoolProblem
+from batch_core.pools import PoolPlan
 from batch_core.settings import Settings
 from batch_core.testing.blobs import MemoryBlobs
 from batch_core.testing.clock import FakeClock
@@ -58,11 +61,23 @@ class MemoryBatch(Twin):
         self.jobs_by_id: dict[str, MemoryJob] = {}
         self._known_jobs: set[str] = set()
 
+    def ensure_pools(self, plans: Iterable[PoolPlan]) -> list[PoolProblem]:
+        problems = []
+        for plan in plans:
+            if plan.pool_id in self.pools:
+                continue
+            self._request("PoolExists", plan.pool_id)
+            if plan.create is None:
+                problems.append(PoolProblem(plan.alias, plan.pool_id, "exists", True, False))
+                continue
+            self._request("CreatePool", plan.pool_id)
+            self.pools.add(plan.pool_id)
+        return problems
+
     def add_task(
         self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None
     ) -> bool:
-        if job_id not in self._known_jobs:
-            self.ensure_pool()
+        if job_id not in self._known_jobs:  # its pool was ensured by the caller
             self.ensure_job(job_id, pool_id)
         self._request("CreateTask", job_id, task.id)
         job = self.jobs_by_id.get(job_id)
