@@ -13,6 +13,7 @@ from typing import Any
 from batch_core import poolcli, reconcile
 from batch_core.clock import iso, utcnow
 from batch_core.errors import DropbatchError
+from batch_core.explain import explain as explain_route
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import DEFAULT_ROUTES_FILE, ROUTES_FILE, load_routes, load_routes_from_env
 from batch_core.run import Run
@@ -50,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help=f"default: {ROUTES_FILE}, else {DEFAULT_ROUTES_FILE} in the current directory",
     )
+    explain_cmd = routes.add_parser(
+        "explain", help="which route a blob name takes and the Batch task it would get"
+    )
+    explain_cmd.add_argument(
+        "blob_name", metavar="BLOB_NAME", help="a name in the incoming container"
+    )
     assets = sub.add_parser("assets", help="the assets container").add_subparsers(
         dest="assets_command", required=True
     )
@@ -62,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pools.add_parser("check", help="compare each pool with the routes file (creates nothing)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "routes":
+    if args.command == "routes" and args.routes_command == "check":
         return check_routes(args.file, settings_file(args.settings))
     if args.command in ("assets", "pools"):
         args.settings = settings_file(args.settings)
@@ -77,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.provision()
             print("containers and database are ready")
             print(f"worker wheel: {poolcli.upload_worker_wheel(p.settings)}")
+        elif args.command == "routes":
+            print(json.dumps(explain_route(p, args.blob_name, utcnow()), indent=2, default=str))
         elif args.command == "reconcile":
             print(json.dumps(reconcile.tick(p, utcnow()).as_dict(), indent=2))
         elif args.command == "alerts":

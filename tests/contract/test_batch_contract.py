@@ -14,6 +14,7 @@ from azure.batch import models
 from batch_core.batch_service import BatchService, TaskStatus, batch_client
 from batch_core.clock import utcnow
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError
+from batch_core.pools import default_plan
 from batch_core.ports import BatchPort
 from batch_core.settings import Settings
 from batch_core.submission import job_id_for
@@ -51,7 +52,8 @@ def batch(side: str, request: pytest.FixtureRequest) -> Iterator[BatchSide]:
     overrides = {"DROPBATCH_BATCH_JOB_PREFIX": prefix}
     if side == "memory":
         clock = FakeClock()
-        twin = MemoryBatch(memory_settings(overrides), clock)
+        twin_settings = memory_settings(overrides)
+        twin = MemoryBatch(twin_settings, clock)
 
         def end(job: str, task_id: str) -> TaskStatus:
             command = twin.task(job, task_id).spec.command_line or ""
@@ -61,11 +63,13 @@ def batch(side: str, request: pytest.FixtureRequest) -> Iterator[BatchSide]:
             assert status is not None
             return status
 
+        twin.ensure_pools([default_plan(twin_settings)])
         yield BatchSide(twin, prefix, clock.now, end)
         return
     stack = request.getfixturevalue("stack")
-    real = BatchService(batch_client(Settings.from_env({**stack.values, **overrides})),
-                        Settings.from_env({**stack.values, **overrides}))  # fmt: skip
+    settings = Settings.from_env({**stack.values, **overrides})
+    real = BatchService(batch_client(settings), settings)
+    real.ensure_pools([default_plan(settings)])  # as intake does before a route's first task
 
     def wait(job: str, task_id: str) -> TaskStatus:
         status = eventually(
