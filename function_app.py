@@ -7,6 +7,7 @@ one batch_core function and returns; the pipeline is built once, on first use.""
 import datetime as dt
 import functools
 import logging
+from pathlib import Path
 
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
@@ -14,21 +15,22 @@ import azurefunctions.extensions.bindings.blob as blob
 from batch_core import intake, reconcile
 from batch_core.bindings import blob_ref
 from batch_core.clock import utcnow
-from batch_core.pipeline import Pipeline
+from batch_core.pipeline import Pipeline, routes_for
 from batch_core.settings import Settings
 from batch_core.statuspage import responses
 
 app = func.FunctionApp()
 log = logging.getLogger("dropbatch.functions")
-# Read at import so that a missing or malformed setting stops the host at start-up, naming
-# the setting, instead of failing the first file that lands.
+# Read at import so that a missing or malformed setting, or a bad routes file, stops the
+# host at start-up with what to fix, instead of failing the first file that lands.
 SETTINGS = Settings.from_env()
+ROUTES = routes_for(SETTINGS, Path(__file__).resolve().parent)
 SWEEP = reconcile.SweepGate(every=dt.timedelta(seconds=SETTINGS.sweep_seconds))
 
 
 @functools.cache
 def pipeline() -> Pipeline:
-    return Pipeline.build(SETTINGS)
+    return Pipeline.build(SETTINGS, ROUTES)
 
 
 @app.blob_trigger(

@@ -74,6 +74,9 @@ def ours(pid: int) -> bool:
     return any(mark in cmdline for mark in ("azurite", "cosmos_server", "devstack."))
 
 
+EXAMPLE_ROUTES = "examples/routes.toml"
+
+
 def up(state_dir: Path) -> int:
     info = read_stack(state_dir)
     if info and alive(int(info["pid"])):
@@ -127,7 +130,9 @@ def run(state_dir: Path) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack = Stack(state_dir, persist_cosmos=True)
     try:
-        stack.start(Ports.standard())
+        # The local stack runs the example routes: the built-in programs and two of a user's
+        # own (examples/routes.toml); set DROPBATCH_ROUTES_FILE in local.settings to change.
+        stack.start(Ports.standard(), overrides={"DROPBATCH_ROUTES_FILE": EXAMPLE_ROUTES})
     except Exception as e:
         print(f"start-up failed: {e}", file=sys.stderr)
         return 1

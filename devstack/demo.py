@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 import time
 
+from batch_core.assets import Assets
+from batch_core.blobstore import blob_service
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.settings import settings_with_file
@@ -15,12 +17,22 @@ from devstack.demodata import DemoFile, generate, write
 from devstack.servers import ROOT
 
 TIMEOUT_SECONDS = 600
+EXAMPLES = ROOT / "examples"
+ROUTE_KINDS: dict[str, str] = {}  # route name → kind, from the routes the stack runs
+EXAMPLE_PROGRAMS = (("stations", "stations/v1/app"), ("fileinfo", "fileinfo/v1/app"))
+# (sample, folder it is dropped in): the folder picks the route.
+EXAMPLE_INPUTS = (
+    ("stations_north.json", "stations"),
+    ("stations_broken.json", "stations"),
+    ("notes.txt", "any"),
+)
 
 
 def main() -> int:
     if stackctl.read_stack(stackctl.STATE_DIR) is None and stackctl.up(stackctl.STATE_DIR) != 0:
         return 1
-    p = Pipeline.build(settings_with_file(str(ROOT / "local.settings.json")))
+    p = Pipeline.build(settings_with_file(str(ROOT / "local.settings.json")), app_root=ROOT)
+    ROUTE_KINDS.update({r.name: r.kind for r in p.routes.routes})
     files = generate()
     folder = ROOT / "demo-data"
     write(folder, files)
@@ -31,7 +43,8 @@ def main() -> int:
     )
     for f in files:
         p.blobs.upload(p.settings.container_incoming, f"{batch}/{f.name}", f.data)
-    expected = len(files) + sum(f.entries for f in files)
+    own = drop_own_programs(p, batch)
+    expected = len(files) + sum(f.entries for f in files) + own
     runs = watch(p, batch, expected)
     if runs is None:
         return 1
@@ -49,6 +62,24 @@ The stack keeps running for you: `make down` stops it.""")
     if page:
         print(f"status page: {page}")
     return 0
+
+
+def drop_own_programs(p: Pipeline, batch: str) -> int:
+    """Push the example programs to the assets container and drop their sample inputs onto
+    the example command routes (examples/routes.toml); return how many files were dropped."""
+    if p.routes.source is None:
+        return 0  # the stack runs without the example routes: built-in programs only
+    assets = Assets(blob_service(p.settings), p.settings)
+    assets.provision()
+    for program, prefix in EXAMPLE_PROGRAMS:
+        assets.push(EXAMPLES / program / "app", prefix)
+    for sample, where in EXAMPLE_INPUTS:
+        name = f"{batch}/{where}/{sample}"
+        p.blobs.upload(
+            p.settings.container_incoming, name, (EXAMPLES / "samples" / sample).read_bytes()
+        )
+    print(f"dropped {len(EXAMPLE_INPUTS)} files onto the command routes of {p.routes.source}")
+    return len(EXAMPLE_INPUTS)
 
 
 def watch(p: Pipeline, batch: str, expected: int) -> list[Run] | None:
@@ -86,16 +117,22 @@ def results_table(runs: list[Run], files: list[DemoFile]) -> str:
             f"{short[:58]:<58} {r.state.value:<10} {s.get('rows', ''):>5} "
             f"{s.get('documents', ''):>5}  {highlights}"
         )
-    total_rows = sum(int(r.summary.get("rows", 0) or 0) for r in runs if r.route == "csv")
+    total_rows = sum(int(r.summary.get("rows", 0) or 0) for r in runs if kind_of(r) == "csv")
     made = sum(f.rows for f in files)
     lines.append(f"\n{total_rows} CSV rows processed; the demo data has {made}.")
     return "\n".join(lines)
 
 
+def kind_of(r: Run) -> str:
+    return ROUTE_KINDS.get(r.route, r.route)
+
+
 def highlight(r: Run) -> str:
     s = r.summary
-    if r.route == "zip":
+    if kind_of(r) == "zip":
         return f"{s.get('children', len(r.children))} CSV files extracted"
+    if kind_of(r) == "command":
+        return f"route {r.route}: exit {s.get('exit_code')}, {s.get('output_count', 0)} outputs"
     groups = s.get("groups") or {}
     parts = [
         f"{g}: mean ({v.get('mean_latitude', 0):.3f}, {v.get('mean_longitude', 0):.3f})"

@@ -77,7 +77,7 @@ def test_status_json_pages_through_every_run_once_even_when_they_share_a_moment(
     ("params", "parameter"),
     [
         ({"state": "exploded"}, "state"),
-        ({"route": "pdf"}, "route"),
+        ({"route": "Not A Route!"}, "route"),
         ({"limit": "0"}, "limit"),
         ({"limit": "many"}, "limit"),
         ({"continuation": "not-a-token"}, "continuation"),
