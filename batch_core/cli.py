@@ -21,7 +21,7 @@ from batch_core.settings import local_settings_values, settings_with_file
 from batch_core.states import RunState
 
 LOCAL_SETTINGS = "./local.settings.json"
-COLUMNS = ("state", "name", "rows", "docs", "rejects", "updated", "reason")
+COLUMNS = ("state", "route", "name", "rows", "docs", "rejects", "updated", "reason")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,6 +139,7 @@ def row(run: Run) -> dict[str, Any]:
     s = run.summary
     return {
         "state": run.state.value,
+        "route": run.route,
         "name": f"{run.container}/{run.name}",
         "rows": s.get("rows", ""),
         "docs": s.get("documents", s.get("children", "")),
