@@ -499,9 +499,9 @@ class Scheduler:
             state = job.state
             if state == "active":
                 self._check_job_limits(job)
-            elif state == "disabling" and (
-                job.doc.get("_disableTasks") != "wait" or not self.job_has_running(job.id)
-            ):
+            elif state == "disabling" and not self.job_has_running(job.id):
+                # Disabled once its running tasks are gone: finished (wait), or killed and
+                # requeued or terminated — the job is `disabling` until then, as in Batch.
                 transition(job.doc, "disabled")
                 self.registry.save_job(job)
             elif state == "enabling":
