@@ -30,6 +30,11 @@ from batch_core.keys import normalize_etag
 from batch_core.settings import Settings
 from worker.contract import PARENT_METADATA
 
+# A replayed file's blob metadata (`dropbatch replay`): the file key of the run it re-runs,
+# and the replay's id (replaying again with the same id creates nothing new).
+REPLAY_OF_METADATA = "dropbatch_replay_of"
+REPLAY_ID_METADATA = "dropbatch_replay_id"
+
 
 @dataclass(frozen=True)
 class BlobRef:
@@ -45,6 +50,10 @@ class BlobRef:
     @property
     def parent(self) -> str | None:
         return self.metadata.get(PARENT_METADATA)
+
+    @property
+    def replay_of(self) -> str | None:
+        return self.metadata.get(REPLAY_OF_METADATA)
 
 
 def translate(error: AzureError, doing: str) -> DropbatchError:
@@ -200,11 +209,24 @@ class BlobStore:
             raise translate(e, f"delete {container}/{name}") from e
         return True
 
-    def copy(self, src_container: str, name: str, dst_container: str, dst_name: str) -> bool:
-        """Server-side copy within the account; False when the source is gone."""
+    def copy(
+        self,
+        src_container: str,
+        name: str,
+        dst_container: str,
+        dst_name: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Server-side copy within the account (the source's metadata, updated with
+        `metadata`); False when the source is gone."""
         src = self._svc.get_blob_client(src_container, name)
         try:
-            self._svc.get_blob_client(dst_container, dst_name).start_copy_from_url(src.url)
+            kwargs: dict[str, Any] = {}
+            if metadata:
+                kwargs["metadata"] = {**(src.get_blob_properties().metadata or {}), **metadata}
+            self._svc.get_blob_client(dst_container, dst_name).start_copy_from_url(
+                src.url, **kwargs
+            )
         except ResourceNotFoundError:
             return False
         except AzureError as e:

@@ -8,16 +8,18 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from batch_core import poolcli, reconcile
+from batch_core import cost, doctor, poolcli, reconcile, replay, runview
 from batch_core.clock import iso, utcnow
-from batch_core.errors import DropbatchError
+from batch_core.errors import DropbatchError, SettingError
 from batch_core.explain import explain as explain_route
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import DEFAULT_ROUTES_FILE, ROUTES_FILE, load_routes, load_routes_from_env
 from batch_core.run import Run
 from batch_core.settings import local_settings_values, settings_with_file
+from batch_core.states import TERMINAL as TERMINAL_STATES
 from batch_core.states import RunState
 
 LOCAL_SETTINGS = "./local.settings.json"
@@ -33,7 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "when there, else the environment only)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    status = sub.add_parser("status", help="a table of runs, newest first")
+    status = sub.add_parser(
+        "status", help="a table of runs, newest first; or one run with its history and files"
+    )
+    status.add_argument(
+        "run",
+        nargs="?",
+        metavar="NAME_OR_KEY",
+        help="a file key (or its first 8+ characters) or a blob name (its newest run)",
+    )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--state", choices=[s.value for s in RunState])
     status.add_argument("--limit", type=int, default=200)
@@ -67,6 +77,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="pools_command", required=True
     )
     pools.add_parser("check", help="compare each pool with the routes file (creates nothing)")
+    replay = sub.add_parser("replay", help="run files again, as new runs linked to the old")
+    replay.add_argument("prefix", metavar="PREFIX", help="runs whose blob name starts so")
+    replay.add_argument("--state", choices=sorted(s.value for s in TERMINAL_STATES))
+    replay.add_argument(
+        "--replay-id", help="name the replay: the same id again creates nothing new"
+    )
+    cost = sub.add_parser("cost", help="node hours per route and day, from Batch's task times")
+    cost.add_argument("--days", type=int, default=7, help="the last N days, today included")
+    cost.add_argument(
+        "--price-per-node-hour",
+        type=float,
+        metavar="X",
+        help="overrides DROPBATCH_NODE_HOUR_PRICE",
+    )
+    cost.add_argument("--json", action="store_true")
+    sub.add_parser("doctor", help="check every service the app needs, with what to do")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "routes" and args.routes_command == "check":
@@ -74,9 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("assets", "pools"):
         args.settings = settings_file(args.settings)
         return poolcli.run(args)
+    if args.command == "doctor":
+        return run_doctor(settings_file(args.settings))
     try:
         p = Pipeline.build(settings_with_file(settings_file(args.settings)))
-        if args.command == "status":
+        if args.command == "status" and args.run:
+            show_run(p, args.run, args.json)
+        elif args.command == "replay":
+            return replay_files(p, args.prefix, args.state, args.replay_id)
+        elif args.command == "cost":
+            show_cost(p, args.days, args.price_per_node_hour, args.json)
+        elif args.command == "status":
             state = RunState(args.state) if args.state else None
             runs = p.ledger.recent(args.limit, state)
             print(json.dumps([r.to_doc() for r in runs], indent=2) if args.json else table(runs))
@@ -100,6 +134,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dropbatch: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def show_run(p: Pipeline, name_or_key: str, as_json: bool) -> None:
+    """`dropbatch status NAME_OR_KEY`: one run, its history and the blobs it left."""
+    found = runview.view(p, runview.find_run(p, name_or_key))
+    print(json.dumps(found.as_dict(), indent=2) if as_json else runview.text(found))
+
+
+def replay_files(p: Pipeline, prefix: str, state: str | None, replay_id: str | None) -> int:
+    """`dropbatch replay`: one line per chosen run as it goes, then the counts."""
+    now = utcnow()
+    rid = replay.check_replay_id(replay_id) if replay_id else replay.new_replay_id(now)
+    runs = replay.chosen(p, prefix, RunState(state) if state else None)
+    print(
+        f"replay {rid}: {len(runs)} runs of {p.settings.container_incoming}/{prefix}*", flush=True
+    )
+    done = replay.replay(p, runs, rid, now, lambda r: print(r.line(), flush=True))
+    print(replay.summary(done, rid))
+    if any(d.outcome == "replayed" for d in done):
+        print(f"the same command with --replay-id {rid} creates nothing new")
+    return 0
+
+
+def show_cost(p: Pipeline, days: int, price: float | None, as_json: bool) -> None:
+    """`dropbatch cost`: node hours per day and route, and a price when one is known."""
+    if days < 1:
+        raise SettingError("--days", f"{days} is below the minimum 1")
+    price = price if price is not None else p.settings.node_hour_price
+    now = utcnow()
+    lines = cost.totals(cost.task_times(p, cost.window_start(now, days), now))
+    if as_json:
+        print(json.dumps([c.as_dict(price) for c in lines], indent=2))
+    else:
+        print(cost.text(lines, price, days, p.settings.job_retention_days))
+
+
+def run_doctor(path: str | None) -> int:
+    """`dropbatch doctor`: one line per check; 1 when any failed."""
+    try:
+        settings = settings_with_file(path)
+    except DropbatchError as e:
+        print(f"FAIL  settings: {e}")
+        return 1
+    print(f"ok    settings: {path or 'the environment'}")
+    passed = doctor.examine(settings, Path.cwd(), lambda r: print(r.line(), flush=True))
+    print("all checks passed" if passed else "some checks failed: see the -> lines")
+    return 0 if passed else 1
 
 
 def check_routes(path: str | None, settings_file: str | None) -> int:

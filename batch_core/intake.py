@@ -42,6 +42,7 @@ def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         created_at=now,
         updated_at=now,
         parent=blob.parent,
+        replay_of=blob.replay_of,
         history=({"at": now.isoformat(), "state": "received", "reason": "received"},),
     )
     run, created = p.ledger.create(fresh)

@@ -30,6 +30,7 @@ class RunFilter:
     route: str | None = None
     name_contains: str | None = None  # case-insensitive substring of the blob name
     updated_since: dt.datetime | None = None
+    key_prefix: str | None = None  # the start of the file key
 
     def where(self) -> tuple[list[str], list[dict[str, Any]]]:
         """The WHERE clauses and their parameters."""
@@ -47,6 +48,9 @@ class RunFilter:
         if self.updated_since is not None:
             clauses.append("c.updated_at >= @since")
             params.append({"name": "@since", "value": iso(self.updated_since)})
+        if self.key_prefix:
+            clauses.append("STARTSWITH(c.id, @key)")
+            params.append({"name": "@key", "value": self.key_prefix})
         return clauses, params
 
 

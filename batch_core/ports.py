@@ -10,7 +10,7 @@ Every method raises only `batch_core.errors` types: `TransientError` (worth anot
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from azure.batch import models
@@ -128,9 +128,17 @@ class BlobsPort(Protocol):
         etag is no longer `etag` (replaced since)."""
         ...
 
-    def copy(self, src_container: str, name: str, dst_container: str, dst_name: str) -> bool:
-        """Copy a blob (content and metadata) within the account, overwriting the target:
-        True if copied, False when the source (or the target's container) is gone."""
+    def copy(
+        self,
+        src_container: str,
+        name: str,
+        dst_container: str,
+        dst_name: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Copy a blob (content and metadata, updated with `metadata`) within the account,
+        overwriting the target: True if copied, False when the source (or the target's
+        container) is gone. The target gets a new etag, even when it is the source."""
         ...
 
 

@@ -38,6 +38,7 @@ class Run:
     history: tuple[Mapping[str, str], ...] = ()
     alerted: bool = False
     input_removed: bool = False  # a temporary input (a zip's extracted CSV) was expired
+    replay_of: str | None = None  # the file key of the run this one replays (dropbatch replay)
     doc_etag: str | None = None  # the stored document's _etag, for optimistic concurrency
 
     def to_doc(self) -> dict[str, Any]:
@@ -63,6 +64,7 @@ class Run:
             "history": [dict(h) for h in self.history][-HISTORY_LIMIT:],
             "alerted": self.alerted,
             "input_removed": self.input_removed,
+            "replay_of": self.replay_of,
         }
 
     @classmethod
@@ -96,6 +98,7 @@ class Run:
                 history=tuple(doc.get("history") or ()),
                 alerted=bool(doc.get("alerted")),
                 input_removed=bool(doc.get("input_removed")),
+                replay_of=doc.get("replay_of"),
                 doc_etag=doc.get("_etag"),
             )
         except (KeyError, ValueError, TypeError) as e:

@@ -54,6 +54,7 @@ PARTS_RETENTION_HOURS = "DROPBATCH_PARTS_RETENTION_HOURS"
 IGNORE_PREFIXES = "DROPBATCH_IGNORE_PREFIXES"
 ALERT_WEBHOOK_URL = "DROPBATCH_ALERT_WEBHOOK_URL"
 ALERT_WEBHOOK_KIND = "DROPBATCH_ALERT_WEBHOOK_KIND"
+NODE_HOUR_PRICE = "DROPBATCH_NODE_HOUR_PRICE"
 # The worker's options (limits and CSV options) are the app's settings of the same name with
 # DROPBATCH_WORKER_ in front (DROPBATCH_WORKER_ID_COLUMN for DROPBATCH_ID_COLUMN), passed on to
 # every task under the name the worker reads. They are never secrets: the worker reads its
@@ -116,6 +117,7 @@ class Settings:
     alert_webhook_kind: str
     # The worker's options as the task environment names them (see WORKER_OPTION_SETTINGS).
     worker_settings: Mapping[str, str] = field(default_factory=dict)
+    node_hour_price: float | None = None  # what one node costs an hour (`dropbatch cost`)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -166,6 +168,7 @@ class Settings:
             alert_webhook_url=r.optional_url(ALERT_WEBHOOK_URL),
             alert_webhook_kind=r.choice(ALERT_WEBHOOK_KIND, WEBHOOK_KINDS, "generic"),
             worker_settings=r.worker_options(),
+            node_hour_price=r.price(NODE_HOUR_PRICE),
         )
 
 
@@ -206,6 +209,18 @@ class _Reader:
             raise SettingError(name, f"'{raw}' is not a whole number") from None
         if value < minimum:
             raise SettingError(name, f"{value} is below the minimum {minimum}")
+        return value
+
+    def price(self, name: str) -> float | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingError(name, f"'{raw}' is not a number") from None
+        if not value >= 0 or value == float("inf"):
+            raise SettingError(name, f"{raw} is not a price (a number of 0 or more)")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:

@@ -109,12 +109,20 @@ class MemoryBlobs(Twin):
         del blobs[name]
         return True
 
-    def copy(self, src_container: str, name: str, dst_container: str, dst_name: str) -> bool:
+    def copy(
+        self,
+        src_container: str,
+        name: str,
+        dst_container: str,
+        dst_name: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
         self._request("copy", src_container, name, dst_container, dst_name)
         source = self.containers.get(src_container, {}).get(name)
         if source is None or dst_container not in self.containers:
             return False
-        self.put(dst_container, dst_name, source.data, source.metadata, source.content_type)
+        merged = {**source.metadata, **(metadata or {})}
+        self.put(dst_container, dst_name, source.data, merged, source.content_type)
         return True
 
     # What a test does outside the port.

@@ -99,6 +99,7 @@ class MemoryLedger(Twin):
                 and (not q or q in str(d.get("name", "")).lower())
                 and (since is None or updated >= since)
                 and (updated_at_most is None or updated <= updated_at_most)
+                and str(d.get("id")).startswith(match.key_prefix or "")
             )
 
         docs = sorted(self.docs.values(), key=lambda d: str(d.get("updated_at")), reverse=True)

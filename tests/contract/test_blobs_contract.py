@@ -152,3 +152,20 @@ def test_copy_takes_content_and_metadata_and_says_when_there_is_nothing_to_copy(
     assert [b.parent for b in blobs.port.list(failed)] == ["zipkey"]
     assert blobs.port.copy(incoming, "none.csv", failed, "k/none.csv") is False
     assert blobs.port.copy(incoming, "a.csv", fresh_name("gone"), "a.csv") is False
+
+
+def test_copy_with_metadata_adds_it_to_the_sources_and_onto_itself_makes_a_new_version(
+    blobs: BlobsSide,
+) -> None:
+    incoming, failed = blobs.settings.container_incoming, blobs.settings.container_failed
+    first = blobs.put(incoming, "b.csv", b"id\n2\n", {"dropbatch_parent": "zipkey"})
+    assert blobs.port.copy(incoming, "b.csv", failed, "k/b.csv", {"dropbatch_replay_of": "old"})
+    (copied,) = blobs.port.list(failed, prefix="k/b.csv")
+    assert copied.metadata == {"dropbatch_parent": "zipkey", "dropbatch_replay_of": "old"}
+
+    assert blobs.port.copy(incoming, "b.csv", incoming, "b.csv", {"dropbatch_replay_id": "r1"})
+
+    (again,) = blobs.port.list(incoming, prefix="b.csv")
+    assert again.etag != first.etag and again.replay_of is None
+    assert again.metadata["dropbatch_replay_id"] == "r1"
+    assert blobs.content(incoming, "b.csv") == b"id\n2\n"

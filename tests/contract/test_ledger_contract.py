@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from batch_core.errors import ConflictError, NotFoundError
-from batch_core.ledger import Ledger
+from batch_core.ledger import Ledger, RunFilter
 from batch_core.ports import LedgerPort
 from batch_core.run import Run
 from batch_core.states import RunState
@@ -194,3 +194,14 @@ def test_an_unreadable_document_does_not_hide_the_others(ledger: LedgerSide) -> 
     ledger.put_raw({**a_run().to_doc(), "schema_version": 99})
     assert [r.key for r in ledger.port.active()] == [good.key]
     assert [r.key for r in ledger.port.recent()] == [good.key]
+
+
+def test_newest_finds_runs_by_the_start_of_their_file_key(ledger: LedgerSide) -> None:
+    one, _ = ledger.port.create(a_run(key="abcdef0123" + "0" * 30))
+    two, _ = ledger.port.create(a_run(key="abcdef0199" + "0" * 30, at=T0 + dt.timedelta(1)))
+    ledger.port.create(a_run(key="bbcdef0123" + "0" * 30))
+    assert [r.key for r in ledger.port.newest(RunFilter(key_prefix="abcdef01"), 10)] == [
+        two.key,
+        one.key,
+    ]
+    assert [r.key for r in ledger.port.newest(RunFilter(key_prefix="abcdef0123"), 10)] == [one.key]
