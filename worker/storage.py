@@ -179,7 +179,7 @@ class StagedBlob:
 
     def write(self, block: bytes) -> None:
         """Stage `block` as the blob's next block (at most 4000 MiB; 50,000 blocks a blob)."""
-        block_id = f"{len(self._ids):048d}"
+        block_id = staged_block_id(len(self._ids))
         with _translated(f"stage block {len(self._ids)} of {self._label}"):
             self._blob.stage_block(block_id, block, length=len(block))
         self._ids.append(block_id)
@@ -198,6 +198,11 @@ class StagedBlob:
         except _Exists:
             return False
         return True
+
+
+def staged_block_id(index: int) -> str:
+    """The id of a staged blob's block number `index`, before the SDK base64-encodes it."""
+    return f"{index:048d}"
 
 
 class _NotFound(Exception):
