@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): the four benchmarks in order, each in its own process,
+"""`python -m bench` (`make bench`): the benchmarks in order, each in its own process,
 each printing its JSON object on stdout as one line; progress goes to stderr.
 
 The suite's sizes are chosen to finish in about 12 minutes on 2 cores; each benchmark run
@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.harness import configure, progress
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("submit", "worker_csv", "unzip", "reconcile")
+ORDER = ("submit", "worker_csv", "unzip", "reconcile", "worker_startup")
 
 
 def commands(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -28,6 +28,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "worker_csv": ["--rows", str(args.rows)],
         "unzip": ["--mb", str(args.mb), "--repeat", str(args.repeat)],
         "reconcile": ["--history", str(args.history), "--ticks", str(args.ticks)],
+        "worker_startup": [],
     }
 
 

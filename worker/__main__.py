@@ -14,7 +14,6 @@ from worker.contract import WorkerExit, worker_log_path
 from worker.credentials import Credentials, identity_for
 from worker.errors import Terminated, WorkerConfigError, WorkerError
 from worker.job import run
-from worker.records import RecordStore
 from worker.settings import WorkerSettings
 from worker.storage import Storage
 from worker.summary import SUCCEEDED
@@ -40,7 +39,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         context = TaskContext(
             settings=settings,
             storage=storage,
-            connect_records=lambda: RecordStore.connect(settings, credentials, identity),
+            credentials=credentials,
+            identity=identity,
             tasklog=tasklog,
         )
         outcome = run(context)

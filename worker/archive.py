@@ -1,8 +1,10 @@
 """Reading an untrusted zip archive under limits, one entry at a time.
 
-Nothing is extracted to disk: entries are streamed. Sizes in headers are used only to refuse
-early; the caps are enforced on bytes actually decompressed. The archive is checked as a
-whole (`Archive.verify`) before anything is uploaded, so a bad archive has no children.
+Nothing is extracted to disk: entries are streamed, in one pass (`Archive.extract`), each
+block handed to a sink as it is decompressed. Sizes in headers are used only to refuse
+early; the caps are enforced on bytes actually decompressed. A sink must not publish what
+it got before `extract` has returned (the whole archive passed): the zip route stages
+blocks that only become a child blob once every entry has been read.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from worker.contract import (
     ZIP_MAX_ENTRIES,
@@ -37,10 +39,9 @@ log = logging.getLogger(__name__)
 RATIO_FLOOR_BYTES = 1 * MiB
 # Each central directory record is 46 bytes plus name, extra field and comment.
 _MAX_CENTRAL_DIRECTORY_BYTES_PER_ENTRY = 2048
-# The largest piece read at once: memory per read, and how far past a cap a read may go
-# before it is refused.
+# The largest piece read at once, and so the size of a block handed to a sink: memory per
+# read, and how far past a cap a read may go before it is refused.
 MAX_READ = 4 * MiB
-_VERIFY_READ = 1 * MiB
 _SUPPORTED_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _METHOD_NAMES = {
     zipfile.ZIP_BZIP2: "bzip2",
@@ -62,6 +63,20 @@ _WINDOWS_REPARSE_POINT = 0x400  # symbolic links and junctions written on Window
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 MAX_NAME_CHARS = 512
+
+
+class EntrySink(Protocol):
+    """Where one entry's decompressed blocks go (a staged blob, a file, nowhere)."""
+
+    def write(self, block: bytes, /) -> object: ...
+
+
+class _Discard:
+    def write(self, block: bytes, /) -> None:
+        pass
+
+
+DISCARD: EntrySink = _Discard()
 
 
 @dataclass(frozen=True)
@@ -144,13 +159,12 @@ class _Counter:
         self.total = 0
 
 
-class EntryReader(io.RawIOBase):
+class EntryReader:
     """One entry's decompressed bytes, refusing past the caps and on corruption."""
 
     def __init__(
         self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, counter: _Counter
     ) -> None:
-        super().__init__()
         self._info = info
         self._limits = limits
         self._counter = counter
@@ -159,26 +173,17 @@ class EntryReader(io.RawIOBase):
         with _zip_errors(self._where):
             self._inner: IO[bytes] = archive.open(info)
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        """Up to `size` bytes (at most `MAX_READ`): the upload reads whole blocks at once,
-        which saves it from gluing small pieces together."""
-        want = MAX_READ if size is None or size < 0 else min(size, MAX_READ)
+    def read(self) -> bytes:
+        """The next block: `MAX_READ` bytes, fewer only at the end, b"" after it (the CRC is
+        checked on the way to the end)."""
         with _zip_errors(self._where):
-            data = self._inner.read(want)
+            data = self._inner.read(MAX_READ)
         if self.bytes_read == 0 and data[:4] in _ZIP_MAGIC:
             raise RejectedInput("nested archive (a zip inside the zip)", self._where)
         self.bytes_read += len(data)
         self._counter.total += len(data)
         self._check()
         return data
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _check(self) -> None:
         limits = self._limits
@@ -201,9 +206,7 @@ class EntryReader(io.RawIOBase):
             )
 
     def close(self) -> None:
-        if not self.closed:
-            self._inner.close()
-        super().close()
+        self._inner.close()
 
 
 class Archive:
@@ -297,20 +300,30 @@ class Archive:
             csv_entries.append(info)
         return Plan(len(infos), csv_entries, skipped)
 
-    def verify(self) -> dict[str, int]:
-        """Decompress every CSV entry once, under the caps; return bytes per entry."""
+    def extract(self, sink_for: Callable[[zipfile.ZipInfo], EntrySink]) -> dict[str, int]:
+        """Decompress every CSV entry once, in order, under the caps, handing its blocks to
+        the sink `sink_for` gives it; return bytes per entry.
+
+        A cap, a CRC mismatch or corrupt data raises `RejectedInput` part-way, once sinks
+        hold blocks of earlier entries (and part of this one): nothing a sink got may be
+        published before this returns."""
         counter = _Counter()
         sizes: dict[str, int] = {}
         for info in self.plan.csv:
-            with self.open(info, counter) as reader:
-                while reader.read(_VERIFY_READ):
-                    pass
+            sink = sink_for(info)
+            with self._entry(info, counter) as reader:
+                while block := reader.read():
+                    sink.write(block)
                 sizes[info.orig_filename] = reader.bytes_read
         return sizes
 
+    def verify(self) -> dict[str, int]:
+        """Decompress every CSV entry once, under the caps, keeping nothing."""
+        return self.extract(lambda info: DISCARD)
+
     @contextmanager
-    def open(self, info: zipfile.ZipInfo, counter: _Counter | None = None) -> Iterator[EntryReader]:
-        reader = EntryReader(self._zip, info, self._limits, counter or _Counter())
+    def _entry(self, info: zipfile.ZipInfo, counter: _Counter) -> Iterator[EntryReader]:
+        reader = EntryReader(self._zip, info, self._limits, counter)
         try:
             yield reader
         finally:

@@ -9,9 +9,10 @@ only (see `worker.contract`), so a re-run writes to the same places.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
+
+from azure.core.credentials import TokenCredential
 
 from worker.contract import (
     STARTED_FILE,
@@ -20,9 +21,9 @@ from worker.contract import (
     output_prefix,
     split_child_name,
 )
+from worker.credentials import Credentials
 from worker.document import Source
 from worker.errors import RejectedInput
-from worker.records import RecordStore
 from worker.settings import WorkerSettings
 from worker.storage import Storage
 from worker.tasklog import TaskLog
@@ -38,11 +39,14 @@ class WorkerOutcome:
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What the route runners need; passed explicitly."""
+    """What the route runners need; passed explicitly. A route that uses a further service
+    (the csv route's Cosmos DB records) connects to it from `credentials` and `identity`, so
+    the other routes never load its SDK."""
 
     settings: WorkerSettings
     storage: Storage
-    connect_records: Callable[[], RecordStore]
+    credentials: Credentials
+    identity: TokenCredential | None
     tasklog: TaskLog
 
     @property

@@ -1,21 +1,26 @@
-"""The zip route: check the whole archive, then upload each CSV entry as a child blob.
+"""The zip route: one pass over the archive stages each CSV entry as a child blob's blocks;
+the children are committed only once the whole archive has passed.
 
 Children go to the incoming container as `<zip name>.parts/<first 12 of the zip's file
 key>/<entry>` (see `worker.contract`), each picked up by the trigger and processed by its own
-task. Uploads use
-If-None-Match: * so a re-run never replaces a child; an existing child counts as done.
+task. Staged blocks are no blob yet (no listing, so no trigger, sees them): a rejected
+archive commits nothing, and what it staged expires on its own. Commits use If-None-Match: *
+so a re-run never replaces a child; a child that already exists is read (every cap still
+applies to it) but not staged again, and counts as done.
 """
 
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
-from worker.archive import Archive
+from worker.archive import DISCARD, Archive, EntrySink
 from worker.context import TaskContext, WorkerOutcome
 from worker.contract import ENTRY_METADATA, PARENT_METADATA, SUMMARY_FILE, child_blob_name
 from worker.errors import RejectedInput
+from worker.storage import StagedBlob
 from worker.summary import REJECTED, SUCCEEDED, Child, Skipped, encode_json, zip_summary
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ def metadata_value(text: str) -> str:
 
 
 def run_zip(context: TaskContext, path: Path, rejection: RejectedInput | None) -> WorkerOutcome:
+    """Check and extract the downloaded archive at `path`; write the summary."""
     s = context.settings
     children: list[Child] = []
     skipped: list[Skipped] = []
@@ -42,8 +48,9 @@ def run_zip(context: TaskContext, path: Path, rejection: RejectedInput | None) -
         with Archive(path, s.zip) as archive:
             entries = archive.plan.entries
             skipped = archive.plan.skipped
-            with context.tasklog.phase("verify"):
-                sizes = archive.verify()
+            staged: dict[str, StagedBlob] = {}
+            with context.tasklog.phase("extract"):
+                sizes = archive.extract(lambda info: _sink_for(context, info, staged))
             if not archive.plan.csv:
                 raise RejectedInput("the archive holds no CSV entries")
             for info in archive.plan.csv:
@@ -53,26 +60,18 @@ def run_zip(context: TaskContext, path: Path, rejection: RejectedInput | None) -
                         f"child blob name would pass {MAX_BLOB_NAME_CHARS} characters",
                         f"entry {info.orig_filename!r}",
                     )
-            with context.tasklog.phase("upload"):
+            # Only now, with every entry read to its end under the caps, does any child appear.
+            with context.tasklog.phase("commit"):
                 for info in archive.plan.csv:
                     entry = info.orig_filename
-                    blob = child_blob_name(s.input_blob, s.file_key, entry)
-                    if context.storage.exists(s.container_incoming, blob):
-                        done = False
-                    else:
-                        with archive.open(info) as reader:
-                            done = context.storage.put_new(
-                                s.container_incoming,
-                                blob,
-                                reader,  # type: ignore[arg-type]
-                                {
-                                    PARENT_METADATA: s.file_key,
-                                    ENTRY_METADATA: metadata_value(entry),
-                                },
-                                "text/csv",
-                            )
+                    child = staged.get(entry)
+                    done = child is not None and child.commit(
+                        {PARENT_METADATA: s.file_key, ENTRY_METADATA: metadata_value(entry)},
+                        "text/csv",
+                    )
                     created += done
                     existing += not done
+                    blob = child_blob_name(s.input_blob, s.file_key, entry)
                     children.append(Child(entry, blob, sizes[entry]))
     except RejectedInput as e:
         reason = context.reason(e)
@@ -95,6 +94,19 @@ def run_zip(context: TaskContext, path: Path, rejection: RejectedInput | None) -
     )  # fmt: skip
     _write_summary(context, SUCCEEDED, None, entries, children, skipped)
     return WorkerOutcome(SUCCEEDED, None)
+
+
+def _sink_for(
+    context: TaskContext, info: zipfile.ZipInfo, staged: dict[str, StagedBlob]
+) -> EntrySink:
+    """Where an entry's blocks go: a staged child, or nowhere when the child already exists
+    (a re-run) or its name is too long to be one (refused once the pass is over)."""
+    s = context.settings
+    blob = child_blob_name(s.input_blob, s.file_key, info.orig_filename)
+    if len(blob) > MAX_BLOB_NAME_CHARS or context.storage.exists(s.container_incoming, blob):
+        return DISCARD
+    staged[info.orig_filename] = context.storage.stage(s.container_incoming, blob)
+    return staged[info.orig_filename]
 
 
 def _write_summary(

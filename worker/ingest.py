@@ -42,7 +42,7 @@ def _run(
         _write_outputs(context, tally, rejects, REJECTED, reason, documents=0)
         return WorkerOutcome(REJECTED, reason)
 
-    records = context.connect_records()
+    records = RecordStore.connect(context.settings, context.credentials, context.identity)
     try:
         return _write(context, path, tally, rejects, records)
     finally:

@@ -1,18 +1,44 @@
-"""One run of the worker: download the input under its etag, then the route's work."""
+"""One run of the worker: download the input under its etag, then the route's work.
+
+Each route's runner lives in its own module, imported only when a task of that route runs
+(`ROUTES`): the zip route never loads the Cosmos DB SDK, and start-up costs only what the
+route uses.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import tempfile
 from pathlib import Path
+from typing import Protocol, cast
 
 from worker.context import TaskContext, WorkerOutcome
 from worker.contract import TaskRoute
 from worker.errors import RejectedInput
-from worker.extraction import run_zip
-from worker.ingest import run_csv
 
 log = logging.getLogger(__name__)
+
+
+class RouteRunner(Protocol):
+    """A route's work on the downloaded input (or on why it could not be downloaded)."""
+
+    def __call__(
+        self, context: TaskContext, path: Path, rejection: RejectedInput | None
+    ) -> WorkerOutcome: ...
+
+
+# route -> "module:function" of its runner.
+ROUTES: dict[TaskRoute, str] = {
+    TaskRoute.CSV: "worker.ingest:run_csv",
+    TaskRoute.ZIP: "worker.extraction:run_zip",
+}
+
+
+def runner(route: TaskRoute) -> RouteRunner:
+    """The route's runner, importing its module (and so its SDKs) now."""
+    module, _, name = ROUTES[route].partition(":")
+    return cast(RouteRunner, getattr(importlib.import_module(module), name))
 
 
 def run(context: TaskContext) -> WorkerOutcome:
@@ -22,6 +48,7 @@ def run(context: TaskContext) -> WorkerOutcome:
         "processing %s/%s (etag %s, route %s, file key %s)",
         s.input_container, s.input_blob, s.input_etag, s.route.value, s.file_key,
     )  # fmt: skip
+    route_runner = runner(s.route)
     with tempfile.TemporaryDirectory(dir=s.working_dir, prefix="dropbatch-") as tmp:
         path = Path(tmp) / "input"
         with context.tasklog.phase("download"), open(path, "wb") as out:
@@ -32,6 +59,4 @@ def run(context: TaskContext) -> WorkerOutcome:
                 rejection = None
             except RejectedInput as e:
                 rejection = e
-        if s.route is TaskRoute.CSV:
-            return run_csv(context, path, rejection)
-        return run_zip(context, path, rejection)
+        return route_runner(context, path, rejection)

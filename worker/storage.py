@@ -21,7 +21,13 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobServiceClient, ContentSettings, LinearRetry
+from azure.storage.blob import (
+    BlobBlock,
+    BlobClient,
+    BlobServiceClient,
+    ContentSettings,
+    LinearRetry,
+)
 
 from worker.contract import BLOB_ENDPOINT, MAX_INPUT_BYTES
 from worker.credentials import (
@@ -150,29 +156,53 @@ class Storage:
     def exists(self, container: str, name: str) -> bool:
         return self.current_etag(container, name) is not None
 
-    def put_new(
-        self,
-        container: str,
-        name: str,
-        stream: IO[bytes],
-        metadata: dict[str, str],
-        content_type: str,
-    ) -> bool:
-        """Upload only if no blob has the name (if-none-match *); False when one existed."""
-        blob = self._client.get_blob_client(container, name)
+    def stage(self, container: str, name: str) -> StagedBlob:
+        """A new block blob built from staged blocks, invisible until committed."""
+        return StagedBlob(self._client.get_blob_client(container, name), f"{container}/{name}")
+
+
+class StagedBlob:
+    """A block blob written as uncommitted blocks (Put Block), then committed at once.
+
+    Staged blocks belong to no blob yet: listings (and so blob triggers), reads and
+    existence checks do not see them, and the service drops them after a week if they are
+    never committed. Block ids are the block's number, so a re-run stages the same ids
+    again, replacing what a crashed run left instead of piling blocks up; their length
+    (48 digits, 64 characters once base64-encoded) is the Blob SDK's own, since the service
+    refuses ids of another length next to uncommitted ones.
+    """
+
+    def __init__(self, blob: BlobClient, label: str) -> None:
+        self._blob = blob
+        self._label = label
+        self._ids: list[str] = []
+
+    def write(self, block: bytes) -> None:
+        """Stage `block` as the blob's next block (at most 4000 MiB; 50,000 blocks a blob)."""
+        block_id = staged_block_id(len(self._ids))
+        with _translated(f"stage block {len(self._ids)} of {self._label}"):
+            self._blob.stage_block(block_id, block, length=len(block))
+        self._ids.append(block_id)
+
+    def commit(self, metadata: dict[str, str], content_type: str) -> bool:
+        """Make the blob of the staged blocks, only if no blob has the name (If-None-Match
+        *, so a re-run never replaces one); False when one existed."""
         try:
-            with _translated(f"upload {container}/{name}"):
-                # overwrite=False sends If-None-Match: * so a re-run never replaces a child.
-                blob.upload_blob(
-                    stream,
-                    overwrite=False,
-                    metadata=metadata,
+            with _translated(f"commit {self._label}"):
+                self._blob.commit_block_list(
+                    [BlobBlock(block_id) for block_id in self._ids],
                     content_settings=ContentSettings(content_type=content_type),
-                    max_concurrency=1,
+                    metadata=metadata,
+                    match_condition=MatchConditions.IfMissing,
                 )
         except _Exists:
             return False
         return True
+
+
+def staged_block_id(index: int) -> str:
+    """The id of a staged blob's block number `index`, before the SDK base64-encodes it."""
+    return f"{index:048d}"
 
 
 class _NotFound(Exception):
