@@ -1,4 +1,5 @@
-"""A self-signed certificate for the local Cosmos DB-compatible server (HTTPS only)."""
+"""A self-signed certificate for the local stack's HTTPS servers (localhost and 127.0.0.1): the
+Cosmos DB-compatible server always, Azurite and the Batch service in the keyless stack."""
 
 from __future__ import annotations
 
