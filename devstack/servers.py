@@ -248,15 +248,24 @@ def start_batch(
 
 
 def start_functions(
-    state_dir: Path, app_dir: Path, settings_file: Path, http_port: int = 0
+    state_dir: Path,
+    app_dir: Path,
+    settings_file: Path,
+    http_port: int = 0,
+    env: dict[str, str] | None = None,
 ) -> ManagedProcess:
     """The Functions host; its HTTP triggers on `http_port` (0: a free one), their keys in
-    `state_dir/function-keys.json` (made on the first start, kept after)."""
+    `state_dir/function-keys.json` (made on the first start, kept after). `env` goes over
+    this process's environment (which wins over the settings file, as with Core Tools)."""
     argv = [
         sys.executable, "-m", "devstack.funchost",
         "--app-dir", str(app_dir), "--settings", str(settings_file),
         "--http-port", str(http_port), "--keys", str(state_dir / FUNCTION_KEYS),
     ]  # fmt: skip
     return ManagedProcess(
-        "functions", argv, state_dir / "logs" / "functions.log", cwd=app_dir
+        "functions",
+        argv,
+        state_dir / "logs" / "functions.log",
+        cwd=app_dir,
+        env={**os.environ, **env} if env else None,
     ).start()

@@ -39,9 +39,13 @@ from devstack.servers import (
     start_functions,
     start_identity,
 )
-from devstack.tls import ensure_certificate
+from devstack.tls import ensure_certificate, trust_bundle
 
 log = logging.getLogger(__name__)
+
+# What App Service puts in the app's environment, and the certificate bundle it trusts: the
+# stack's settings for these win over this machine's environment.
+APP_ENVIRONMENT = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE")
 
 NODE_CREDENTIALS = "dropbatch/credentials.json"
 AUTOSCALE_SECONDS = "3"
@@ -104,6 +108,9 @@ class Stack:
                 self.identity = start_identity(self.state_dir, app_id, node_id, ports.identity)
                 token_key = self.identity.public_key
             self.azurite = start_azurite(self.state_dir, ports.blob, ports.queue, keyless)
+            if keyless:
+                base = os.environ.get("REQUESTS_CA_BUNDLE")
+                trust_bundle(self.state_dir / "tls", self.ca_cert, base)
             self.cosmos = start_cosmos(
                 self.state_dir, ports.cosmos, self.cosmos_latency_ms, token_key
             )
@@ -124,7 +131,11 @@ class Stack:
                 log.info("restored %d Cosmos documents from %s", loaded, self.snapshot_file)
             if with_functions:
                 self.functions = start_functions(
-                    self.state_dir, ROOT, self.settings_file, ports.functions
+                    self.state_dir,
+                    ROOT,
+                    self.settings_file,
+                    ports.functions,
+                    {n: self.values[n] for n in APP_ENVIRONMENT if n in self.values},
                 )
         except BaseException:
             self.stop()
@@ -169,6 +180,11 @@ class Stack:
         """The certificate every HTTPS server of the stack presents."""
         return ensure_certificate(self.state_dir / "tls")[0]
 
+    @property
+    def ca_bundle(self) -> Path:
+        """The bundle clients trust (`REQUESTS_CA_BUNDLE`): theirs plus the stack's."""
+        return self.state_dir / "tls" / "ca-bundle.pem"
+
     def app_environment(self) -> dict[str, str]:
         """This process's environment with the app's settings over it: what the function app
         runs with (the identity endpoint and the trusted certificate are read from there)."""
@@ -208,7 +224,7 @@ class Stack:
             return {}
         return {
             "AZURE_POD_IDENTITY_AUTHORITY_HOST": self.identity.url,
-            "REQUESTS_CA_BUNDLE": str(self.ca_cert),
+            "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
         }
 
     def _write_node_credentials(self) -> Path:
@@ -253,7 +269,7 @@ class Stack:
                     "AzureWebJobsStorage__credential": "managedidentity",
                     "IDENTITY_ENDPOINT": self.identity.identity_endpoint,
                     "IDENTITY_HEADER": self.identity.identity_header,
-                    "REQUESTS_CA_BUNDLE": str(self.ca_cert),
+                    "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
                     "DROPBATCH_WORKER_IDENTITY_CLIENT_ID": self.identity.node_client_id,
                 }
             )
