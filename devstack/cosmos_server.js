@@ -1,6 +1,6 @@
 // Cosmos DB-compatible server for the local stack (never deployed).
 // Usage: node devstack/cosmos_server.js --port PORT --host HOST --cert CERT --key KEY
-//        [--latency-ms N]
+//        [--latency-ms N] [--aad-key PEM --aad-issuer ISS --aad-audience A,B]
 // Prints one JSON line {"event":"ready",...} when listening. State lives in memory only:
 // a restart of this process starts with an empty account (the stack says so).
 "use strict";
@@ -38,6 +38,14 @@ if (latency > 0) {
       setTimeout(() => end(...rest), latency);
       return res;
     };
+  });
+}
+// --aad-key PEM: Entra ID tokens only (see cosmos_auth.js); installed last, it sees every request.
+if (args["aad-key"]) {
+  require("./cosmos_auth").requireAad(server, {
+    keyFile: args["aad-key"],
+    issuer: args["aad-issuer"],
+    audiences: String(args["aad-audience"] || "").split(","),
   });
 }
 server.listen(Number(args.port), args.host, () => {

@@ -1,11 +1,22 @@
 """The local stack: Azurite, the Cosmos DB-compatible server, the Batch-compatible service and
-the Functions host, started in order, with the settings file that points everything at them."""
+the Functions host, started in order, with the settings file that points everything at them.
+
+`start(keyless=True)` runs it as Azure runs the app: no key anywhere. A managed identity
+endpoint starts first; the app's settings name storage by its service URIs with
+`__credential=managedidentity` and carry `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`, as App
+Service sets them; the nodes reach the same endpoint as their instance metadata service
+(`AZURE_POD_IDENTITY_AUTHORITY_HOST`) and hold no key in their credentials file; every
+service refuses keys and checks tokens. Every client trusts the stack's certificate through
+settings (`REQUESTS_CA_BUNDLE`, `DROPBATCH_COSMOS_CA_CERT`)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +32,20 @@ from devstack.servers import (
     Azurite,
     BatchService,
     CosmosServer,
+    IdentityEndpoint,
     start_azurite,
     start_batch,
     start_cosmos,
     start_functions,
+    start_identity,
 )
+from devstack.tls import ensure_certificate, trust_bundle
 
 log = logging.getLogger(__name__)
+
+# What App Service puts in the app's environment, and the certificate bundle it trusts: the
+# stack's settings for these win over this machine's environment.
+APP_ENVIRONMENT = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE")
 
 NODE_CREDENTIALS = "dropbatch/credentials.json"
 AUTOSCALE_SECONDS = "3"
@@ -42,10 +60,13 @@ class Ports:
     batch: int = 0
     cosmos: int = 0
     functions: int = 0  # the Functions host's HTTP triggers (the status page)
+    identity: int = 0  # the managed identity endpoint (keyless stack)
 
     @classmethod
     def standard(cls) -> Ports:
-        return cls(blob=10000, queue=10001, batch=10100, cosmos=10200, functions=7071)
+        return cls(
+            blob=10000, queue=10001, batch=10100, cosmos=10200, functions=7071, identity=10300
+        )
 
 
 @dataclass
@@ -55,6 +76,7 @@ class Stack:
     cosmos: CosmosServer | None = None
     batch: BatchService | None = None
     functions: ManagedProcess | None = None
+    identity: IdentityEndpoint | None = None
     values: dict[str, str] = field(default_factory=dict)
     # The Cosmos server keeps data in memory; the long-running stack snapshots it on stop.
     persist_cosmos: bool = False
@@ -70,22 +92,36 @@ class Stack:
         ports: Ports | None = None,
         with_functions: bool = True,
         overrides: dict[str, str] | None = None,
+        keyless: bool = False,
     ) -> Stack:
         """Start every server, write the settings file, create containers and the database,
-        then start the Functions host. Stops what it started if any step fails."""
+        then start the Functions host. Stops what it started if any step fails. Keyless:
+        identities and tokens instead of keys (see the module's docstring)."""
         ports = ports or Ports()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if keyless and self.persist_cosmos:
+            raise ValueError("the keyless stack does not snapshot Cosmos data")
         try:
-            self.azurite = start_azurite(self.state_dir, ports.blob, ports.queue)
-            self.cosmos = start_cosmos(self.state_dir, ports.cosmos, self.cosmos_latency_ms)
+            token_key = None
+            if keyless:
+                app_id, node_id = self._identity_client_ids()
+                self.identity = start_identity(self.state_dir, app_id, node_id, ports.identity)
+                token_key = self.identity.public_key
+            self.azurite = start_azurite(self.state_dir, ports.blob, ports.queue, keyless)
+            if keyless:
+                base = os.environ.get("REQUESTS_CA_BUNDLE")
+                trust_bundle(self.state_dir / "tls", self.ca_cert, base)
+            self.cosmos = start_cosmos(
+                self.state_dir, ports.cosmos, self.cosmos_latency_ms, token_key
+            )
             credentials = self._write_node_credentials()
+            # Batch evaluates autoscale formulas every 5 minutes at the least; the local
+            # service does it every few seconds so the pool follows the demo's queue.
+            batch_args = ["--autoscale-interval", AUTOSCALE_SECONDS]
+            for name, value in self._node_environment().items():
+                batch_args += ["--node-env", f"{name}={value}"]
             self.batch = start_batch(
-                self.state_dir,
-                ports.batch,
-                {NODE_CREDENTIALS: credentials},
-                # Batch evaluates autoscale formulas every 5 minutes at the least; the local
-                # service does it every few seconds so the pool follows the demo's queue.
-                ["--autoscale-interval", AUTOSCALE_SECONDS],
+                self.state_dir, ports.batch, {NODE_CREDENTIALS: credentials}, batch_args, token_key
             )
             self.values = self._settings_values(overrides or {})
             write_settings(self.settings_file, self.values)
@@ -95,7 +131,11 @@ class Stack:
                 log.info("restored %d Cosmos documents from %s", loaded, self.snapshot_file)
             if with_functions:
                 self.functions = start_functions(
-                    self.state_dir, ROOT, self.settings_file, ports.functions
+                    self.state_dir,
+                    ROOT,
+                    self.settings_file,
+                    ports.functions,
+                    {n: self.values[n] for n in APP_ENVIRONMENT if n in self.values},
                 )
         except BaseException:
             self.stop()
@@ -131,28 +171,74 @@ class Stack:
 
         return cosmos_client(Settings.from_env(self.values))
 
+    @property
+    def keyless(self) -> bool:
+        return self.identity is not None
+
+    @property
+    def ca_cert(self) -> Path:
+        """The certificate every HTTPS server of the stack presents."""
+        return ensure_certificate(self.state_dir / "tls")[0]
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The bundle clients trust (`REQUESTS_CA_BUNDLE`): theirs plus the stack's."""
+        return self.state_dir / "tls" / "ca-bundle.pem"
+
+    def app_environment(self) -> dict[str, str]:
+        """This process's environment with the app's settings over it: what the function app
+        runs with (the identity endpoint and the trusted certificate are read from there)."""
+        return {**os.environ, **self.values}
+
     def provision(self) -> None:
         from batch_core.pipeline import Pipeline
         from batch_core.settings import Settings
 
-        Pipeline.build(Settings.from_env(self.values)).provision()
+        if not self.keyless:
+            Pipeline.build(Settings.from_env(self.values)).provision()
+            return
+        # The app's identity is found through its environment: provision as the app would.
+        done = subprocess.run(
+            [sys.executable, "-m", "batch_core.cli", "--settings", str(self.settings_file), "init"],
+            env=self.app_environment(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"dropbatch init failed ({done.returncode}): {done.stderr[-2000:]}")
+
+    def _identity_client_ids(self) -> tuple[str, str]:
+        """The app's and the pool's identities, made once per state folder."""
+        path = self.state_dir / "identity" / "identities.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"app": str(uuid.uuid4()), "node": str(uuid.uuid4())}))
+        ids = json.loads(path.read_text())
+        return str(ids["app"]), str(ids["node"])
+
+    def _node_environment(self) -> dict[str, str]:
+        """What the node image sets for every task: keyless, where its instance metadata
+        service answers and the certificate it trusts."""
+        if self.identity is None:
+            return {}
+        return {
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST": self.identity.url,
+            "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
+        }
 
     def _write_node_credentials(self) -> Path:
         """What a node image would carry: the storage and Cosmos credentials the worker uses.
-        Locally these are the emulators' published development keys."""
+        Locally these are the emulators' published development keys; keyless, only the
+        certificate to trust (the worker uses the pool's identity)."""
         assert self.azurite and self.cosmos
         path = self.state_dir / "node" / "credentials.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(
-                {
-                    "AzureWebJobsStorage": self.azurite.connection_string,
-                    "DROPBATCH_COSMOS_KEY": self.cosmos.key,
-                    "DROPBATCH_COSMOS_CA_CERT": str(self.cosmos.ca_cert),
-                },
-                indent=2,
-            )
-        )
+        content = {"DROPBATCH_COSMOS_CA_CERT": str(self.cosmos.ca_cert)}
+        if not self.keyless:
+            content["AzureWebJobsStorage"] = self.azurite.connection_string
+            content["DROPBATCH_COSMOS_KEY"] = self.cosmos.key
+        path.write_text(json.dumps(content, indent=2))
         path.chmod(0o600)
         return path
 
@@ -162,16 +248,31 @@ class Stack:
         values: dict[str, str] = dict(sample)
         values.update(
             {
-                "AzureWebJobsStorage": self.azurite.connection_string,
                 "DROPBATCH_BATCH_URL": self.batch.url,
                 "DROPBATCH_BATCH_ACCOUNT": self.batch.account,
-                "DROPBATCH_BATCH_KEY": self.batch.key,
                 "DROPBATCH_COSMOS_ENDPOINT": self.cosmos.endpoint,
-                "DROPBATCH_COSMOS_KEY": self.cosmos.key,
                 "DROPBATCH_COSMOS_CA_CERT": str(self.cosmos.ca_cert),
                 "DROPBATCH_WORKER_COMMAND": f"{sys.executable} -m worker",
             }
         )
+        if self.identity is None:
+            values["AzureWebJobsStorage"] = self.azurite.connection_string
+            values["DROPBATCH_BATCH_KEY"] = self.batch.key or ""
+            values["DROPBATCH_COSMOS_KEY"] = self.cosmos.key
+        else:
+            for name in ("AzureWebJobsStorage", "DROPBATCH_BATCH_KEY", "DROPBATCH_COSMOS_KEY"):
+                values.pop(name, None)
+            values.update(
+                {
+                    "AzureWebJobsStorage__blobServiceUri": self.azurite.blob_endpoint,
+                    "AzureWebJobsStorage__queueServiceUri": self.azurite.queue_endpoint,
+                    "AzureWebJobsStorage__credential": "managedidentity",
+                    "IDENTITY_ENDPOINT": self.identity.identity_endpoint,
+                    "IDENTITY_HEADER": self.identity.identity_header,
+                    "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
+                    "DROPBATCH_WORKER_IDENTITY_CLIENT_ID": self.identity.node_client_id,
+                }
+            )
         values.update(overrides)
         return values
 
@@ -181,6 +282,7 @@ class Stack:
             self.batch.process if self.batch else None,
             self.cosmos.process if self.cosmos else None,
             self.azurite.process if self.azurite else None,
+            self.identity.process if self.identity else None,
         ]
         return [p for p in found if p is not None]
 
@@ -206,6 +308,7 @@ class Stack:
             "queue": self.azurite.queue_endpoint if self.azurite else None,
             "cosmos": self.cosmos.endpoint if self.cosmos else None,
             "batch": self.batch.url if self.batch else None,
+            "identity": self.identity.url if self.identity else None,
             "functions": "running" if self.functions and self.functions.running() else None,
             "status_page": self.status_page,
             "settings": str(self.settings_file),

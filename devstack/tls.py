@@ -1,4 +1,5 @@
-"""A self-signed certificate for the local Cosmos DB-compatible server (HTTPS only)."""
+"""A self-signed certificate for the local stack's HTTPS servers (localhost and 127.0.0.1): the
+Cosmos DB-compatible server always, Azurite and the Batch service in the keyless stack."""
 
 from __future__ import annotations
 
@@ -52,3 +53,14 @@ def ensure_certificate(folder: Path) -> tuple[Path, Path]:
 def _expires_soon(cert_path: Path) -> bool:
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     return cert.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+
+
+def trust_bundle(folder: Path, cert: Path, base: str | None) -> Path:
+    """A CA bundle for `REQUESTS_CA_BUNDLE`: the bundle clients trust already (`base`, or
+    certifi's) with the stack's certificate added, so public endpoints still verify."""
+    import certifi
+
+    source = Path(base) if base and Path(base).is_file() else Path(certifi.where())
+    bundle = folder / "ca-bundle.pem"
+    bundle.write_bytes(source.read_bytes().rstrip(b"\n") + b"\n" + cert.read_bytes())
+    return bundle

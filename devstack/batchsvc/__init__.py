@@ -8,7 +8,14 @@ The real `azure.batch.BatchClient` (15.x, api-version 2025-06-01) talks to it un
     python -m devstack.batchsvc --host 127.0.0.1 --port 0 --state-dir DIR \\
         --account NAME --key BASE64KEY [--nodes-root DIR] [--node-file SRC:RELPATH ...] \\
         [--node-env NAME=VALUE ...] [--fault SPEC ...] [--autoscale-interval SECONDS] \\
-        [--active-job-quota N]
+        [--active-job-quota N] [--token-key PEM] [--tls-cert PEM --tls-key PEM]
+
+Authentication follows the account's modes: SharedKey with `--key`, Microsoft Entra ID bearer
+tokens with `--token-key` (the local identity endpoint's public key: signature, issuer,
+audience `https://batch.core.windows.net/` and lifetime are checked; a refusal is 401 with
+Batch's error body and a `WWW-Authenticate` challenge). Without `--key` the account is
+AAD-only, as one created with `allowedAuthenticationModes: ['AAD']`. Clients send bearer
+tokens over HTTPS only, hence `--tls-cert`/`--tls-key`.
 
 When it listens it prints one line on stdout,
 `{"event": "ready", "service": "batch", "url": "http://127.0.0.1:PORT"}`; logs are JSON lines
@@ -29,7 +36,8 @@ Task dependencies (`dependsOn` ids and ranges, exit-condition dependency actions
 quota (`--active-job-quota`, default 100 unfinished jobs) follow Batch's documented rules.
 
 Admin endpoints (no auth, loopback clients only):
-`GET /_devstack/stats`, `POST /_devstack/stats/reset` (requests per swagger operationId),
+`GET /_devstack/stats`, `POST /_devstack/stats/reset` (requests per swagger operationId,
+and authentications by scheme, accepted or refused),
 `GET|POST|DELETE /_devstack/faults` (see `faults.py`), `POST /_devstack/preempt`
 (`{"jobId", "taskId"}` or `{"poolId", "nodeId"}`: a spot eviction), `GET /_devstack/health`.
 

@@ -59,7 +59,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--state-dir", type=Path, required=True, help="where the SQLite state lives"
     )
     parser.add_argument("--account", required=True, help="Batch account name (SharedKey)")
-    parser.add_argument("--key", required=True, help="base64 account key (SharedKey)")
+    parser.add_argument(
+        "--key", default=None, help="base64 account key (SharedKey); none: Entra ID tokens only"
+    )
+    parser.add_argument(
+        "--token-key",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help="the local identity endpoint's public key: accept its bearer tokens "
+        "(audience https://batch.core.windows.net/)",
+    )
+    parser.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS: certificate")
+    parser.add_argument("--tls-key", type=Path, default=None, help="serve HTTPS: private key")
     parser.add_argument(
         "--nodes-root",
         type=Path,
@@ -126,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         faults=list(args.fault),
         autoscale_every=args.autoscale_interval,
         active_job_quota=args.active_job_quota,
+        token_key=args.token_key,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     try:
         service = BatchService(config)

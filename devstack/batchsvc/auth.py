@@ -1,4 +1,5 @@
-"""SharedKey request signatures, verified the way Azure Batch computes them."""
+"""How the service authenticates requests: SharedKey signatures, verified the way Azure Batch
+computes them, and Microsoft Entra ID bearer tokens (from the local identity endpoint)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 from devstack.batchsvc.errors import AuthenticationFailed, ConfigurationError
+from devstack.identity.tokens import TENANT_ID, TokenError, TokenVerifier
 
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 
@@ -134,3 +138,101 @@ class SharedKeyVerifier:
                     )
                 },
             )
+
+
+# Microsoft Entra ID tokens -------------------------------------------------------------------
+
+BATCH_AUDIENCE = "https://batch.core.windows.net/"
+SHARED_KEY, AAD = "SharedKey", "AAD"  # Batch's allowedAuthenticationModes
+
+
+class InvalidToken(AuthenticationFailed):
+    """A bearer token Batch refuses: bad signature, wrong audience or issuer, expired (401)."""
+
+    status = 401
+
+
+def _challenge(reason: str) -> dict[str, str]:
+    # What Entra ID-protected services send with a 401, so that clients can tell why.
+    return {
+        "WWW-Authenticate": (
+            f'Bearer authorization_uri="https://login.microsoftonline.com/{TENANT_ID}/oauth2/'
+            f'authorize", error="invalid_token", error_description="{reason}"'
+        )
+    }
+
+
+class BearerVerifier:
+    """Checks `Authorization: Bearer <token>` against the identity endpoint's public key:
+    signature, issuer, audience (https://batch.core.windows.net/) and lifetime."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self._verifier = verifier
+
+    @classmethod
+    def from_file(cls, public_key: Path) -> BearerVerifier:
+        try:
+            return cls(TokenVerifier.from_file(public_key, (BATCH_AUDIENCE,)))
+        except (OSError, ValueError) as e:
+            raise ConfigurationError(f"the token key {public_key} is not usable: {e}") from e
+
+    def verify(self, headers: Mapping[str, str]) -> dict[str, Any]:
+        scheme, _, token = _authorization(headers).partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken(
+                "Server failed to authenticate the request.",
+                values={"AuthenticationErrorDetail": "The Authorization header is not Bearer."},
+                headers=_challenge("The Authorization header is not Bearer."),
+            )
+        try:
+            return self._verifier.verify(token.strip())
+        except TokenError as e:
+            raise InvalidToken(
+                "Server failed to authenticate the request.",
+                values={"AuthenticationErrorDetail": str(e)},
+                headers=_challenge(str(e)),
+            ) from None
+
+
+def _authorization(headers: Mapping[str, str]) -> str:
+    return headers.get("Authorization") or headers.get("authorization") or ""
+
+
+class Authenticator:
+    """The account's allowed authentication modes: SharedKey, Entra ID tokens, or both."""
+
+    def __init__(self, shared_key: SharedKeyVerifier | None, bearer: BearerVerifier | None) -> None:
+        if shared_key is None and bearer is None:
+            raise ConfigurationError("no authentication mode: give an account key or a token key")
+        self.shared_key = shared_key
+        self.bearer = bearer
+
+    @staticmethod
+    def scheme(headers: Mapping[str, str]) -> str:
+        """The scheme a request uses ("SharedKey", "Bearer", or "none")."""
+        return _authorization(headers).partition(" ")[0] or "none"
+
+    def verify(self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str]) -> str:
+        """Authenticate the request; return its scheme, or raise AuthenticationFailed."""
+        scheme = self.scheme(headers)
+        if scheme.lower() == "bearer":
+            if self.bearer is None:
+                raise InvalidToken(
+                    "Server failed to authenticate the request.",
+                    values={"AuthenticationErrorDetail": "The account does not allow AAD."},
+                )
+            self.bearer.verify(headers)
+            return "Bearer"
+        if self.shared_key is None:
+            raise AuthenticationFailed(
+                "Server failed to authenticate the request.",
+                values={
+                    "AuthenticationErrorDetail": (
+                        "The account allows AAD authentication only; send a bearer token."
+                    )
+                },
+                headers=_challenge("A bearer token is required."),
+                status=401,
+            )
+        self.shared_key.verify(method, raw_path, raw_query, headers)
+        return scheme

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -18,8 +19,8 @@ from urllib.parse import parse_qs
 
 from devstack.batchsvc import apiversions, routes, scaling
 from devstack.batchsvc.account import Account
-from devstack.batchsvc.auth import SharedKeyVerifier
-from devstack.batchsvc.errors import BatchServiceError, NotFound
+from devstack.batchsvc.auth import Authenticator, BearerVerifier, SharedKeyVerifier
+from devstack.batchsvc.errors import AuthenticationFailed, BatchServiceError, NotFound
 from devstack.batchsvc.faults import FaultPlan, FaultRule
 from devstack.batchsvc.messages import Request, Response, error_body
 from devstack.batchsvc.nodes import NodeFile
@@ -35,7 +36,7 @@ ADMIN_PREFIX = "/_devstack/"
 class ServiceConfig:
     state_dir: Path
     account: str
-    key: str
+    key: str | None  # SharedKey; None: the account allows Entra ID tokens only
     host: str = "127.0.0.1"
     port: int = 0
     nodes_root: Path | None = None
@@ -46,6 +47,11 @@ class ServiceConfig:
     autoscale_every: float | None = None
     # Unfinished jobs the account may hold (ActiveJobAndScheduleQuotaReached beyond).
     active_job_quota: int = 100
+    # The identity endpoint's public key: bearer tokens are accepted when set.
+    token_key: Path | None = None
+    # HTTPS with this certificate and key (clients send bearer tokens over HTTPS only).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -69,6 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            # In this thread, not in the accept loop: a slow client stalls no one else.
+            self.connection.do_handshake()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -112,8 +121,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(method, response, request_id, headers)
             return
         operation = "Unknown"
+        scheme, authenticated = Authenticator.scheme(headers), False
         try:
-            service.verifier.verify(method, raw_path, raw_query, headers)
+            scheme = service.authenticator.verify(method, raw_path, raw_query, headers)
+            authenticated = True
+            service.stats.authenticated(scheme, True)
             params = {k: v[0] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
             version = apiversions.resolve(params)
             found = routes.match(method, raw_path)
@@ -135,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
         except BatchServiceError as e:
+            if not authenticated and isinstance(e, AuthenticationFailed):
+                service.stats.authenticated(scheme, False)
             has_body = method != "HEAD" and e.status != 304
             response = Response(
                 e.status, error_body(e, service.url) if has_body else None, e.headers
@@ -214,13 +228,28 @@ class BatchService:
         if not ipaddress.ip_address(socket.gethostbyname(config.host)).is_loopback:
             raise ValueError(f"the service binds to loopback only (got {config.host})")
         self.config = config
-        self.verifier = SharedKeyVerifier(config.account, config.key)
+        self.authenticator = Authenticator(
+            SharedKeyVerifier(config.account, config.key) if config.key else None,
+            BearerVerifier.from_file(config.token_key) if config.token_key else None,
+        )
         self.stats = RequestStats()
         self.faults = FaultPlan(list(config.faults))
         self._httpd = _Server((config.host, config.port), _Handler)
         self._httpd.service = self
         host, port = self._httpd.server_address[:2]
-        self.url = f"http://{host!s}:{port}"
+        scheme = "http"
+        if config.tls_cert is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            try:
+                context.load_cert_chain(config.tls_cert, config.tls_key)
+            except BaseException:
+                self._httpd.server_close()
+                raise
+            self._httpd.socket = context.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
+            scheme = "https"
+        self.url = f"{scheme}://{host!s}:{port}"
         nodes_root = config.nodes_root or (config.state_dir / "nodes")
         try:
             self.account = Account.open(

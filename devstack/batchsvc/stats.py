@@ -12,6 +12,12 @@ class RequestStats:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._statuses: Counter[str] = Counter()
+        self._auth: Counter[str] = Counter()
+
+    def authenticated(self, scheme: str, accepted: bool) -> None:
+        """Count a request's authentication by scheme (SharedKey, Bearer), accepted or not."""
+        with self._lock:
+            self._auth[f"{scheme} {'accepted' if accepted else 'refused'}"] += 1
 
     def record(self, operation: str, status: int) -> None:
         with self._lock:
@@ -24,9 +30,11 @@ class RequestStats:
                 "total": sum(self._counts.values()),
                 "operations": dict(sorted(self._counts.items())),
                 "statuses": dict(sorted(self._statuses.items())),
+                "authentication": dict(sorted(self._auth.items())),
             }
 
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
             self._statuses.clear()
+            self._auth.clear()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.funchost.errors import ConfigError, SettingMissingError
+from devstack.funchost.storage import IdentityConnection
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,44 @@ class AppSettings:
         """Replace every ``%Name%`` binding expression with the setting's value."""
         return _REFERENCE.sub(lambda m: self.require(m.group(1), needed_by), text)
 
-    def connection_string(self, connection: str | None, needed_by: str) -> str:
-        """The storage connection string a binding's ``connection`` names.
+    def connection_string(self, connection: str | None, needed_by: str) -> str | IdentityConnection:
+        """The storage connection a binding's ``connection`` names: a connection string, or
+        the identity-based form (``<name>__blobServiceUri`` and ``__queueServiceUri``, or
+        ``__accountName``; ``__credential=managedidentity`` and ``__clientId``).
 
         An empty name means the host storage account; otherwise the setting itself is
         tried, then the ``AzureWebJobs``-prefixed name, as the real host does.
         """
         name = connection or HOST_STORAGE
-        for candidate in (name, f"AzureWebJobs{name}"):
+        candidates = (name, f"AzureWebJobs{name}")
+        for candidate in candidates:
             value = self.get(candidate)
             if value is not None:
                 return value
+        for candidate in candidates:
+            found = self._identity_connection(candidate)
+            if found is not None:
+                return found
         raise SettingMissingError(name, needed_by)
+
+    def _identity_connection(self, prefix: str) -> IdentityConnection | None:
+        account = self.get(f"{prefix}__accountName")
+        blob = self.get(f"{prefix}__blobServiceUri") or self.get(f"{prefix}__serviceUri")
+        if blob is None and account is None:
+            return None
+        queue = self.get(f"{prefix}__queueServiceUri")
+        if account is not None:
+            blob = blob or f"https://{account}.blob.core.windows.net"
+            queue = queue or f"https://{account}.queue.core.windows.net"
+        if queue is None:
+            raise SettingMissingError(f"{prefix}__queueServiceUri", f"{prefix}__blobServiceUri")
+        credential = (self.get(f"{prefix}__credential") or "").lower()
+        return IdentityConnection(
+            blob_uri=str(blob),
+            queue_uri=queue,
+            managed_identity=credential == "managedidentity",
+            client_id=self.get(f"{prefix}__clientId"),
+        )
 
     def is_disabled(self, function_name: str) -> bool:
         value = self.get(f"AzureWebJobs.{function_name}.Disabled") or ""

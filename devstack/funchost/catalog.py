@@ -30,6 +30,7 @@ from devstack.funchost.httpfunctions import HTTP_TRIGGER, HttpFunction, http_fun
 from devstack.funchost.schedule import Schedule as ScheduleType
 from devstack.funchost.schedule import monitored_by_default, parse_schedule
 from devstack.funchost.sdkbinding import is_sdk_type
+from devstack.funchost.storage import IdentityConnection
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class BlobFunction:
     name: str
     argument: str
     path: BlobPathPattern
-    connection_string: str
+    connection_string: str | IdentityConnection
     argument_kind: ArgumentKind
     call: Callable[..., Any]
     wants_context: bool

@@ -34,6 +34,7 @@ from devstack.funchost.receipts import ReceiptStore
 from devstack.funchost.schedulemonitor import ScheduleMonitor
 from devstack.funchost.storage import (
     HOSTS_CONTAINER,
+    IdentityConnection,
     MessageCodec,
     StorageAccount,
     default_host_id,
@@ -126,7 +127,7 @@ class FunctionsHost:
             settings.connection_string(None, "the host (receipts, queues, timer status)")
         )
         host_account.ensure_container(HOSTS_CONTAINER)
-        by_connection: dict[str, StorageAccount] = {}
+        by_connection: dict[str | IdentityConnection, StorageAccount] = {}
         accounts = {
             f.function_id: by_connection.setdefault(
                 f.connection_string, StorageAccount(f.connection_string)

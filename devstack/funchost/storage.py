@@ -79,10 +79,37 @@ class MessageCodec:
             return stripped
 
 
-class StorageAccount:
-    """Blob and queue service clients for one connection string."""
+@dataclass(frozen=True)
+class IdentityConnection:
+    """An identity-based storage connection: service URIs and the identity to use."""
 
-    def __init__(self, connection_string: str) -> None:
+    blob_uri: str
+    queue_uri: str
+    managed_identity: bool = False  # ManagedIdentityCredential; else DefaultAzureCredential
+    client_id: str | None = None
+
+    def credential(self) -> Any:
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+        if self.managed_identity:
+            return ManagedIdentityCredential(client_id=self.client_id)
+        return DefaultAzureCredential(managed_identity_client_id=self.client_id)
+
+
+class StorageAccount:
+    """Blob and queue service clients for one connection string or identity connection."""
+
+    def __init__(self, connection_string: str | IdentityConnection) -> None:
+        if isinstance(connection_string, IdentityConnection):
+            credential = connection_string.credential()
+            self.blobs = BlobServiceClient(
+                connection_string.blob_uri, credential=credential, **_CLIENT_OPTIONS
+            )
+            self.queues = QueueServiceClient(
+                connection_string.queue_uri, credential=credential, **_CLIENT_OPTIONS
+            )
+            self.account_name = self.blobs.account_name or "account"
+            return
         try:
             self.blobs = BlobServiceClient.from_connection_string(
                 connection_string, **_CLIENT_OPTIONS
