@@ -18,6 +18,19 @@ from batch_core.states import RunState, TaskVerdict, verdict_for_task
 _FILE_ACCESS = ("AccessDenied", "NotFound", "ContainerNotFound")
 
 
+def _upload_failure(status: TaskStatus) -> TaskVerdict | None:
+    """A task whose output files (its outputs, its stdout/stderr) did not reach storage ended
+    failed whatever its exit code, as Batch reports it."""
+    failure = status.failure or ""
+    if status.state != "completed" or not failure.startswith("FileUpload"):
+        return None
+    retry = not any(word in failure.split(":", 1)[0] for word in _FILE_ACCESS)
+    hint = "" if retry else " (check the pool identity's access to the containers)"
+    return TaskVerdict(
+        RunState.FAILED, retry, f"the task's output files were not uploaded: {failure}{hint}"
+    )
+
+
 def _builtin(route: Route, status: TaskStatus) -> TaskVerdict:
     return verdict_for_task(status.state, status.exit_code, status.failure)
 
@@ -56,7 +69,7 @@ VERDICTS: dict[str, Callable[[Route, TaskStatus], TaskVerdict]] = {
 
 def verdict(route: Route, status: TaskStatus) -> TaskVerdict:
     """The verdict on `status` (a task of `route`) for its run."""
-    return VERDICTS[route.kind](route, status)
+    return _upload_failure(status) or VERDICTS[route.kind](route, status)
 
 
 def max_attempts(book: Routebook, route: Route, settings: Settings) -> int:

@@ -223,6 +223,7 @@ def start_batch(
     node_files: dict[str, Path] | None = None,
     extra_args: list[str] | None = None,
     token_key: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> BatchService:
     """The Batch service with the well-known key; with `token_key`, an AAD-only account over
     HTTPS that accepts the identity endpoint's tokens."""
@@ -243,7 +244,9 @@ def start_batch(
     for rel, src in (node_files or {}).items():
         argv += ["--node-file", f"{src}:{rel}"]
     argv += extra_args or []
-    proc = ManagedProcess("batch", argv, state_dir / "logs" / "batch.log", cwd=ROOT).start()
+    process_env = {**os.environ, **env} if env else None
+    log_path = state_dir / "logs" / "batch.log"
+    proc = ManagedProcess("batch", argv, log_path, cwd=ROOT, env=process_env).start()
     return BatchService(proc, str(proc.ready_info["url"]), BATCH_ACCOUNT, key)
 
 

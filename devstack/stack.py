@@ -24,6 +24,7 @@ from typing import Any
 from azure.cosmos import CosmosClient
 
 from devstack import cosmos_snapshot
+from devstack.batchsvc.blobaccess import NODE_IDENTITY_AUTHORITY
 from devstack.funchost.httpkeys import FunctionKeys
 from devstack.process import ManagedProcess
 from devstack.servers import (
@@ -120,8 +121,15 @@ class Stack:
             batch_args = ["--autoscale-interval", AUTOSCALE_SECONDS]
             for name, value in self._node_environment().items():
                 batch_args += ["--node-env", f"{name}={value}"]
+            # Keyless, the service fetches files over HTTPS with tokens: it trusts the stack's CA.
+            trust = {"SSL_CERT_FILE": str(self.ca_bundle)} if keyless else None
             self.batch = start_batch(
-                self.state_dir, ports.batch, {NODE_CREDENTIALS: credentials}, batch_args, token_key
+                self.state_dir,
+                ports.batch,
+                {NODE_CREDENTIALS: credentials},
+                batch_args,
+                token_key,
+                env=trust,
             )
             self.values = self._settings_values(overrides or {})
             write_settings(self.settings_file, self.values)
@@ -238,6 +246,9 @@ class Stack:
         if not self.keyless:
             content["AzureWebJobsStorage"] = self.azurite.connection_string
             content["DROPBATCH_COSMOS_KEY"] = self.cosmos.key
+        elif self.identity is not None:
+            # The node agent fetches the pool identity's tokens for resource and output files.
+            content[NODE_IDENTITY_AUTHORITY] = self.identity.url
         path.write_text(json.dumps(content, indent=2))
         path.chmod(0o600)
         return path

@@ -31,6 +31,9 @@ from worker.credentials import STORAGE_CONNECTION_STRING
 from worker.settings import CREDENTIALS_RELATIVE_PATH
 
 POOL_IDENTITIES = "DROPBATCH_POOL_IDENTITIES"
+# In a keyless node's credentials file: the base URL of the node's metadata service.
+NODE_IDENTITY_AUTHORITY = "DROPBATCH_NODE_IDENTITY_AUTHORITY"
+STORAGE_AUDIENCE = "https://storage.azure.com/"
 BLOB_API_VERSION = "2021-08-06"
 
 
@@ -51,6 +54,8 @@ class NodeIdentity:
     key: bytes = field(default=b"", repr=False)
     resource_ids: tuple[str, ...] = ()
     where: str = "no credentials file"
+    # A keyless node: where its instance metadata service answers for the pool identity.
+    authority: str = ""
 
     @classmethod
     def load(cls, node_root: Path | None) -> NodeIdentity:
@@ -72,7 +77,8 @@ class NodeIdentity:
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise IdentityError(f"{where}: {POOL_IDENTITIES} must be a list of resource ids")
         account, key = _account_key(str(data.get(STORAGE_CONNECTION_STRING) or ""), where)
-        return cls(account, key, tuple(i.lower() for i in ids), where)
+        authority = str(data.get(NODE_IDENTITY_AUTHORITY) or "")
+        return cls(account, key, tuple(i.lower() for i in ids), where, authority)
 
     def check(self, reference: dict[str, Any]) -> None:
         """Raise IdentityError unless this node can act as the referenced identity."""
@@ -84,8 +90,28 @@ class NodeIdentity:
                 f"the identity {resource_id} is not assigned to the pool "
                 f"(known: {len(self.resource_ids)} in the {self.where})"
             )
-        if not self.key:
+        if not self.key and not self.authority:
             raise IdentityError(f"the pool's identity has no storage access ({self.where})")
+
+    def bearer(self, reference: dict[str, Any], request: urllib.request.Request) -> None:
+        """Authorize with a token for the referenced identity from the node's metadata
+        service, as a keyless Batch node does (OAuth needs x-ms-version 2017-11-09 or later)."""
+        resource_id = str(reference.get("resourceId") or "")
+        query = urllib.parse.urlencode(
+            {"api-version": "2018-02-01", "resource": STORAGE_AUDIENCE, "msi_res_id": resource_id}
+        )
+        ask = urllib.request.Request(
+            f"{self.authority.rstrip('/')}/metadata/identity/oauth2/token?{query}",
+            headers={"Metadata": "true"},
+        )
+        try:
+            with urllib.request.urlopen(ask, timeout=30) as answer:
+                token = json.loads(answer.read())["access_token"]
+        except (OSError, ValueError, KeyError) as e:
+            raise IdentityError(f"no token for {resource_id}: {type(e).__name__}: {e}") from None
+        request.add_header("x-ms-date", rfc1123(now()))
+        request.add_header("x-ms-version", BLOB_API_VERSION)
+        request.add_header("Authorization", f"Bearer {token}")
 
     def sign(self, request: urllib.request.Request) -> None:
         """Add x-ms-date, x-ms-version and a SharedKey Authorization header to the request."""
@@ -123,7 +149,10 @@ def authorize(
     if not reference or has_sas(request.full_url):
         return
     identity.check(reference)
-    identity.sign(request)
+    if identity.key:
+        identity.sign(request)
+    else:
+        identity.bearer(reference, request)
 
 
 def without_query(url: str) -> str:

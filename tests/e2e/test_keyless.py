@@ -125,9 +125,19 @@ def test_a_keyless_stack_runs_a_csv_and_a_zip_with_no_key_anywhere(
     assert [n for n, v in stack.values.items() if not no_key_in(v)] == []
     settings_text = stack.settings_file.read_text()
     assert no_key_in(settings_text)
-    # And the nodes' credentials file holds no key: only the certificate to trust
+    # And the nodes' credentials file holds no key: the certificate to trust and where the
+    # node's metadata service answers for the pool identity
     for credentials in (stack.state_dir / "batch-nodes").glob("*/*/shared/dropbatch/*.json"):
-        assert list(json.loads(credentials.read_text())) == ["DROPBATCH_COSMOS_CA_CERT"]
+        assert sorted(json.loads(credentials.read_text())) == [
+            "DROPBATCH_COSMOS_CA_CERT",
+            "DROPBATCH_NODE_IDENTITY_AUTHORITY",
+        ]
+        assert no_key_in(credentials.read_text())
+    # And every task's stdout/stderr reached `logs` through output files, with the identity
+    logs = [
+        b.name for b in p.blobs.list(p.settings.container_logs) if b.name.endswith("stderr.txt")
+    ]
+    assert len(logs) >= len(runs)
     # And no task's command line or environment holds one
     batch = batch_client(p.settings)
     tasks = [t for job in batch.list_jobs() for t in batch.list_tasks(job.id)]
