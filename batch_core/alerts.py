@@ -1,35 +1,25 @@
-"""Alerts: an operator hears about failures once. Each alert is recorded in Cosmos
-`alerts` (id = hash of kind and subject, so a repeat is a no-op), logged as a structured
-line, and posted to a webhook (generic JSON, Teams or Slack) when one is configured."""
+"""Alerts: an operator hears about every incident once. The kinds, one builder each (what
+happened and what to do next), and the webhook's message formats. Recording and delivery
+are `alertstore`'s."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import logging
-import urllib.error
-import urllib.request
+import urllib.parse
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import AzureError
-from azure.cosmos import ContainerProxy
-from azure.cosmos.exceptions import CosmosResourceExistsError
-
 from batch_core.clock import iso
-from batch_core.cosmosdb import translate
-from batch_core.settings import Settings
 from worker.contract import output_prefix
 
 if TYPE_CHECKING:
     from batch_core.poison import PoisonMessage
     from batch_core.poolcheck import PoolProblem
     from batch_core.run import Run
-
-log = logging.getLogger(__name__)
-WEBHOOK_TIMEOUT_SECONDS = 10
 
 
 class AlertKind(StrEnum):
@@ -39,6 +29,10 @@ class AlertKind(StrEnum):
     STUCK = "stuck"
     POISON = "poison"
     POOL = "pool"
+    REJECTED = "rejected"
+    QUOTA = "quota"
+    WEBHOOK = "webhook"
+    DIGEST = "digest"
 
 
 @dataclass(frozen=True)
@@ -83,6 +77,78 @@ def failed_alert(run: Run, logs_container: str, now: dt.datetime) -> Alert:
         ),
         at=now,
         run_key=run.key,
+    )
+
+
+def rejected_alert(run: Run, results_container: str, now: dt.datetime) -> Alert:
+    """A file was rejected as bad input: the reason (file, row or entry, cause) and where the
+    rejects and the summary are, so the person who dropped it can fix it."""
+    prefix = output_prefix(run.name, run.key)
+    return Alert(
+        kind=AlertKind.REJECTED,
+        subject=f"{run.container}/{run.name}",
+        message=(
+            f"{run.reason}. Details: {results_container}/{prefix}/ (summary.json, and "
+            "rejects.csv for bad rows). Fix the file, then upload it again."
+        ),
+        at=now,
+        run_key=run.key,
+        severity="warning",
+    )
+
+
+def quota_alert(what: str, waiting: int, now: dt.datetime) -> Alert:
+    """A limit that protects the Batch account holds work back (raised once a day)."""
+    return Alert(
+        kind=AlertKind.QUOTA,
+        subject=what,
+        message=(
+            f"{what} is reached: {waiting} file(s) wait in `received` and are admitted in "
+            "arrival order as running work ends. Raise the limit (or the account's quota) "
+            "if this is the normal load."
+        ),
+        at=now,
+        run_key=f"{now:%Y-%m-%d}",
+        severity="warning",
+    )
+
+
+def webhook_failing_alert(host: str, pending: int, oldest: str, now: dt.datetime) -> Alert:
+    """The webhook has not taken alerts for a while (raised once a day)."""
+    return Alert(
+        kind=AlertKind.WEBHOOK,
+        subject=f"webhook {host}",
+        message=(
+            f"the alert webhook at {host} has refused or not answered since {oldest}; "
+            f"{pending} alert(s) wait to be posted and are retried every tick. Check "
+            "DROPBATCH_ALERT_WEBHOOK_URL and the receiver; `dropbatch alerts` lists them."
+        ),
+        at=now,
+        run_key=f"{now:%Y-%m-%d}",
+        severity="error",
+    )
+
+
+def digest_alert(runs: Sequence[Run], now: dt.datetime) -> Alert:
+    """The day in numbers: runs ended in the last 24 hours per state and route, and the
+    most frequent reasons of failed and rejected runs (raised once a day)."""
+    states = Counter(r.state.value for r in runs)
+    routes = Counter(r.route for r in runs)
+    reasons = Counter(r.reason for r in runs if r.state.value in ("failed", "rejected"))
+    parts = [
+        "states: " + (", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none"),
+        "routes: " + (", ".join(f"{n} {r}" for r, n in sorted(routes.items())) or "none"),
+    ]
+    if reasons:
+        top = "; ".join(f"{n} x {r[:120]}" for r, n in reasons.most_common(5))
+        parts.append(f"top reasons: {top}")
+    return Alert(
+        kind=AlertKind.DIGEST,
+        subject="daily digest",
+        message=f"{len(runs)} file(s) ended in the last 24 hours. " + ". ".join(parts) + ".",
+        at=now,
+        run_key=f"{now:%Y-%m-%d}",
+        severity="info",
     )
 
 
@@ -135,92 +201,26 @@ def pool_alert(problem: PoolProblem, now: dt.datetime) -> Alert:
     )
 
 
-class Alerts:
-    """The alerts port on Cosmos `alerts` and the webhook."""
-
-    def __init__(self, container: ContainerProxy, webhook_url: str | None, kind: str) -> None:
-        self._c = container
-        self._url = webhook_url
-        self._kind = kind
-
-    @classmethod
-    def build(cls, container: ContainerProxy, settings: Settings) -> Alerts:
-        return cls(container, settings.alert_webhook_url, settings.alert_webhook_kind)
-
-    def raise_alert(self, alert: Alert) -> bool:
-        """Record and deliver `alert`; False if the same alert was raised before. The record
-        comes first and says whether the webhook took it, so a failed delivery is tried again
-        (`redeliver`) instead of being lost behind the duplicate check."""
-        doc = alert.to_doc() | {"delivered": False if self._url else None}
-        try:
-            stored = self._c.create_item(doc)
-        except CosmosResourceExistsError:
-            return False
-        except AzureError as e:
-            raise translate(e, f"record alert {alert.kind} {alert.subject}") from e
-        log.error(
-            "ALERT %s %s: %s",
-            alert.kind,
-            alert.subject,
-            alert.message,
-            extra={"alert": doc},
-        )
-        if self._url:
-            self._deliver(stored)
-        return True
-
-    def redeliver(self, limit: int = 20) -> int:
-        """Post again the alerts the webhook has not taken yet; return how many went through."""
-        if not self._url:
-            return 0
-        query = f"SELECT TOP {int(limit)} * FROM c WHERE c.delivered = false ORDER BY c.at"
-        try:
-            pending = list(self._c.query_items(query, enable_cross_partition_query=True))
-        except AzureError as e:
-            raise translate(e, "list undelivered alerts") from e
-        return sum(self._deliver(doc) for doc in pending)
-
-    def _deliver(self, doc: dict[str, Any]) -> bool:
-        if not self._post(doc):
-            return False
-        try:
-            self._c.replace_item(doc["id"], {**doc, "delivered": True})
-        except AzureError as e:
-            # Delivered but not marked: the worst case is one repeat on the next tick.
-            log.warning("alert %s delivered but not marked: %s", doc["id"], e)
-        return True
-
-    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
-        query = f"SELECT TOP {int(limit)} * FROM c ORDER BY c.at DESC"
-        try:
-            return list(self._c.query_items(query, enable_cross_partition_query=True))
-        except AzureError as e:
-            raise translate(e, "list alerts") from e
-
-    def _post(self, doc: dict[str, Any]) -> bool:
-        if not self._url:
-            return False
-        body = json.dumps(webhook_body(self._kind, doc)).encode()
-        request = urllib.request.Request(
-            self._url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
-                response.read()
-        except (urllib.error.URLError, TimeoutError, OSError) as e:
-            # The alert is recorded in Cosmos either way, and delivery is tried again.
-            log.warning("alert webhook failed for %s %s: %s", doc["kind"], doc["subject"], e)
-            return False
-        return True
+def status_link(status_url: str | None, doc: dict[str, Any]) -> str | None:
+    """The status page filtered on the alert's file (None without DROPBATCH_STATUS_URL)."""
+    if not status_url:
+        return None
+    subject = str(doc.get("subject") or "")
+    name = subject.split("/", 1)[1] if "/" in subject and doc.get("run_key") else ""
+    query = f"?{urllib.parse.urlencode({'q': name})}" if name else ""
+    return f"{status_url.rstrip('/')}{query}"
 
 
-def webhook_body(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """The webhook's JSON for a stored alert document."""
+def webhook_body(kind: str, doc: dict[str, Any], status_url: str | None = None) -> dict[str, Any]:
+    """The webhook's JSON for a stored alert document; with the status page's address, a
+    link to the page filtered on the run."""
     title = f"dropbatch {doc['severity']}: {doc['kind']} — {doc['subject']}"
+    link = status_link(status_url, doc)
+    text = doc["message"] + (f"\n{link}" if link else "")
     if kind == "slack":
-        return {"text": f"*{title}*\n{doc['message']}"}
+        return {"text": f"*{title}*\n{text}"}
     if kind == "teams":
-        return {
+        card: dict[str, Any] = {
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
             "summary": title,
@@ -228,5 +228,14 @@ def webhook_body(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
             "title": title,
             "text": doc["message"],
         }
+        if link:
+            card["potentialAction"] = [
+                {
+                    "@type": "OpenUri",
+                    "name": "Status page",
+                    "targets": [{"os": "default", "uri": link}],
+                }
+            ]
+        return card
     fields = ("id", "kind", "subject", "message", "severity", "run_key", "at")
-    return {"source": "dropbatch", **{k: doc.get(k) for k in fields}}
+    return {"source": "dropbatch", **{k: doc.get(k) for k in fields}, "link": link}

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from batch_core import intake
-from batch_core.alerts import failed_alert
+from batch_core.alerts import failed_alert, rejected_alert
 from batch_core.batch_service import TaskStatus
 from batch_core.errors import DropbatchError
 from batch_core.outcomes import backoff, max_attempts
@@ -86,8 +86,8 @@ def finish(
             reason = f"{reason}; {removed} partly written documents removed"
     done = p.ledger.advance(run, state, reason, now, **changes)
     report.moved[state.value] += 1
-    if state is RunState.FAILED:
-        report.alerts += alert_failure(p, done, now)
+    if done.alert_due:
+        report.alerts += alert_incident(p, done, now)
 
 
 def _stderr(p: Pipeline, run: Run) -> bytes:
@@ -157,11 +157,17 @@ def _quarantine(p: Pipeline, run: Run, why: str, said: str) -> str:
     return f"{cause}{attempts}; quarantined in {p.settings.container_failed}"
 
 
-def alert_failure(p: Pipeline, run: Run, now: dt.datetime) -> int:
-    """Alert on a failed run, then mark it alerted. The state is stored first, so a crash in
-    between leaves a failed, unalerted run that the next tick alerts on (deduplicated)."""
-    raised = p.alerts.raise_alert(failed_alert(run, p.settings.container_logs, now))
-    p.ledger.save(dataclasses.replace(run, alerted=True))
+def alert_incident(p: Pipeline, run: Run, now: dt.datetime) -> int:
+    """Alert on a failed or rejected run, then mark it alerted. The state is stored first
+    (with `alert_due`), so a crash in between leaves a run that the next tick alerts on
+    (deduplicated by the alert's id). Rejections raise no alert when
+    DROPBATCH_ALERT_ON_REJECTED is false; the run is marked all the same."""
+    raised = False
+    if run.state is RunState.FAILED:
+        raised = p.alerts.raise_alert(failed_alert(run, p.settings.container_logs, now))
+    elif run.state is RunState.REJECTED and p.settings.alert_on_rejected:
+        raised = p.alerts.raise_alert(rejected_alert(run, p.settings.container_results, now))
+    p.ledger.save(dataclasses.replace(run, alerted=True, alert_due=False))
     return int(raised)
 
 

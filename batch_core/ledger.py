@@ -101,8 +101,10 @@ class Ledger:
         params = [{"name": "@states", "value": [s.value for s in ACTIVE]}]
         return list(self._query(query, params))
 
-    def unalerted_failures(self) -> list[Run]:
-        query = "SELECT * FROM c WHERE c.state = @failed AND NOT c.alerted"
+    def unalerted(self) -> list[Run]:
+        """Failed or rejected runs whose alert is not stored yet (`alert_due`), and failed
+        runs of documents written before that flag (not `alerted`)."""
+        query = "SELECT * FROM c WHERE c.alert_due = true OR (c.state = @failed AND NOT c.alerted)"
         return list(self._query(query, [{"name": "@failed", "value": RunState.FAILED.value}]))
 
     def expirable_parts(self, before: dt.datetime, limit: int = 100) -> list[Run]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from batch_core.alerts import Alerts
+from batch_core.alertstore import Alerts
 from batch_core.batch_service import BatchService, batch_client
 from batch_core.blobstore import BlobStore, blob_service
 from batch_core.cosmosdb import ALERTS, RECORDS, RUNS, cosmos_client, database, provision

@@ -56,8 +56,9 @@ class LedgerPort(Protocol):
         """Runs in received, submitted or running state."""
         ...
 
-    def unalerted_failures(self) -> list[Run]:
-        """Failed runs not yet marked `alerted`."""
+    def unalerted(self) -> list[Run]:
+        """Runs whose incident alert is due (`alert_due`: failed or rejected, not yet
+        alerted), and failed runs not marked `alerted`."""
         ...
 
     def expirable_parts(self, before: dt.datetime, limit: int = 100) -> list[Run]:
@@ -202,9 +203,11 @@ class AlertsPort(Protocol):
         False when an alert of the same id was raised before (nothing is sent again)."""
         ...
 
-    def redeliver(self, limit: int = 20) -> int:
+    def redeliver(self, now: dt.datetime | None = None, limit: int = 20) -> int:
         """Post again up to `limit` recorded alerts the webhook did not take; return how many
-        went through now (0 without a webhook)."""
+        went through now (0 without a webhook). An alert waiting past
+        ten minutes (at `now`) means the webhook is failing: that raises a `webhook` alert,
+        recorded and not posted, once a day."""
         ...
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:

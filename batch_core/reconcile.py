@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from functools import partial
 
 from batch_core import cleanup, runflow
-from batch_core.alerts import poison_alert
+from batch_core.alerts import digest_alert, poison_alert
 from batch_core.errors import DropbatchError
-from batch_core.finish import alert_failure
+from batch_core.finish import alert_incident
+from batch_core.ledger import RunFilter
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.sweep import sweep
@@ -22,6 +23,8 @@ from batch_core.taskwatch import TaskWatch
 from batch_core.tickreport import TickReport
 
 log = logging.getLogger(__name__)
+
+DIGEST_RUNS = 5000  # at most this many of the day's runs are counted in the digest
 
 
 @dataclass
@@ -50,12 +53,14 @@ def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickRe
         if error is not None:
             # A run whose every tick fails still ends up in front of an operator.
             guard(f"{what} stuck", partial(runflow.check_stuck, p, run, now, report, error))
-    failed: list[Run] = []
-    guard("reading failed runs", lambda: failed.extend(p.ledger.unalerted_failures()))
-    for run in failed:
+    untold: list[Run] = []
+    guard("reading unalerted runs", lambda: untold.extend(p.ledger.unalerted()))
+    for run in untold:
         guard(f"alert for {run.name}", partial(_count_alert, p, run, now, report))
     guard("poison queue", partial(_poisoned, p, now, report))
-    guard("alert delivery", p.alerts.redeliver)
+    guard("alert delivery", partial(p.alerts.redeliver, now))
+    if p.settings.digest_hour is not None and now.hour == p.settings.digest_hour:
+        guard("daily digest", partial(_digest, p, now, report))
     if gate is None or gate.due(now):
         guard(f"sweep of {p.settings.container_incoming}", partial(sweep, p, now, report, guard))
         if gate is not None:
@@ -83,7 +88,16 @@ def _guarded(report: TickReport, what: str, step: Callable[[], object]) -> str |
 
 
 def _count_alert(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:
-    report.alerts += alert_failure(p, run, now)
+    report.alerts += alert_incident(p, run, now)
+
+
+def _digest(p: Pipeline, now: dt.datetime, report: TickReport) -> None:
+    """The day's digest, once (its alert id is the date): runs ended in the last 24 hours."""
+    since = now - dt.timedelta(days=1)
+    runs = [
+        r for r in p.ledger.newest(RunFilter(updated_since=since), DIGEST_RUNS) if r.state.terminal
+    ]
+    report.alerts += int(p.alerts.raise_alert(digest_alert(runs, now)))
 
 
 def _poisoned(p: Pipeline, now: dt.datetime, report: TickReport) -> None:

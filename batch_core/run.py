@@ -12,6 +12,9 @@ from batch_core.clock import iso, parse_iso
 from batch_core.errors import InvalidDocumentError
 from batch_core.states import RunState
 
+# Terminal states an operator hears about (an alert each).
+INCIDENTS = frozenset({RunState.FAILED, RunState.REJECTED})
+
 SCHEMA_VERSION = 1
 HISTORY_LIMIT = 50
 
@@ -37,6 +40,9 @@ class Run:
     summary: Mapping[str, Any] = field(default_factory=dict)
     history: tuple[Mapping[str, str], ...] = ()
     alerted: bool = False
+    # An incident (failed or rejected) an operator has not been told of yet: set with the
+    # state, cleared when the alert is stored, so a crash in between is alerted next tick.
+    alert_due: bool = False
     input_removed: bool = False  # a temporary input (a zip's extracted CSV) was expired
     replay_of: str | None = None  # the file key of the run this one replays (dropbatch replay)
     doc_etag: str | None = None  # the stored document's _etag, for optimistic concurrency
@@ -63,6 +69,7 @@ class Run:
             "summary": dict(self.summary),
             "history": [dict(h) for h in self.history][-HISTORY_LIMIT:],
             "alerted": self.alerted,
+            "alert_due": self.alert_due,
             "input_removed": self.input_removed,
             "replay_of": self.replay_of,
         }
@@ -97,6 +104,7 @@ class Run:
                 summary=dict(doc.get("summary") or {}),
                 history=tuple(doc.get("history") or ()),
                 alerted=bool(doc.get("alerted")),
+                alert_due=bool(doc.get("alert_due")),
                 input_removed=bool(doc.get("input_removed")),
                 replay_of=doc.get("replay_of"),
                 doc_etag=doc.get("_etag"),
@@ -113,5 +121,6 @@ class Run:
             reason=reason,
             updated_at=at,
             history=(*self.history, entry),
+            alert_due=state in INCIDENTS,
             **changes,
         )

@@ -54,6 +54,9 @@ PARTS_RETENTION_HOURS = "DROPBATCH_PARTS_RETENTION_HOURS"
 IGNORE_PREFIXES = "DROPBATCH_IGNORE_PREFIXES"
 ALERT_WEBHOOK_URL = "DROPBATCH_ALERT_WEBHOOK_URL"
 ALERT_WEBHOOK_KIND = "DROPBATCH_ALERT_WEBHOOK_KIND"
+ALERT_ON_REJECTED = "DROPBATCH_ALERT_ON_REJECTED"
+DIGEST_HOUR = "DROPBATCH_DIGEST_HOUR"
+STATUS_URL = "DROPBATCH_STATUS_URL"
 NODE_HOUR_PRICE = "DROPBATCH_NODE_HOUR_PRICE"
 # The worker's options (limits and CSV options) are the app's settings of the same name with
 # DROPBATCH_WORKER_ in front (DROPBATCH_WORKER_ID_COLUMN for DROPBATCH_ID_COLUMN), passed on to
@@ -115,6 +118,9 @@ class Settings:
     ignore_prefixes: tuple[str, ...]
     alert_webhook_url: str | None
     alert_webhook_kind: str
+    alert_on_rejected: bool  # a rejected file raises a warning alert
+    digest_hour: int | None  # UTC hour of the optional daily digest alert
+    status_url: str | None  # the status page's address, linked from alerts
     # The worker's options as the task environment names them (see WORKER_OPTION_SETTINGS).
     worker_settings: Mapping[str, str] = field(default_factory=dict)
     node_hour_price: float | None = None  # what one node costs an hour (`dropbatch cost`)
@@ -167,6 +173,9 @@ class Settings:
             ),
             alert_webhook_url=r.optional_url(ALERT_WEBHOOK_URL),
             alert_webhook_kind=r.choice(ALERT_WEBHOOK_KIND, WEBHOOK_KINDS, "generic"),
+            alert_on_rejected=r.boolean(ALERT_ON_REJECTED, True),
+            digest_hour=r.optional_hour(DIGEST_HOUR),
+            status_url=r.optional_url(STATUS_URL),
             worker_settings=r.worker_options(),
             node_hour_price=r.price(NODE_HOUR_PRICE),
         )
@@ -195,6 +204,14 @@ class _Reader:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise SettingError(name, f"'{value}' is not an http(s) URL")
         return value.rstrip("/")
+
+    def optional_hour(self, name: str) -> int | None:
+        text = self.optional(name)
+        if text is None:
+            return None
+        if not text.isdigit() or not 0 <= int(text) <= 23:
+            raise SettingError(name, f"'{text}' is not an hour of the day, 0 to 23 (UTC)")
+        return int(text)
 
     def optional_url(self, name: str) -> str | None:
         return self.url(name) if self.optional(name) else None

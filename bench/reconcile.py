@@ -72,7 +72,7 @@ def parts(p: Pipeline) -> dict[str, float]:
     cutoff = utcnow() - dt.timedelta(hours=1)
     timed: dict[str, Callable[[], object]] = {
         "ledger_active_query": p.ledger.active,
-        "ledger_unalerted_failures_query": p.ledger.unalerted_failures,
+        "ledger_unalerted_query": p.ledger.unalerted,
         "ledger_expirable_parts_query": lambda: p.ledger.expirable_parts(cutoff),
         "sweep_ledger_keys_query": lambda: p.ledger.keys_in(container),
         "sweep_list_incoming": lambda: sum(1 for _ in p.blobs.list(container)),

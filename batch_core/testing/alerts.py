@@ -3,10 +3,13 @@ in a list. The webhook can be set down to see delivery tried again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
-from batch_core.alerts import Alert, webhook_body
+from batch_core.alerts import Alert, AlertKind, webhook_body, webhook_failing_alert
+from batch_core.alertstore import WEBHOOK_FAILING_AFTER
+from batch_core.clock import iso, utcnow
 from batch_core.testing.twin import Twin
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,9 @@ class MemoryAlerts(Twin):
 
     def raise_alert(self, alert: Alert) -> bool:
         self._request("record", alert.id)
+        if alert.kind == AlertKind.WEBHOOK and alert.id not in self.docs:
+            self.docs[alert.id] = alert.to_doc() | {"delivered": None}  # never posted
+            return True
         if alert.id in self.docs:
             return False
         doc = alert.to_doc() | {"delivered": False if self.webhook_kind else None}
@@ -34,14 +40,20 @@ class MemoryAlerts(Twin):
             self._deliver(doc)
         return True
 
-    def redeliver(self, limit: int = 20) -> int:
+    def redeliver(self, now: dt.datetime | None = None, limit: int = 20) -> int:
         self._request("query_undelivered")
         if not self.webhook_kind:
             return 0
         pending = sorted(
             (d for d in self.docs.values() if d["delivered"] is False), key=lambda d: d["at"]
         )[:limit]
-        return sum(self._deliver(doc) for doc in pending)
+        delivered = sum(self._deliver(doc) for doc in pending)
+        now = now or utcnow()
+        stale = [d for d in pending if str(d["at"]) < iso(now - WEBHOOK_FAILING_AFTER)]
+        if delivered == 0 and stale:
+            alert = webhook_failing_alert("the webhook", len(pending), str(stale[0]["at"]), now)
+            self.raise_alert(alert)
+        return delivered
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         self._request("query")

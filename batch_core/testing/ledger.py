@@ -59,9 +59,14 @@ class MemoryLedger(Twin):
         states = {s.value for s in ACTIVE}
         return self._select(lambda d: d.get("state") in states)
 
-    def unalerted_failures(self) -> list[Run]:
+    def unalerted(self) -> list[Run]:
         self._request("query")
-        return self._select(lambda d: d.get("state") == RunState.FAILED and not d.get("alerted"))
+        return self._select(
+            lambda d: (
+                d.get("alert_due") is True
+                or (d.get("state") == RunState.FAILED and not d.get("alerted"))
+            )
+        )
 
     def expirable_parts(self, before: dt.datetime, limit: int = 100) -> list[Run]:
         self._request("query")

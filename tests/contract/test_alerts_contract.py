@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from batch_core.alerts import Alert, AlertKind, Alerts, webhook_body
+from batch_core.alerts import Alert, AlertKind, webhook_body
+from batch_core.alertstore import Alerts
 from batch_core.ports import AlertsPort
 from batch_core.testing import MemoryAlerts
 from tests.contract.conftest import CosmosScratch

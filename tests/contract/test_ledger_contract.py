@@ -146,13 +146,18 @@ def test_active_holds_received_submitted_and_running_runs_only(ledger: LedgerSid
     assert active == {runs[s].key: s for s in expected}
 
 
-def test_unalerted_failures_are_failed_runs_not_yet_marked_alerted(ledger: LedgerSide) -> None:
+def test_unalerted_runs_are_due_incidents_and_failed_runs_not_marked_alerted(
+    ledger: LedgerSide,
+) -> None:
     told, _ = ledger.port.create(a_run(RunState.FAILED, alerted=True))
     untold, _ = ledger.port.create(a_run(RunState.FAILED))
+    due, _ = ledger.port.create(a_run(RunState.REJECTED, alert_due=True))
+    ledger.port.create(a_run(RunState.REJECTED))  # rejected before rejections were alerted
     ledger.port.create(a_run(RunState.SUCCEEDED))
-    assert [r.key for r in ledger.port.unalerted_failures()] == [untold.key]
+    assert sorted(r.key for r in ledger.port.unalerted()) == sorted([untold.key, due.key])
     ledger.port.save(dataclasses.replace(untold, alerted=True))
-    assert ledger.port.unalerted_failures() == []
+    ledger.port.save(dataclasses.replace(due, alerted=True, alert_due=False))
+    assert ledger.port.unalerted() == []
     assert told.alerted
 
 

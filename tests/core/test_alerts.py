@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from batch_core.alerts import Alert, AlertKind, Alerts
+from batch_core.alerts import Alert, AlertKind
+from batch_core.alertstore import Alerts
 from batch_core.clock import utcnow
 from batch_core.cosmosdb import ALERTS, cosmos_client
 from batch_core.settings import Settings

@@ -106,4 +106,5 @@ def test_exit_codes_decide_between_another_attempt_and_an_end(
     assert report.retried == int(tried_again)
     assert after.attempt == (2 if tried_again else 1)
     assert after.state is (ends_as or RunState.SUBMITTED)
-    assert p.alerts.kinds(run.key) == (["failed"] if ends_as is RunState.FAILED else [])
+    incident = {RunState.FAILED: ["failed"], RunState.REJECTED: ["rejected"]}
+    assert p.alerts.kinds(run.key) == incident.get(ends_as or RunState.SUBMITTED, [])
