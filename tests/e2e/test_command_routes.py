@@ -173,6 +173,11 @@ def test_a_reject_exit_code_ends_rejected_with_the_last_stderr_line(p: Pipeline)
     assert done.state is RunState.REJECTED
     assert done.reason == f"{dropped}: {dropped.rsplit('/', 1)[-1]}: the file is empty"
     assert done.attempt == 1
+    # And the person who dropped it hears of it, once
+    drain(p, run.key)
+    alerts = [a for a in p.alerts.recent(500) if a["run_key"] == run.key]
+    assert [a["kind"] for a in alerts] == ["rejected"]
+    assert "the file is empty" in alerts[0]["message"]
 
 
 def test_a_transient_exit_code_is_retried_and_then_succeeds(p: Pipeline) -> None:
