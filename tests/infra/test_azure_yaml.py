@@ -1,8 +1,7 @@
 """azure.yaml: valid against azd's published schema, and pointing at files that exist.
 
 The schema is Azure/azure-dev's `schemas/v1.0/azure.yaml.json` (MIT), read from
-tests/data/azd/azure.yaml.json, or from shared/azd/ beside the clone until it is vendored;
-without either, the schema test is skipped with that reason."""
+tests/data/azd/azure.yaml.json (vendored; see its README)."""
 
 from __future__ import annotations
 
@@ -17,10 +16,7 @@ import yaml
 from tests.infra.conftest import ROOT
 
 AZURE_YAML = ROOT / "azure.yaml"
-SCHEMA_PLACES = (
-    ROOT / "tests" / "data" / "azd" / "azure.yaml.json",
-    ROOT.parent / "shared" / "azd" / "azure.yaml.json",
-)
+SCHEMA = ROOT / "tests" / "data" / "azd" / "azure.yaml.json"
 
 
 def load() -> dict[str, Any]:
@@ -39,10 +35,7 @@ def schema_errors(doc: dict[str, Any], schema_path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def schema() -> Path:
-    found = next((p for p in SCHEMA_PLACES if p.is_file()), None)
-    if found is None:
-        pytest.skip("azd's azure.yaml schema is not vendored (tests/data/azd/azure.yaml.json)")
-    return found
+    return SCHEMA
 
 
 def test_azure_yaml_is_valid_against_the_azd_schema(schema: Path) -> None:
