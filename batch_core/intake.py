@@ -11,7 +11,7 @@ from batch_core.blobstore import BlobRef
 from batch_core.errors import ConflictError, PermanentError, UnsafeValueError, VanishedError
 from batch_core.keys import file_key, task_id
 from batch_core.pipeline import Pipeline
-from batch_core.routebook import is_ignored
+from batch_core.routebook import Route, is_ignored
 from batch_core.run import Run
 from batch_core.states import RunState
 from batch_core.submission import job_for, pool_for, route_of, task_for
@@ -30,7 +30,7 @@ def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         return None
     route = p.routes.match(blob.name)
     key = file_key(p.blobs.account, blob.container, blob.name, blob.etag)
-    fresh = Run(
+    received = Run(
         key=key,
         container=blob.container,
         name=blob.name,
@@ -45,11 +45,14 @@ def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         replay_of=blob.replay_of,
         history=({"at": now.isoformat(), "state": "received", "reason": "received"},),
     )
+    fresh = _decided(p, received, route, now)
     run, created = p.ledger.create(fresh)
     if not created:
         log.info(
             "duplicate event for %s/%s (run %s is %s)", blob.container, blob.name, key, run.state
         )
+    elif run.state is RunState.SUBMITTED:
+        return create_task(p, run, now)  # the one ledger write of a file was its plan
     if run.state is RunState.RECEIVED:
         if run.route == NO_ROUTE:
             return _advance_or_reread(
@@ -67,6 +70,20 @@ def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         # the reconciler, which moves it to today's job if its task is missing.
         create_task(p, run, now)
     return run
+
+
+def _decided(p: Pipeline, run: Run, route: Route | None, now: dt.datetime) -> Run:
+    """What the ledger's first (and usually only) write of a file holds: already rejected
+    when no route takes it, already planned (job and task ids are deterministic) when its
+    route runs one task; a fan-out file stays received until it is admitted."""
+    if route is None:
+        return run.moved(RunState.REJECTED, p.routes.no_route_reason(run.name), now)
+    if route.is_fanout:
+        return run
+    job = job_for(p, route, now.date())
+    tid = task_id(run.name, run.key, 1)
+    reason = f"attempt 1: task {tid} on job {job}"
+    return run.moved(RunState.SUBMITTED, reason, now, attempt=1, job_id=job, task_id=tid)
 
 
 def submit(p: Pipeline, run: Run, attempt: int, now: dt.datetime) -> Run:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from batch_core import intake
 from batch_core.states import RunState
 from batch_core.testing import MemoryPipeline
-from tests.core.specs.steps import CSV, stored, tick
+from tests.core.specs.steps import CSV, pipeline, received, stored, tick
 
 
 def test_a_second_event_for_the_same_blob_creates_no_second_task(p: MemoryPipeline) -> None:
@@ -44,3 +44,24 @@ def test_an_event_for_a_blob_whose_task_already_runs_or_ended_asks_batch_nothing
     # Then only the first delivery created a task, and the run's end stands
     assert p.batch.requests["CreateTask"] == 1
     assert stored(p, run).state is RunState.SUCCEEDED
+
+
+def test_a_file_costs_intake_one_ledger_write_and_one_create_task() -> None:
+    # Given a CSV dropped once
+    p = pipeline()
+    run = received(p)
+
+    # Then its run was written once, already planned, and its task created once
+    assert (p.ledger.requests["create"], p.ledger.requests["save"]) == (1, 0)
+    assert p.batch.requests["CreateTask"] == 1
+    assert run.attempt == 1 and run.job_id and run.task_id
+    assert [h["state"] for h in run.history] == ["received", "submitted"]
+
+
+def test_a_file_no_route_takes_is_written_once_already_rejected() -> None:
+    p = pipeline()
+    blob = p.blobs.upload(p.settings.container_incoming, "notes.txt", b"x")
+    run = intake.receive(p, blob, p.clock.now())
+    assert run is not None and run.state is RunState.REJECTED
+    assert (p.ledger.requests["create"], p.ledger.requests["save"]) == (1, 0)
+    assert p.batch.requests["CreateTask"] == 0
