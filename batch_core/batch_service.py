@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from batch_core.poolcheck import PoolKeeper, PoolProblem
 
 log = logging.getLogger(__name__)
+MAX_TASKS_PER_REQUEST = 100  # Batch's limit for one add-task-collection request
 
 
 def batch_client(settings: Settings) -> BatchClient:
@@ -231,6 +232,51 @@ class BatchService:
             if code in ("JobNotFound", "JobCompleted", "JobBeingDeleted", "JobBeingTerminated"):
                 self._known_jobs.discard(job_id)
             raise translate(e, f"add task {task.id} to job {job_id}") from e
+
+    def add_tasks(
+        self,
+        job_id: str,
+        tasks: Sequence[models.BatchTaskCreateOptions],
+        pool_id: str | None = None,
+    ) -> dict[str, bool | DropbatchError]:
+        """Add up to 100 tasks in one request; per task id: True created, False existed
+        already (TaskExists), or the error Batch gave that task. An error of the whole request
+        is raised (no task of it is assumed created)."""
+        if len(tasks) > MAX_TASKS_PER_REQUEST:
+            raise ValueError(f"at most {MAX_TASKS_PER_REQUEST} tasks per request")
+        if job_id not in self._known_jobs:  # its pool was ensured by the caller
+            self.ensure_job(job_id, pool_id)
+        try:
+            result = self._c.create_task_collection(
+                job_id, models.BatchTaskGroup(task_values=list(tasks))
+            )
+        except AzureError as e:
+            if error_code(e) in (
+                "JobNotFound",
+                "JobCompleted",
+                "JobBeingDeleted",
+                "JobBeingTerminated",
+            ):
+                self._known_jobs.discard(job_id)
+            raise translate(e, f"add {len(tasks)} tasks to job {job_id}") from e
+        outcomes: dict[str, bool | DropbatchError] = {}
+        for r in result.result_values or []:
+            tid = str(r.task_id)
+            status = enum_text(r.status, "")
+            code = str(r.error.code) if r.error is not None and r.error.code else ""
+            if status == "success":
+                outcomes[tid] = True
+            elif code == "TaskExists":
+                outcomes[tid] = False
+            elif status == "servererror":
+                outcomes[tid] = TransientError(f"add task {tid} to job {job_id}: {code}")
+            else:
+                outcomes[tid] = PermanentError(f"add task {tid} to job {job_id}: {code or status}")
+        for task in tasks:  # a task the answer left out was not added
+            outcomes.setdefault(
+                str(task.id), TransientError(f"add task {task.id}: no result in the answer")
+            )
+        return outcomes
 
     def task_status(self, job_id: str, task_id: str) -> TaskStatus | None:
         try:

@@ -133,7 +133,7 @@ def create_task(p: Pipeline, run: Run, now: dt.datetime) -> Run:
         return _advance_or_reread(p, run, RunState.REJECTED, f"{run.name}: {e}", now)
     except VanishedError as e:
         return _advance_or_reread(p, run, RunState.VANISHED, str(e), now)
-    p.batch.add_task(run.job_id, task, pool.pool_id)
+    p.submitter.add(run.job_id, task, pool.pool_id)
     return run
 
 

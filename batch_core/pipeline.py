@@ -19,6 +19,7 @@ from batch_core.ports import AlertsPort, BatchPort, BlobsPort, LedgerPort, Poiso
 from batch_core.records import Records
 from batch_core.routebook import ROUTES_FILE, Routebook, load_routes_from_env
 from batch_core.settings import Settings
+from batch_core.submitter import GroupSubmitter
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class Pipeline:
             records=Records(db.get_container_client(RECORDS)),
             routes=routes or routes_for(settings, app_root or Path.cwd()),
         )
+
+    @cached_property
+    def submitter(self) -> GroupSubmitter:
+        """Groups the tasks this process's invocations plan together (one per pipeline)."""
+        return GroupSubmitter(self.batch, self.settings.submit_window_ms / 1000)
 
     @cached_property
     def pools(self) -> dict[str, PoolPlan]:

@@ -10,7 +10,7 @@ Every method raises only `batch_core.errors` types: `TransientError` (worth anot
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from azure.batch import models
@@ -18,6 +18,7 @@ from azure.batch import models
 from batch_core.alerts import Alert
 from batch_core.batch_service import JobInfo, PoolNodeCounts, TaskStatus
 from batch_core.blobstore import BlobRef
+from batch_core.errors import DropbatchError
 from batch_core.ledger import RunFilter
 from batch_core.poison import PoisonMessage
 from batch_core.poolcheck import PoolProblem
@@ -157,6 +158,17 @@ class BatchPort(Protocol):
         """Create the task (and the pool and job if missing): True if created, False when a
         task of that id exists already (TaskExists: a duplicate). Raises when the job is
         completed or being deleted (PermanentError) or Batch is unavailable (TransientError)."""
+        ...
+
+    def add_tasks(
+        self,
+        job_id: str,
+        tasks: Sequence[models.BatchTaskCreateOptions],
+        pool_id: str | None = None,
+    ) -> dict[str, bool | DropbatchError]:
+        """Add up to 100 tasks in one request (the job made when missing): per task id True
+        (created), False (it existed: TaskExists) or the error of that task. A failure of the
+        whole request is raised."""
         ...
 
     def task_status(self, job_id: str, task_id: str) -> TaskStatus | None:

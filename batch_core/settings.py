@@ -57,6 +57,7 @@ ALERT_WEBHOOK_KIND = "DROPBATCH_ALERT_WEBHOOK_KIND"
 ALERT_ON_REJECTED = "DROPBATCH_ALERT_ON_REJECTED"
 DIGEST_HOUR = "DROPBATCH_DIGEST_HOUR"
 STATUS_URL = "DROPBATCH_STATUS_URL"
+SUBMIT_WINDOW_MS = "DROPBATCH_SUBMIT_WINDOW_MS"
 NODE_HOUR_PRICE = "DROPBATCH_NODE_HOUR_PRICE"
 # The worker's options (limits and CSV options) are the app's settings of the same name with
 # DROPBATCH_WORKER_ in front (DROPBATCH_WORKER_ID_COLUMN for DROPBATCH_ID_COLUMN), passed on to
@@ -121,6 +122,7 @@ class Settings:
     alert_on_rejected: bool  # a rejected file raises a warning alert
     digest_hour: int | None  # UTC hour of the optional daily digest alert
     status_url: str | None  # the status page's address, linked from alerts
+    submit_window_ms: int  # tasks planned this close together go to Batch in one request
     # The worker's options as the task environment names them (see WORKER_OPTION_SETTINGS).
     worker_settings: Mapping[str, str] = field(default_factory=dict)
     node_hour_price: float | None = None  # what one node costs an hour (`dropbatch cost`)
@@ -176,6 +178,7 @@ class Settings:
             alert_on_rejected=r.boolean(ALERT_ON_REJECTED, True),
             digest_hour=r.optional_hour(DIGEST_HOUR),
             status_url=r.optional_url(STATUS_URL),
+            submit_window_ms=r.integer(SUBMIT_WINDOW_MS, 25, minimum=0),
             worker_settings=r.worker_options(),
             node_hour_price=r.price(NODE_HOUR_PRICE),
         )

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from azure.batch import models
 
 from batch_core.batch_service import JobInfo, PoolNodeCounts, TaskStatus
-from batch_core.errors import NotFoundError, PermanentError
+from batch_core.errors import DropbatchError, NotFoundError, PermanentError
 from batch_core.poolcheck import PoolProblem
 from batch_core.pools import PoolPlan
 from batch_core.settings import Settings
@@ -90,6 +90,31 @@ class MemoryBatch(Twin):
             return False
         job.tasks[str(task.id)] = MemoryTask(spec=task, changed_at=self._clock.now())
         return True
+
+    def add_tasks(
+        self,
+        job_id: str,
+        tasks: Sequence[models.BatchTaskCreateOptions],
+        pool_id: str | None = None,
+    ) -> dict[str, bool | DropbatchError]:
+        if len(tasks) > 100:
+            raise ValueError("at most 100 tasks per request")
+        if job_id not in self._known_jobs:
+            self.ensure_job(job_id, pool_id)
+        self._request("CreateTaskCollection", job_id, len(tasks))
+        job = self.jobs_by_id.get(job_id)
+        if job is None or job.state != "active":
+            self._known_jobs.discard(job_id)
+            code = "JobNotFound" if job is None else "JobCompleted"
+            error = NotFoundError if job is None else PermanentError
+            raise error(f"add {len(tasks)} tasks to job {job_id}: {code}")
+        outcomes: dict[str, bool | DropbatchError] = {}
+        for task in tasks:
+            created = str(task.id) not in job.tasks
+            if created:
+                job.tasks[str(task.id)] = MemoryTask(spec=task, changed_at=self._clock.now())
+            outcomes[str(task.id)] = created
+        return outcomes
 
     def task_status(self, job_id: str, task_id: str) -> TaskStatus | None:
         self._request("GetTask", job_id, task_id)

@@ -24,6 +24,8 @@ MEMORY_VALUES = {
     "DROPBATCH_BATCH_URL": "https://memory.batch.invalid",
     "DROPBATCH_BATCH_ACCOUNT": "memory",
     "DROPBATCH_COSMOS_ENDPOINT": "https://memory.documents.invalid",
+    # Specs drive one call at a time: tasks go one request each unless a spec groups them.
+    "DROPBATCH_SUBMIT_WINDOW_MS": "0",
 }
 
 

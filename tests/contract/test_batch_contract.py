@@ -147,3 +147,13 @@ def test_a_missing_job_cannot_be_counted_and_ending_it_is_a_no_op(batch: BatchSi
     batch.port.terminate_job(missing)
     batch.port.delete_job(missing)
     assert batch.port.jobs(f"{batch.prefix}-") == []
+
+
+def test_tasks_added_together_report_each_outcome_and_an_existing_one_is_no_error(
+    batch: BatchSide,
+) -> None:
+    assert batch.port.add_task(batch.job, a_task("g0", 0)) is True
+    outcomes = batch.port.add_tasks(batch.job, [a_task(f"g{i}", 0) for i in range(4)])
+    assert outcomes == {"g0": False, "g1": True, "g2": True, "g3": True}
+    for i in range(4):
+        assert batch.port.task_status(batch.job, f"g{i}") is not None

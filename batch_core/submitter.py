@@ -1,0 +1,87 @@
+"""Group submission: the tasks that concurrent invocations in one process plan within a short
+window go to Batch together, up to 100 per add-task-collection request, instead of one
+request each. The first caller of a window waits it out and sends the group; each caller
+gets its own task's outcome (TaskExists counts as success). When the whole request fails,
+every caller of the group gets that error: its run stays planned and the reconciler creates
+the missing task later — a task is never dropped silently. A window of 0 sends at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from azure.batch import models
+
+from batch_core.batch_service import MAX_TASKS_PER_REQUEST
+from batch_core.errors import DropbatchError, TransientError
+from batch_core.ports import BatchPort
+
+# How long a caller waits at most for its group's answer beyond the window.
+ANSWER_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass
+class _Group:
+    job_id: str
+    pool_id: str | None
+    tasks: list[models.BatchTaskCreateOptions] = field(default_factory=list)
+    outcomes: dict[str, bool | DropbatchError] = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
+    sealed: bool = False
+
+
+class GroupSubmitter:
+    """Sends the tasks added within `window_seconds` of each other, per job, together."""
+
+    def __init__(self, batch: BatchPort, window_seconds: float) -> None:
+        self._batch = batch
+        self._window = window_seconds
+        self._lock = threading.Lock()
+        self._open: dict[str, _Group] = {}
+
+    def add(
+        self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None
+    ) -> bool:
+        """Add `task` to job `job_id`: True if created, False if it existed; raises the
+        DropbatchError of its request (or of the task itself)."""
+        if self._window <= 0:
+            return self._batch.add_task(job_id, task, pool_id)
+        with self._lock:
+            group = self._open.get(job_id)
+            leader = group is None
+            if group is None:
+                group = self._open[job_id] = _Group(job_id, pool_id)
+            group.tasks.append(task)
+            if len(group.tasks) >= MAX_TASKS_PER_REQUEST:
+                self._seal(group)
+        if leader:
+            self._lead(group)
+        if not group.done.wait(ANSWER_TIMEOUT_SECONDS):
+            raise TransientError(f"add task {task.id}: no answer from its group in time")
+        outcome = group.outcomes[str(task.id)]
+        if isinstance(outcome, DropbatchError):
+            raise outcome
+        return outcome
+
+    def _lead(self, group: _Group) -> None:
+        deadline = time.monotonic() + self._window
+        while not group.sealed and time.monotonic() < deadline:
+            time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
+        with self._lock:
+            self._seal(group)
+        try:
+            group.outcomes = self._batch.add_tasks(group.job_id, group.tasks, group.pool_id)
+        except DropbatchError as e:
+            group.outcomes = {str(t.id): e for t in group.tasks}
+        except Exception as e:  # the callers must hear of it, whatever it was
+            error = TransientError(f"add {len(group.tasks)} tasks: {type(e).__name__}: {e}")
+            group.outcomes = {str(t.id): error for t in group.tasks}
+        finally:
+            group.done.set()
+
+    def _seal(self, group: _Group) -> None:
+        """No more tasks join `group` (lock held): a new one opens for the job."""
+        group.sealed = True
+        if self._open.get(group.job_id) is group:
+            del self._open[group.job_id]
