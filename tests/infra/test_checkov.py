@@ -18,6 +18,9 @@ import pytest
 
 from tests.infra.conftest import INFRA, ROOT, mutate
 
+# Each test runs checkov (a few seconds on a quiet machine, much longer on a busy one).
+pytestmark = pytest.mark.timeout(300)
+
 CHECKOV = ROOT / ".venv-infra" / "bin" / "checkov"
 CONFIG = ROOT / ".checkov.yaml"
 CHECKS = INFRA / "checks"
