@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def batch_client(settings: Settings) -> BatchClient:
     credential = batch_credential(settings.batch_account, settings.batch_key, settings.identity)
-    return BatchClient(settings.batch_url, credential)  # type: ignore[arg-type]
+    return BatchClient(settings.batch_url, credential)
 
 
 def error_code(error: AzureError) -> str | None:

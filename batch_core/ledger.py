@@ -143,7 +143,7 @@ class Ledger:
             docs = list(
                 self._c.query_items(
                     query,
-                    parameters=params,  # type: ignore[arg-type]
+                    parameters=params,
                     enable_cross_partition_query=True,
                 )
             )

@@ -81,7 +81,7 @@ class RejectsFile:
 
     def __init__(self) -> None:
         self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115
-        self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")  # type: ignore[arg-type]
+        self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")
         self._writer = csv.writer(self._text, lineterminator="\r\n")
         self._writer.writerow(["row", "line", "reason", "fields"])
 

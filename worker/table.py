@@ -172,7 +172,7 @@ class Table:
 
 def _decoder(stream: IO[bytes], encoding: str) -> io.TextIOWrapper:
     buffered: io.BufferedReader = (
-        stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type,type-var]
+        stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
     )
     start = buffered.peek(4)[:4]
     is_utf8 = codecs.lookup(encoding).name == "utf-8"

@@ -26,7 +26,7 @@ def split_source(source: str) -> tuple[SourceKind, str]:
         return "https", source
     for kind in ("config", "results", "member"):
         if source.startswith(kind + ":"):
-            return kind, source[len(kind) + 1 :]  # type: ignore[return-value]
+            return kind, source[len(kind) + 1 :]
     raise ValueError(SOURCES_HELP)
 
 
@@ -63,7 +63,7 @@ def is_prefix(source: str) -> bool:
 def split_destination(to: str) -> tuple[Literal["results", "logs"], str]:
     for kind in ("results", "logs"):
         if to.startswith(kind + ":"):
-            return kind, to[len(kind) + 1 :]  # type: ignore[return-value]
+            return kind, to[len(kind) + 1 :]
     raise ValueError("expected results:<path> or logs:<path>")
 
 

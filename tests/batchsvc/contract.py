@@ -14,7 +14,7 @@ from azure.batch import BatchClient
 from azure.core.exceptions import HttpResponseError, ResponseNotReadError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import SansIOHTTPPolicy
-from azure.core.rest import HttpRequest
+from azure.core.rest import HttpRequest, HttpResponse
 
 API_VERSION = "2025-06-01"
 SWAGGER = Path(__file__).resolve().parents[1] / "data" / "batch-rest-api" / "BatchService.json"
@@ -49,6 +49,7 @@ def raw(
     try:
         response = client.send_request(request)
     except HttpResponseError as e:
+        assert isinstance(e.response, HttpResponse), e
         response = e.response
     text = response.text() if method != "HEAD" else ""
     return response.status_code, (json.loads(text) if text else None), response.headers

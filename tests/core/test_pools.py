@@ -70,7 +70,7 @@ def todays_spec(s: Settings) -> models.BatchPoolCreateOptions:
 def body(options: models.BatchPoolCreateOptions | None) -> dict[str, Any]:
     """The JSON the SDK sends for these options, checked against the REST description."""
     assert options is not None
-    doc = json.loads(json.dumps(options.as_dict(), default=str))
+    doc: dict[str, Any] = json.loads(json.dumps(options.as_dict(), default=str))
     interval = options.auto_scale_evaluation_interval
     if interval is not None:
         doc["autoScaleEvaluationInterval"] = f"PT{int(interval.total_seconds())}S"
