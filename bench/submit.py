@@ -241,9 +241,9 @@ def summarize(
 ) -> dict[str, Any]:
     n = len(dropped)
     latencies = [
-        tasks[tid].created.timestamp() - d.uploaded_at  # type: ignore[union-attr]
+        made.timestamp() - d.uploaded_at
         for tid, d in dropped.items()
-        if tid in tasks and tasks[tid].created is not None
+        if tid in tasks and (made := tasks[tid].created) is not None
     ]
     created_at = [v.created.timestamp() for v in tasks.values() if v.created is not None]
     ended_at = [v.ended.timestamp() for v in tasks.values() if v.ended is not None]

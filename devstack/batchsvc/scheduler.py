@@ -484,49 +484,50 @@ class Scheduler:
             self._next_cleanup = time.monotonic() + 1.0
             self._clean_expired_task_dirs()
         for pool in self.registry.pools.values():
-            for node in list(pool.nodes.values()):
-                if node.doc.get("state") == "leavingpool" and not node.running:
-                    self.forget_node(node)
-                    pool.nodes.pop(node.id, None)
-                    self.registry.store.delete_node(pool.id, node.id)
-                    pool.doc["currentDedicatedNodes"] = sum(
-                        1 for n in pool.nodes.values() if n.doc.get("isDedicated")
-                    )
-                    pool.doc["currentLowPriorityNodes"] = sum(
-                        1 for n in pool.nodes.values() if not n.doc.get("isDedicated")
-                    )
+            self._drop_nodes_that_left(pool)
         for job in list(self.registry.jobs.values()):
-            state = job.state
-            if state == "active":
-                self._check_job_limits(job)
-            elif state == "disabling" and (
-                job.doc.get("_disableTasks") != "wait" or not self.job_has_running(job.id)
-            ):
-                transition(job.doc, "disabled")
-                self.registry.save_job(job)
-            elif state == "enabling":
-                transition(job.doc, "active")
-                self.registry.save_job(job)
-            elif (
-                state == "terminating"
-                and not self.job_has_running(job.id)
-                and self.job_tasks.releases_done(job)
-            ):
-                info = job.doc.setdefault(
-                    "executionInfo", {"startTime": job.doc.get("creationTime")}
-                )
-                info["endTime"] = iso(now())
-                transition(job.doc, "completed")
-                self.registry.save_job(job)
-            elif (
-                state == "deleting"
-                and not self.job_has_running(job.id)
-                and self.job_tasks.releases_done(job)
-            ):
-                self._remove_job(job)
+            self._advance_job(job)
         for pool in list(self.registry.pools.values()):
             if pool.doc.get("state") == "deleting" and not self.pool_has_running(pool.id):
                 self._remove_pool(pool)
+
+    def _drop_nodes_that_left(self, pool: Pool) -> None:
+        for node in list(pool.nodes.values()):
+            if node.doc.get("state") == "leavingpool" and not node.running:
+                self.forget_node(node)
+                pool.nodes.pop(node.id, None)
+                self.registry.store.delete_node(pool.id, node.id)
+                pool.doc["currentDedicatedNodes"] = sum(
+                    1 for n in pool.nodes.values() if n.doc.get("isDedicated")
+                )
+                pool.doc["currentLowPriorityNodes"] = sum(
+                    1 for n in pool.nodes.values() if not n.doc.get("isDedicated")
+                )
+
+    def _advance_job(self, job: Job) -> None:
+        """An active job is held to its limits; a job in a passing state (disabling, enabling,
+        terminating, deleting) moves on once it may."""
+        state = job.state
+        if state == "active":
+            self._check_job_limits(job)
+        elif state == "disabling" and (
+            job.doc.get("_disableTasks") != "wait" or not self.job_has_running(job.id)
+        ):
+            transition(job.doc, "disabled")
+            self.registry.save_job(job)
+        elif state == "enabling":
+            transition(job.doc, "active")
+            self.registry.save_job(job)
+        elif state == "terminating" and self._job_drained(job):
+            info = job.doc.setdefault("executionInfo", {"startTime": job.doc.get("creationTime")})
+            info["endTime"] = iso(now())
+            transition(job.doc, "completed")
+            self.registry.save_job(job)
+        elif state == "deleting" and self._job_drained(job):
+            self._remove_job(job)
+
+    def _job_drained(self, job: Job) -> bool:
+        return not self.job_has_running(job.id) and self.job_tasks.releases_done(job)
 
     def _clean_expired_task_dirs(self) -> None:
         """A completed task's directory is removed once its retentionTime has passed."""

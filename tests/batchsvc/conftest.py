@@ -118,7 +118,9 @@ def start_service(
 
     threading.Thread(target=drain, daemon=True).start()
     ready: list[str] = []
-    reader = threading.Thread(target=lambda: ready.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    out = process.stdout
+    assert out is not None
+    reader = threading.Thread(target=lambda: ready.append(out.readline()), daemon=True)
     reader.start()
     reader.join(timeout=30)
     if not ready or not ready[0]:

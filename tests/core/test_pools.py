@@ -86,7 +86,8 @@ def test_without_a_routes_file_the_default_pool_is_todays_pool(autoscale: str) -
     plan = plans["default"]
     assert plan.create is not None
     assert plan.create.as_dict() == todays_spec(s).as_dict()
-    assert default_plan(s).create.as_dict() == todays_spec(s).as_dict()  # type: ignore[union-attr]
+    default = default_plan(s).create
+    assert default is not None and default.as_dict() == todays_spec(s).as_dict()
     assert plan.managed == "data" and plan.installs_worker and plan.worker_wheel is None
     assert worker_command_for(plan, s) == s.worker_command
     body(plan.create)
@@ -221,7 +222,9 @@ def test_a_fixed_pool_gets_its_node_counts_and_no_identity_when_none_is_set() ->
     assert (c.target_dedicated_nodes, c.target_low_priority_nodes) == (2, 3)
     assert c.start_task is not None and c.start_task.command_line == "true"
     assert (c.start_task.resource_files or [])[0].identity_reference is None
-    assert c.start_task.user_identity.auto_user.elevation_level == "nonadmin"  # type: ignore[union-attr]
+    user = c.start_task.user_identity
+    assert user is not None and user.auto_user is not None
+    assert user.auto_user.elevation_level == "nonadmin"
     body(c)
 
 
