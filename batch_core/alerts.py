@@ -54,11 +54,14 @@ class Alert:
 
     @property
     def id(self) -> str:
+        """The alert's identity: the same kind, subject and run always give the same id, so raising
+        it twice is seen."""
         return hashlib.sha256(f"{self.kind}|{self.subject}|{self.run_key}".encode()).hexdigest()[
             :40
         ]
 
     def to_doc(self) -> dict[str, Any]:
+        """The alert as its stored document (schema version 1)."""
         return {
             "id": self.id,
             "schema_version": 1,
@@ -145,6 +148,7 @@ class Alerts:
 
     @classmethod
     def build(cls, container: ContainerProxy, settings: Settings) -> Alerts:
+        """Alerts stored in `container`, delivered to the webhook the settings name (if any)."""
         return cls(container, settings.alert_webhook_url, settings.alert_webhook_kind)
 
     def raise_alert(self, alert: Alert) -> bool:
@@ -191,6 +195,7 @@ class Alerts:
         return True
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """At most `limit` stored alerts, newest first."""
         query = f"SELECT TOP {int(limit)} * FROM c ORDER BY c.at DESC"
         try:
             return list(self._c.query_items(query, enable_cross_partition_query=True))

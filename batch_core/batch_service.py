@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,12 +16,10 @@ from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 
-from batch_core.credentials import batch_credential
-from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
+from batch_core.batchclient import batch_client as batch_client  # its first home was here
+from batch_core.batchclient import enum_text, error_code, translate
 from batch_core.pools import PoolPlan, default_plan
 from batch_core.pools import autoscale_formula as autoscale_formula  # its first home was here
 from batch_core.poolstate import PoolUse
@@ -34,57 +31,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def batch_client(settings: Settings) -> BatchClient:
-    credential = batch_credential(settings.batch_account, settings.batch_key, settings.identity)
-    return BatchClient(settings.batch_url, credential)
-
-
-def error_code(error: AzureError) -> str | None:
-    """Batch's error code (TaskExists, JobNotFound, ...) from an SDK exception."""
-    model = getattr(error, "model", None)
-    code = getattr(model, "code", None)
-    if code:
-        return str(code)
-    response = getattr(error, "response", None)
-    if response is None:
-        return None
-    try:
-        response.read()  # a streamed error response (file downloads) is not read yet
-        body = json.loads(response.text())
-    except (AzureError, ValueError, TypeError, AttributeError):
-        return None
-    return str(body.get("code")) if isinstance(body, dict) and body.get("code") else None
-
-
-def enum_text(value: object, default: str) -> str:
-    """The wire value of an SDK enum (str() of these gives 'BatchTaskState.COMPLETED')."""
-    if value is None:
-        return default
-    return str(getattr(value, "value", value))
-
-
-def translate(error: AzureError, doing: str) -> DropbatchError:
-    code = error_code(error)
-    if isinstance(error, ServiceRequestError | ServiceResponseError):
-        return TransientError(f"{doing}: Batch unreachable ({type(error).__name__})")
-    if isinstance(error, HttpResponseError):
-        status = error.status_code or 0
-        if status in (401, 403):
-            return PermanentError(
-                f"{doing}: Batch refused the credentials (HTTP {status} {code or ''}); check "
-                "DROPBATCH_BATCH_ACCOUNT and DROPBATCH_BATCH_KEY, or the app identity's role on "
-                "the Batch account"
-            )
-        if status == 404:
-            return NotFoundError(f"{doing}: {code or 'not found'}")
-        if status in (408, 429) or status >= 500:
-            return TransientError(f"{doing}: Batch answered HTTP {status} {code or ''}".rstrip())
-        return PermanentError(f"{doing}: Batch answered HTTP {status} {code or ''}".rstrip())
-    return PermanentError(f"{doing}: {type(error).__name__}: {error}")
-
-
 @dataclass(frozen=True)
 class TaskStatus:
+    """What Batch says of one task: its state, exit code, failure and times."""
+
     state: str
     exit_code: int | None
     failure: str | None
@@ -108,12 +58,17 @@ def _status(t: models.BatchTask) -> TaskStatus:
 
 @dataclass(frozen=True)
 class JobInfo:
+    """One Batch job: its id, state and creation time."""
+
     id: str
     state: str
     created_at: dt.datetime | None
 
 
 class BatchService:
+    """The Batch port over the real SDK client: pools, the jobs of the days, one task per file
+    attempt."""
+
     def __init__(self, client: BatchClient, settings: Settings) -> None:
         self._c = client
         self._s = settings
@@ -121,6 +76,7 @@ class BatchService:
         self._keeper: PoolKeeper | None = None
 
     def ensure_pool(self) -> None:
+        """Create the default pool (from the settings) unless it exists."""
         pool_id = self._s.batch_pool_id
         try:
             if self._pool_exists(pool_id):
@@ -193,6 +149,7 @@ class BatchService:
         return PoolUse(pool_id, unfinished, max(moments))
 
     def delete_pool(self, pool_id: str) -> None:
+        """Start deleting the pool; a pool already gone or being deleted is fine."""
         try:
             self._c.begin_delete_pool(pool_id)  # started; the service finishes it
         except AzureError as e:
@@ -200,6 +157,7 @@ class BatchService:
                 raise translate(e, f"delete pool {pool_id}") from e
 
     def ensure_job(self, job_id: str, pool_id: str | None = None) -> None:
+        """Create the job on `pool_id` (the default pool when None) unless it exists."""
         pool_id = pool_id or self._s.batch_pool_id
         job = models.BatchJobCreateOptions(
             id=job_id,

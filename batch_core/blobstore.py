@@ -44,10 +44,13 @@ class BlobRef:
 
     @property
     def parent(self) -> str | None:
+        """The zip this file was extracted from (its metadata), if any."""
         return self.metadata.get(PARENT_METADATA)
 
 
 def translate(error: AzureError, doing: str) -> DropbatchError:
+    """The dropbatch error for a storage SDK error: not found, transient or permanent, naming what
+    was being done."""
     if isinstance(error, ResourceNotFoundError):
         return NotFoundError(f"{doing}: not found")
     if isinstance(error, ServiceRequestError | ServiceResponseError):
@@ -61,11 +64,14 @@ def translate(error: AzureError, doing: str) -> DropbatchError:
 
 
 def blob_service(settings: Settings) -> BlobServiceClient:
+    """A blob service client for the settings' account, with its key, SAS or the identity."""
     access = settings.storage
     return BlobServiceClient(access.blob_endpoint, credential=access.credential(settings.identity))
 
 
 class BlobStore:
+    """The blobs port over the real storage SDK client."""
+
     def __init__(self, service: BlobServiceClient, settings: Settings) -> None:
         self._svc = service
         self._s = settings

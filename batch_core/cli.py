@@ -25,6 +25,7 @@ COLUMNS = ("state", "route", "name", "rows", "docs", "rejects", "updated", "reas
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `dropbatch` command line: parse `argv`, run the subcommand, return the exit code."""
     parser = argparse.ArgumentParser(prog="dropbatch", description=__doc__)
     parser.add_argument(
         "--settings",
@@ -136,6 +137,7 @@ def settings_file(given: str | None) -> str | None:
 
 
 def row(run: Run) -> dict[str, Any]:
+    """One run as a row of the status table."""
     s = run.summary
     return {
         "state": run.state.value,
@@ -150,6 +152,7 @@ def row(run: Run) -> dict[str, Any]:
 
 
 def table(runs: Sequence[Run]) -> str:
+    """The runs as a text table, or a hint when there are none."""
     if not runs:
         return "no runs yet: drop a .csv or .zip file into the incoming container"
     rows = [row(r) for r in runs]

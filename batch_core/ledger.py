@@ -51,6 +51,8 @@ class RunFilter:
 
 
 class Ledger:
+    """The ledger port over a Cosmos DB container of run documents."""
+
     def __init__(self, container: ContainerProxy) -> None:
         self._c = container
 

@@ -74,6 +74,9 @@ REQUIRED_SETTINGS = (BATCH_URL, BATCH_ACCOUNT, COSMOS_ENDPOINT)
 @dataclass(frozen=True)
 class Settings:
     # Secrets are kept out of repr() so that logging settings never leaks them.
+    """The function app's settings, read once from the environment (names as in
+    local.settings.sample.json); secrets stay out of repr()."""
+
     storage_connection_string: str | None = field(repr=False)  # None: identity-based
     storage: StorageAccess
     blob_endpoint: str

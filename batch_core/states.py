@@ -10,6 +10,8 @@ from worker.contract import WorkerExit
 
 
 class RunState(StrEnum):
+    """The states of a run, from received to one of the terminal states."""
+
     RECEIVED = "received"
     SUBMITTED = "submitted"
     RUNNING = "running"
@@ -20,6 +22,7 @@ class RunState(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Whether the run has ended (succeeded, rejected, failed or vanished)."""
         return self in TERMINAL
 
     def can_move_to(self, other: RunState) -> bool:

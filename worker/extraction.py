@@ -31,6 +31,8 @@ def metadata_value(text: str) -> str:
 
 
 def run_zip(context: TaskContext, path: Path, rejection: RejectedInput | None) -> WorkerOutcome:
+    """Verify and extract the zip at `path` into one child blob per entry (or reject it); the
+    outcome."""
     s = context.settings
     children: list[Child] = []
     skipped: list[Skipped] = []

@@ -9,7 +9,8 @@ import uuid
 from azure.batch import BatchClient
 
 from batch_core import reconcile
-from batch_core.batch_service import BatchService, batch_client
+from batch_core.batch_service import BatchService
+from batch_core.batchclient import batch_client
 from batch_core.blobstore import BlobRef
 from batch_core.clock import utcnow
 from batch_core.pipeline import Pipeline

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from batch_core import cleanup
-from batch_core.batch_service import enum_text
+from batch_core.batchclient import enum_text
 from batch_core.clock import utcnow
 from batch_core.pipeline import Pipeline
 from batch_core.submission import job_id_for
