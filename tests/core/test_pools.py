@@ -29,7 +29,7 @@ from batch_core.routebook import builtin_routebook, parse_routes
 from batch_core.settings import Settings
 from batch_core.workerwheel import REQUIREMENTS, build_wheel, worker_wheel
 from devstack.batchsvc.autoscale import evaluate
-from tests.batchsvc.contract import validate
+from tests.devstack.batchsvc.contract import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 IDENTITY = (

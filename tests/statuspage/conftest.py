@@ -24,8 +24,8 @@ from batch_core.run import Run
 from batch_core.settings import Settings
 from batch_core.states import RunState
 from devstack.stack import Stack
+from tests.devstack.funchost.conftest import apps, azurite
 from tests.e2e.conftest import live_stack
-from tests.funchost.conftest import apps, azurite
 
 __all__ = ["apps", "azurite", "live_stack"]
 

@@ -12,8 +12,8 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 
-from tests.batchsvc.blobstore import DEV_ACCOUNT, DEV_KEY, Blobs
-from tests.batchsvc.conftest import (
+from tests.devstack.batchsvc.blobstore import DEV_ACCOUNT, DEV_KEY, Blobs
+from tests.devstack.batchsvc.conftest import (
     RunningService,
     execution,
     failure,

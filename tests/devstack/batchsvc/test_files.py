@@ -10,8 +10,8 @@ from azure.batch import models as m
 from azure.core.exceptions import ResourceNotFoundError
 from azure.core.rest import HttpResponse
 
-from tests.batchsvc.conftest import wait_task_completed
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.conftest import wait_task_completed
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 

@@ -18,8 +18,8 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from tests.batchsvc import contract
-from tests.batchsvc.conftest import (
+from tests.devstack.batchsvc import contract
+from tests.devstack.batchsvc.conftest import (
     LEAK_CANARY,
     QUICK_POLL,
     RunningService,

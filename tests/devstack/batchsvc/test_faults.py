@@ -13,7 +13,7 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import ResourceExistsError, ServiceResponseError
 
-from tests.batchsvc.conftest import (
+from tests.devstack.batchsvc.conftest import (
     RunningService,
     execution,
     odata_code,

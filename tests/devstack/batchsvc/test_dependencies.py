@@ -10,7 +10,7 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
-from tests.batchsvc.conftest import (
+from tests.devstack.batchsvc.conftest import (
     QUICK_POLL,
     execution,
     odata_code,
@@ -19,7 +19,7 @@ from tests.batchsvc.conftest import (
     wait_task_completed,
     wait_until,
 )
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 

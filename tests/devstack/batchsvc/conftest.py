@@ -29,8 +29,8 @@ from azure.batch.models._models import BatchJobTerminateOptions
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 
-from tests.batchsvc.blobstore import REPO_ROOT, blobs  # noqa: F401 - a session fixture
-from tests.batchsvc.contract import SwaggerContract
+from tests.devstack.batchsvc.blobstore import REPO_ROOT, blobs  # noqa: F401 - a session fixture
+from tests.devstack.batchsvc.contract import SwaggerContract
 
 ACCOUNT = "devstackbatch"
 # A secret in the service's own environment: it must never reach a task.

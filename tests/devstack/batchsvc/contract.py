@@ -17,7 +17,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.rest import HttpRequest, HttpResponse
 
 API_VERSION = "2025-06-01"
-SWAGGER = Path(__file__).resolve().parents[1] / "data" / "batch-rest-api" / "BatchService.json"
+SWAGGER = Path(__file__).resolve().parents[2] / "data" / "batch-rest-api" / "BatchService.json"
 
 
 @cache

@@ -11,8 +11,8 @@ import pytest
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
-from tests.batchsvc import contract
-from tests.batchsvc.conftest import RunningService, wait_until
+from tests.devstack.batchsvc import contract
+from tests.devstack.batchsvc.conftest import RunningService, wait_until
 
 pytestmark = pytest.mark.stack
 

@@ -12,7 +12,7 @@ from azure.batch import models as m
 from azure.batch.models._models import BatchNodeRebootOptions  # named by the SDK, not exported
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
-from tests.batchsvc.conftest import (
+from tests.devstack.batchsvc.conftest import (
     QUICK_POLL,
     RunningService,
     execution,
@@ -25,7 +25,7 @@ from tests.batchsvc.conftest import (
     wait_task_completed,
     wait_until,
 )
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from azure.batch import models as m
 
-from tests.batchsvc.conftest import execution, start_service, task_dir, wait_until
+from tests.devstack.batchsvc.conftest import execution, start_service, task_dir, wait_until
 
 pytestmark = pytest.mark.stack
 

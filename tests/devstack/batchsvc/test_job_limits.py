@@ -12,8 +12,8 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
-from tests.batchsvc.blobstore import REPO_ROOT
-from tests.batchsvc.conftest import (
+from tests.devstack.batchsvc.blobstore import REPO_ROOT
+from tests.devstack.batchsvc.conftest import (
     QUICK_POLL,
     execution,
     odata_code,
@@ -21,7 +21,7 @@ from tests.batchsvc.conftest import (
     terminating,
     wait_until,
 )
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 

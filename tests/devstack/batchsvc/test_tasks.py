@@ -10,8 +10,8 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
-from tests.batchsvc.blobstore import Blobs
-from tests.batchsvc.conftest import (
+from tests.devstack.batchsvc.blobstore import Blobs
+from tests.devstack.batchsvc.conftest import (
     QUICK_POLL,
     RunningService,
     execution,
