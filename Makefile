@@ -63,7 +63,7 @@ $(AZCLI_STAMP):
 	touch $@
 
 azcli-test: deps azcli
-	$(BIN)/python -m pytest -m azcli tests/batchsvc/test_azcli.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m azcli tests/devstack/batchsvc/test_azcli.py $(PYTEST_ARGS)
 
 bench: deps
 	$(BIN)/python -m bench

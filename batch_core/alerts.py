@@ -48,11 +48,14 @@ class Alert:
 
     @property
     def id(self) -> str:
+        """The alert's identity: the same kind, subject and run always give the same id, so raising
+        it twice is seen."""
         return hashlib.sha256(f"{self.kind}|{self.subject}|{self.run_key}".encode()).hexdigest()[
             :40
         ]
 
     def to_doc(self) -> dict[str, Any]:
+        """The alert as its stored document (schema version 1)."""
         return {
             "id": self.id,
             "schema_version": 1,

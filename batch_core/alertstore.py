@@ -48,6 +48,7 @@ class Alerts:
 
     @classmethod
     def build(cls, container: ContainerProxy, settings: Settings) -> Alerts:
+        """Alerts stored in `container`, posted to the webhook the settings name (if any)."""
         return cls(
             container, settings.alert_webhook_url, settings.alert_webhook_kind, settings.status_url
         )

@@ -28,6 +28,9 @@ class Pushed:
 
 
 class Assets:
+    """The assets container: files that pools and tasks download (the worker wheel, start-task and
+    task files)."""
+
     def __init__(self, service: BlobServiceClient, settings: Settings) -> None:
         self._svc = service
         self.container = settings.container_config
@@ -42,6 +45,7 @@ class Assets:
             raise translate(e, f"create container {self.container}") from e
 
     def upload(self, name: str, data: bytes, content_type: str) -> None:
+        """Write (overwriting) an asset, creating the container when it is missing."""
         try:
             self._svc.get_blob_client(self.container, name).upload_blob(
                 data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
@@ -53,6 +57,7 @@ class Assets:
             raise translate(e, f"upload {self.container}/{name}") from e
 
     def exists(self, name: str) -> bool:
+        """Whether the asset is there."""
         try:
             return bool(self._svc.get_blob_client(self.container, name).exists())
         except AzureError as e:

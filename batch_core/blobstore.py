@@ -49,14 +49,18 @@ class BlobRef:
 
     @property
     def parent(self) -> str | None:
+        """The zip this file was extracted from (its metadata), if any."""
         return self.metadata.get(PARENT_METADATA)
 
     @property
     def replay_of(self) -> str | None:
+        """The file key of the run this blob replays (`dropbatch replay`), if it is a replay."""
         return self.metadata.get(REPLAY_OF_METADATA)
 
 
 def translate(error: AzureError, doing: str) -> DropbatchError:
+    """The dropbatch error for a storage SDK error: not found, transient or permanent, naming what
+    was being done."""
     if isinstance(error, ResourceNotFoundError):
         return NotFoundError(f"{doing}: not found")
     if isinstance(error, ServiceRequestError | ServiceResponseError):
@@ -70,11 +74,14 @@ def translate(error: AzureError, doing: str) -> DropbatchError:
 
 
 def blob_service(settings: Settings) -> BlobServiceClient:
+    """A blob service client for the settings' account, with its key, SAS or the identity."""
     access = settings.storage
     return BlobServiceClient(access.blob_endpoint, credential=access.credential(settings.identity))
 
 
 class BlobStore:
+    """The blobs port over the real storage SDK client."""
+
     def __init__(self, service: BlobServiceClient, settings: Settings) -> None:
         self._svc = service
         self._s = settings

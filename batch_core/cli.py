@@ -27,6 +27,7 @@ COLUMNS = ("state", "route", "name", "rows", "docs", "rejects", "updated", "reas
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `dropbatch` command line: parse `argv`, run the subcommand, return the exit code."""
     parser = argparse.ArgumentParser(prog="dropbatch", description=__doc__)
     parser.add_argument(
         "--settings",
@@ -104,35 +105,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_doctor(settings_file(args.settings))
     try:
         p = Pipeline.build(settings_with_file(settings_file(args.settings)))
-        if args.command == "status" and args.run:
-            show_run(p, args.run, args.json)
-        elif args.command == "replay":
-            return replay_files(p, args.prefix, args.state, args.replay_id)
-        elif args.command == "cost":
-            show_cost(p, args.days, args.price_per_node_hour, args.json)
-        elif args.command == "status":
-            state = RunState(args.state) if args.state else None
-            runs = p.ledger.recent(args.limit, state)
-            print(json.dumps([r.to_doc() for r in runs], indent=2) if args.json else table(runs))
-        elif args.command == "init":
-            p.provision()
-            print("containers and database are ready")
-            print(f"worker wheel: {poolcli.upload_worker_wheel(p.settings)}")
-        elif args.command == "routes":
-            print(json.dumps(explain_route(p, args.blob_name, utcnow()), indent=2, default=str))
-        elif args.command == "reconcile":
-            print(json.dumps(reconcile.tick(p, utcnow()).as_dict(), indent=2))
-        elif args.command == "alerts":
-            found = p.alerts.recent()
-            if args.json:
-                print(json.dumps(found, indent=2))
-            for a in [] if args.json else found:
-                print(
-                    f"{a['at']}  {a['severity']:<7} {a['kind']:<7} {a['subject']}: {a['message']}"
-                )
+        return run_on_pipeline(p, args)
     except DropbatchError as e:
         print(f"dropbatch: {e}", file=sys.stderr)
         return 1
+
+
+def run_on_pipeline(p: Pipeline, args: argparse.Namespace) -> int:
+    """The subcommands that need the pipeline's services; 0 unless one says otherwise."""
+    if args.command == "status" and args.run:
+        show_run(p, args.run, args.json)
+    elif args.command == "replay":
+        return replay_files(p, args.prefix, args.state, args.replay_id)
+    elif args.command == "cost":
+        show_cost(p, args.days, args.price_per_node_hour, args.json)
+    elif args.command == "status":
+        state = RunState(args.state) if args.state else None
+        runs = p.ledger.recent(args.limit, state)
+        print(json.dumps([r.to_doc() for r in runs], indent=2) if args.json else table(runs))
+    elif args.command == "init":
+        p.provision()
+        print("containers and database are ready")
+        print(f"worker wheel: {poolcli.upload_worker_wheel(p.settings)}")
+    elif args.command == "routes":
+        print(json.dumps(explain_route(p, args.blob_name, utcnow()), indent=2, default=str))
+    elif args.command == "reconcile":
+        print(json.dumps(reconcile.tick(p, utcnow()).as_dict(), indent=2))
+    elif args.command == "alerts":
+        found = p.alerts.recent()
+        if args.json:
+            print(json.dumps(found, indent=2))
+        for a in [] if args.json else found:
+            print(f"{a['at']}  {a['severity']:<7} {a['kind']:<7} {a['subject']}: {a['message']}")
     return 0
 
 
@@ -217,6 +221,7 @@ def settings_file(given: str | None) -> str | None:
 
 
 def row(run: Run) -> dict[str, Any]:
+    """One run as a row of the status table."""
     s = run.summary
     return {
         "state": run.state.value,
@@ -231,6 +236,7 @@ def row(run: Run) -> dict[str, Any]:
 
 
 def table(runs: Sequence[Run]) -> str:
+    """The runs as a text table, or a hint when there are none."""
     if not runs:
         return "no runs yet: drop a .csv or .zip file into the incoming container"
     rows = [row(r) for r in runs]

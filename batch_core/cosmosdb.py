@@ -32,6 +32,8 @@ T = TypeVar("T")
 
 
 def cosmos_client(settings: Settings) -> CosmosClient:
+    """A Cosmos DB client for the settings' endpoint, with its key or the identity; TLS stays
+    verified against the configured CA file."""
     policy = ConnectionPolicy()
     if settings.cosmos_ca_cert:
         # The local server's certificate is self-signed. azure-cosmos skips verification for
@@ -43,6 +45,7 @@ def cosmos_client(settings: Settings) -> CosmosClient:
 
 
 def database(client: CosmosClient, settings: Settings) -> DatabaseProxy:
+    """The pipeline's database."""
     return client.get_database_client(settings.cosmos_database)
 
 
@@ -55,6 +58,7 @@ def provision(client: CosmosClient, settings: Settings) -> None:
 
 
 def translate(error: AzureError, doing: str) -> DropbatchError:
+    """The dropbatch error for a Cosmos DB SDK error: not found, conflict, transient, permanent."""
     if isinstance(error, CosmosHttpResponseError):
         status = error.status_code or 0
         if status == 404:
@@ -71,6 +75,7 @@ def translate(error: AzureError, doing: str) -> DropbatchError:
 
 @contextmanager
 def translated(doing: str) -> Iterator[None]:
+    """Run the block with Cosmos DB errors translated (see `translate`)."""
     try:
         yield
     except AzureError as e:
@@ -78,5 +83,6 @@ def translated(doing: str) -> Iterator[None]:
 
 
 def call(doing: str, fn: Callable[[], T]) -> T:
+    """`fn()` with Cosmos DB errors translated (see `translate`)."""
     with translated(doing):
         return fn()

@@ -37,6 +37,8 @@ class TaskTime:
 
 @dataclass(frozen=True)
 class CostLine:
+    """Task time of one route on one day, and the node time it stands for."""
+
     day: dt.date
     route: str
     tasks: int
@@ -44,11 +46,13 @@ class CostLine:
     node_seconds: float
 
     def estimate(self, price_per_node_hour: float | None) -> float | None:
+        """Node hours times the price (None without a price)."""
         if price_per_node_hour is None:
             return None
         return self.node_seconds / 3600 * price_per_node_hour
 
     def as_dict(self, price: float | None) -> dict[str, Any]:
+        """The line as `dropbatch cost --json` prints it."""
         return {
             "day": self.day.isoformat(),
             "route": self.route,

@@ -55,6 +55,8 @@ class Identity:
     client_id: str | None = None  # a user-assigned identity; None: the system-assigned one
 
     def credential(self) -> TokenCredential:
+        """A token credential: the managed identity in Azure, else the default chain (with the
+        client id when given)."""
         from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
         if self.managed:
@@ -73,6 +75,7 @@ class StorageAccess:
     sas_token: str | None = field(default=None, repr=False)
 
     def credential(self, identity: Identity) -> StorageCredential:
+        """The storage credential: the account key, else the SAS token, else the identity."""
         if self.account_key:
             return AzureNamedKeyCredential(self.account, self.account_key)
         if self.sas_token:

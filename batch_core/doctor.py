@@ -1,7 +1,10 @@
 """`dropbatch doctor`: each service the app depends on, checked the way the app uses it, with
 the settings at hand (the local stack's or Azure's). Each check returns its results; a
 result that failed says what to do. Clients are made to fail fast (no retries, short
-timeouts): a doctor answers in seconds, where the app would keep trying."""
+timeouts): a doctor answers in seconds, where the app would keep trying.
+
+Over 300 lines because it holds one check per dependency (storage, queue, Cosmos DB, Batch,
+pools, routes, webhook) in a single dispatch table, each with its advice."""
 
 from __future__ import annotations
 
@@ -42,13 +45,16 @@ INIT = "run `dropbatch init` (or provision the Azure resources: azd provision)"
 
 
 @dataclass(frozen=True)
-class Result:
+class CheckResult:
+    """One check's outcome: what was checked, whether it passed, and what to do if not."""
+
     what: str
     ok: bool
     detail: str = ""
     advice: str = ""  # what to do, when it failed
 
     def line(self) -> str:
+        """The check as `dropbatch doctor` prints it (the advice under a failure)."""
         text = f"{'ok' if self.ok else 'FAIL':<4}  {self.what}"
         if self.detail:
             text += f": {self.detail}"
@@ -66,6 +72,7 @@ class Doctor:
 
     @cached_property
     def blobs(self) -> BlobServiceClient:
+        """A blob client that fails fast (no retries): a stopped server is reported at once."""
         access = self.settings.storage
         return BlobServiceClient(
             access.blob_endpoint,
@@ -76,12 +83,14 @@ class Doctor:
 
     @cached_property
     def batch(self) -> BatchClient:
+        """A Batch client that fails fast (no retries)."""
         s = self.settings
         credential = batch_credential(s.batch_account, s.batch_key, s.identity)
-        return BatchClient(s.batch_url, credential, retry_total=0)  # type: ignore[arg-type]
+        return BatchClient(s.batch_url, credential, retry_total=0)
 
     @cached_property
     def routes(self) -> Routebook | None:
+        """The routebook the app would load; None (and the reason kept) when it is invalid."""
         try:
             return routes_for(self.settings, self.app_root)
         except DropbatchError as e:
@@ -89,10 +98,10 @@ class Doctor:
             return None
 
 
-def failure(what: str, error: Exception, service: str, settings_hint: str) -> Result:
+def failure(what: str, error: Exception, service: str, settings_hint: str) -> CheckResult:
     """A failed result from an SDK error, with advice by the kind of failure."""
     if isinstance(error, ServiceRequestError | ServiceResponseError):
-        return Result(
+        return CheckResult(
             what,
             False,
             f"{service} unreachable ({type(error).__name__})",
@@ -101,7 +110,7 @@ def failure(what: str, error: Exception, service: str, settings_hint: str) -> Re
         )
     status = error.status_code if isinstance(error, HttpResponseError) else None
     if status in (401, 403):
-        return Result(
+        return CheckResult(
             what,
             False,
             f"{service} refused the credentials (HTTP {status})",
@@ -109,14 +118,16 @@ def failure(what: str, error: Exception, service: str, settings_hint: str) -> Re
             "(docs/deploy.md lists the roles)",
         )
     if isinstance(error, ResourceNotFoundError) or status == 404:
-        return Result(what, False, "does not exist", INIT)
-    return Result(what, False, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}", "")
+        return CheckResult(what, False, "does not exist", INIT)
+    return CheckResult(
+        what, False, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}", ""
+    )
 
 
 STORAGE_HINT = "AzureWebJobsStorage"
 
 
-def storage(d: Doctor) -> list[Result]:
+def storage(d: Doctor) -> list[CheckResult]:
     """Each container: a probe blob written and deleted, as the app writes and deletes."""
     s = d.settings
     results = []
@@ -132,13 +143,13 @@ def storage(d: Doctor) -> list[Result]:
         try:
             probe.upload_blob(b"", overwrite=True)
             probe.delete_blob()
-            results.append(Result(what, True, "writable"))
+            results.append(CheckResult(what, True, "writable"))
         except AzureError as e:
             results.append(failure(what, e, "storage", STORAGE_HINT))
     return results
 
 
-def poison_queue(d: Doctor) -> list[Result]:
+def poison_queue(d: Doctor) -> list[CheckResult]:
     """The host's poison queue, which the reconciler reads (absent until a trigger fails)."""
     access = d.settings.storage
     what = f"poison queue {POISON_QUEUE}"
@@ -152,13 +163,13 @@ def poison_queue(d: Doctor) -> list[Result]:
     try:
         queue.get_queue_properties()
     except ResourceNotFoundError:
-        return [Result(what, True, "not there yet (the host makes it when a trigger fails)")]
+        return [CheckResult(what, True, "not there yet (the host makes it when a trigger fails)")]
     except AzureError as e:
         return [failure(what, e, "queue storage", STORAGE_HINT)]
-    return [Result(what, True, "readable")]
+    return [CheckResult(what, True, "readable")]
 
 
-def cosmos(d: Doctor) -> list[Result]:
+def cosmos(d: Doctor) -> list[CheckResult]:
     """The database and each of its containers read, as the app reads them."""
     s = d.settings
     hint = "DROPBATCH_COSMOS_ENDPOINT and DROPBATCH_COSMOS_KEY"
@@ -168,53 +179,59 @@ def cosmos(d: Doctor) -> list[Result]:
         db.read()
     except AzureError as e:
         return [failure(what, e, "Cosmos DB", hint)]
-    results = [Result(what, True, s.cosmos_endpoint)]
+    results = [CheckResult(what, True, s.cosmos_endpoint)]
     for name in CONTAINERS:
         try:
             db.get_container_client(name).read()
-            results.append(Result(f"Cosmos DB container {name}", True, "readable"))
+            results.append(CheckResult(f"Cosmos DB container {name}", True, "readable"))
         except AzureError as e:
             results.append(failure(f"Cosmos DB container {name}", e, "Cosmos DB", hint))
     return results
 
 
-def batch_account(d: Doctor) -> list[Result]:
+def batch_account(d: Doctor) -> list[CheckResult]:
     """The Batch account answers a listing of its pools."""
     what = f"Batch account {d.settings.batch_account}"
     try:
         pools = [p.id for p in d.batch.list_pools(select=["id"])]
     except AzureError as e:
         return [failure(what, e, "Batch", "DROPBATCH_BATCH_URL and DROPBATCH_BATCH_ACCOUNT")]
-    return [Result(what, True, f"{d.settings.batch_url}, {len(pools)} pools")]
+    return [CheckResult(what, True, f"{d.settings.batch_url}, {len(pools)} pools")]
 
 
-def routes_file(d: Doctor) -> list[Result]:
+def routes_file(d: Doctor) -> list[CheckResult]:
     """The routes file loads as the app loads it."""
     book = d.routes
     if book is None:
         return [
-            Result("routes file", False, d.failed_routes or "", "fix it (`dropbatch routes check`)")
+            CheckResult(
+                "routes file", False, d.failed_routes or "", "fix it (`dropbatch routes check`)"
+            )
         ]
     where = book.source or "none: the built-in routes"
-    return [Result("routes file", True, f"{where}, {len(book.routes)} routes")]
+    return [CheckResult("routes file", True, f"{where}, {len(book.routes)} routes")]
 
 
-def pools(d: Doctor) -> list[Result]:
+def pools(d: Doctor) -> list[CheckResult]:
     """Each pool of the routes file: there (or to be created), as planned, with the worker
     identity when one is set."""
     if d.routes is None:
-        return [Result("pools", False, "not checked: the routes file does not load", "")]
+        return [CheckResult("pools", False, "not checked: the routes file does not load", "")]
     return [_pool(d, plan) for plan in plan_pools(d.routes, d.settings).values()]
 
 
-def _pool(d: Doctor, plan: PoolPlan) -> Result:
+def _pool(d: Doctor, plan: PoolPlan) -> CheckResult:
     what = f"pool '{plan.alias}' ({plan.pool_id})"
     try:
         pool = d.batch.get_pool(plan.pool_id)
     except ResourceNotFoundError:
         if plan.create is not None:
-            return Result(what, True, "not created yet: dropbatch creates it when a file needs it")
-        return Result(what, False, "external and missing", "create it, or change the routes file")
+            return CheckResult(
+                what, True, "not created yet: dropbatch creates it when a file needs it"
+            )
+        return CheckResult(
+            what, False, "external and missing", "create it, or change the routes file"
+        )
     except AzureError as e:
         return failure(what, e, "Batch", "DROPBATCH_BATCH_URL and DROPBATCH_BATCH_ACCOUNT")
     problems = differences(plan, pool)
@@ -222,24 +239,24 @@ def _pool(d: Doctor, plan: PoolPlan) -> Result:
         said = "; ".join(
             f"{p.property_name} is {p.actual!r}, planned {p.expected!r}" for p in problems
         )
-        return Result(
+        return CheckResult(
             what, False, said, "delete the pool to have it made again, or change the routes file"
         )
     identity = d.settings.worker_identity_id
     if identity is None:
-        return Result(what, True, "as planned")
+        return CheckResult(what, True, "as planned")
     ids = (
         [u.resource_id or "" for u in (pool.identity.user_assigned_identities or [])]
         if pool.identity
         else []
     )
     if any(i.lower() == identity.lower() for i in ids):
-        return Result(what, True, "as planned, with the worker identity")
+        return CheckResult(what, True, "as planned, with the worker identity")
     if urlparse(d.settings.batch_url).hostname in ("127.0.0.1", "localhost"):
-        return Result(
+        return CheckResult(
             what, True, "as planned (locally the node's credentials file is the identity)"
         )
-    return Result(
+    return CheckResult(
         what,
         False,
         "does not carry the worker identity (DROPBATCH_WORKER_IDENTITY_ID)",
@@ -248,25 +265,25 @@ def _pool(d: Doctor, plan: PoolPlan) -> Result:
     )
 
 
-def webhook(d: Doctor) -> list[Result]:
+def webhook(d: Doctor) -> list[CheckResult]:
     """The alert webhook's host answers HTTP(S) at all: a GET of its root, never a post (that
     would be an alert). It checks the address, the network and TLS, not that the hook takes
     alerts."""
     url = d.settings.alert_webhook_url
     if url is None:
-        return [Result("alert webhook", True, "none set (alerts are kept in Cosmos DB only)")]
+        return [CheckResult("alert webhook", True, "none set (alerts are kept in Cosmos DB only)")]
     parsed = urlparse(url)
     root = f"{parsed.scheme}://{parsed.netloc}/"
     what = f"alert webhook host {parsed.netloc}"
     try:
         with urllib.request.urlopen(root, timeout=TIMEOUT_SECONDS) as response:
-            return [Result(what, True, f"answers (HTTP {response.status} to GET /)")]
+            return [CheckResult(what, True, f"answers (HTTP {response.status} to GET /)")]
     except urllib.error.HTTPError as e:  # any answer means the host is there
-        return [Result(what, True, f"answers (HTTP {e.code} to GET /)")]
+        return [CheckResult(what, True, f"answers (HTTP {e.code} to GET /)")]
     except (urllib.error.URLError, TimeoutError, OSError) as e:
         reason = getattr(e, "reason", e)
         return [
-            Result(
+            CheckResult(
                 what,
                 False,
                 f"unreachable ({reason})",
@@ -275,7 +292,7 @@ def webhook(d: Doctor) -> list[Result]:
         ]
 
 
-CHECKS: dict[str, Callable[[Doctor], list[Result]]] = {
+CHECKS: dict[str, Callable[[Doctor], list[CheckResult]]] = {
     "storage": storage,
     "poison queue": poison_queue,
     "cosmos": cosmos,
@@ -286,7 +303,7 @@ CHECKS: dict[str, Callable[[Doctor], list[Result]]] = {
 }
 
 
-def examine(settings: Settings, app_root: Path, report: Callable[[Result], None]) -> bool:
+def examine(settings: Settings, app_root: Path, report: Callable[[CheckResult], None]) -> bool:
     """Run every check in order, telling `report` of each result; True when all passed."""
     d = Doctor(settings, app_root)
     passed = True

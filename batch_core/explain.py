@@ -48,7 +48,7 @@ def explain(p: Pipeline, name: str, now: dt.datetime) -> dict[str, Any]:
         attempt=1,
         job_id=job_for(p, route, now.date()), task_id=task_id(name, key, 1),
     )  # fmt: skip
-    dry = dataclasses.replace(p, blobs=_ReadOnlyBlobs(p.blobs))  # type: ignore[arg-type]
+    dry = dataclasses.replace(p, blobs=_ReadOnlyBlobs(p.blobs))
     task = task_for(dry, run, 1)
     return {
         "name": name,

@@ -23,6 +23,8 @@ def normalize_etag(etag: str) -> str:
 
 
 def file_key(account: str, container: str, name: str, etag: str) -> str:
+    """The key of one version of one blob: the same account, container, name and etag always give
+    the same key."""
     raw = f"{account}/{container}/{name}@{normalize_etag(etag)}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:FILE_KEY_LENGTH]
 

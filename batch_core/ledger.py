@@ -55,6 +55,8 @@ class RunFilter:
 
 
 class Ledger:
+    """The ledger port over a Cosmos DB container of run documents."""
+
     def __init__(self, container: ContainerProxy) -> None:
         self._c = container
 
@@ -149,7 +151,7 @@ class Ledger:
             docs = list(
                 self._c.query_items(
                     query,
-                    parameters=params,  # type: ignore[arg-type]
+                    parameters=params,
                     enable_cross_partition_query=True,
                 )
             )

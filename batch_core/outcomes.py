@@ -73,6 +73,8 @@ def verdict(route: Route, status: TaskStatus) -> TaskVerdict:
 
 
 def max_attempts(book: Routebook, route: Route, settings: Settings) -> int:
+    """How many attempts a file of the route gets: the route's, the routes file's default, else the
+    setting."""
     return route.max_attempts or book.defaults.max_attempts or settings.max_attempts
 
 

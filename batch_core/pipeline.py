@@ -9,7 +9,8 @@ from functools import cached_property
 from pathlib import Path
 
 from batch_core.alertstore import Alerts
-from batch_core.batch_service import BatchService, batch_client
+from batch_core.batch_service import BatchService
+from batch_core.batchclient import batch_client
 from batch_core.blobstore import BlobStore, blob_service
 from batch_core.cosmosdb import ALERTS, RECORDS, RUNS, cosmos_client, database, provision
 from batch_core.ledger import Ledger
@@ -24,6 +25,8 @@ from batch_core.submitter import GroupSubmitter
 
 @dataclass(frozen=True)
 class Pipeline:
+    """Everything batch_core works with: the settings and one adapter per port."""
+
     settings: Settings
     ledger: LedgerPort
     blobs: BlobsPort

@@ -23,6 +23,8 @@ BATCH = 32
 
 @dataclass(frozen=True)
 class PoisonMessage:
+    """A blob event the Functions host gave up on, as read from the poison queue."""
+
     container: str
     name: str
     etag: str
@@ -53,11 +55,14 @@ def _unbase64(text: str) -> str | None:
 
 
 class PoisonQueue:
+    """The poison port over the storage queue the Functions host moves failed blob events to."""
+
     def __init__(self, client: QueueClient) -> None:
         self._q = client
 
     @classmethod
     def build(cls, settings: Settings) -> PoisonQueue:
+        """The poison queue of the storage account the settings name."""
         access = settings.storage
         return cls(
             QueueClient(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from azure.batch import BatchClient, models
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from batch_core.batch_service import error_code, translate
+from batch_core.batchclient import error_code, translate
 from batch_core.pools import PoolPlan
 from batch_core.poolstate import pool_properties
 
@@ -34,6 +34,8 @@ class PoolProblem:
 
     @property
     def message(self) -> str:
+        """The operator-facing text: which pool, what differs from the plan (or that it is missing),
+        what to do."""
         if self.property_name == "exists":
             return (
                 f"pool '{self.alias}' ({self.pool_id}) is external and does not exist; create it "
@@ -72,6 +74,9 @@ class PoolKeeper:
         self._done: dict[str, tuple[float | None, list[PoolProblem]]] = {}
 
     def ensure(self, plans: Iterable[PoolPlan]) -> list[PoolProblem]:
+        """Create the missing data pools and return every problem found (pools that differ
+        from their plans, external pools that are missing). Each pool is checked once; a
+        missing external pool again after a while."""
         problems: list[PoolProblem] = []
         for plan in plans:
             cached = self._done.get(plan.pool_id)

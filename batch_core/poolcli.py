@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from batch_core.assets import Assets, Pushed
-from batch_core.batch_service import BatchService, batch_client
+from batch_core.batch_service import BatchService
+from batch_core.batchclient import batch_client
 from batch_core.blobstore import blob_service
 from batch_core.errors import DropbatchError
 from batch_core.pools import PoolPlan, plan_pools
@@ -37,6 +38,8 @@ def upload_worker_wheel(settings: Settings) -> str:
 
 
 def push_assets(settings: Settings, folder: Path, prefix: str) -> int:
+    """Upload the files of `folder` under `prefix` to the assets container, printing each; the exit
+    code."""
     assets = Assets(blob_service(settings), settings)
     assets.provision()
 
@@ -50,6 +53,7 @@ def push_assets(settings: Settings, folder: Path, prefix: str) -> int:
 
 
 def describe(plan: PoolPlan) -> str:
+    """One line about a pool plan: its alias, id and how dropbatch treats it."""
     how = "external (must exist)" if plan.managed == "external" else "created by dropbatch"
     extras = [how]
     if plan.worker_wheel:

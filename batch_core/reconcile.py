@@ -36,6 +36,7 @@ class SweepGate:
     last: dt.datetime | None = None
 
     def due(self, now: dt.datetime) -> bool:
+        """Whether the sweep it guards should run at `now`."""
         return self.last is None or now - self.last >= self.every
 
 

@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 
 class Records:
+    """The records port over the Cosmos DB container the worker writes documents to."""
+
     def __init__(self, container: ContainerProxy) -> None:
         self._c = container
 

@@ -39,6 +39,7 @@ class Replayed:
     new_key: str | None = None
 
     def line(self) -> str:
+        """The file's line of `dropbatch replay`'s progress."""
         new = f" -> {self.new_key}" if self.new_key else ""
         return f"{self.outcome:<8} {self.old.name} ({self.old.key}{new}): {self.detail}"
 
@@ -49,6 +50,7 @@ def new_replay_id(now: dt.datetime) -> str:
 
 
 def check_replay_id(replay_id: str) -> str:
+    """The replay id as given; SettingError unless it is 1 to 64 of letters, digits, - and _."""
     if not REPLAY_ID.fullmatch(replay_id):
         raise SettingError("--replay-id", f"{replay_id!r}: letters, digits, - or _ (64 at most)")
     return replay_id
@@ -182,6 +184,7 @@ def _blob(p: Pipeline, container: str, name: str) -> BlobRef | None:
 
 
 def summary(done: list[Replayed], replay_id: str) -> str:
+    """The closing line of a replay: how many runs were chosen, replayed, already done, skipped."""
     counts = {o: sum(d.outcome == o for d in done) for o in ("replayed", "already", "skipped")}
     said = ", ".join(f"{n} {o}" for o, n in counts.items())
     return f"replay {replay_id}: {len(done)} runs chosen, {said}"

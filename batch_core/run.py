@@ -21,6 +21,8 @@ HISTORY_LIMIT = 50
 
 @dataclass(frozen=True)
 class Run:
+    """One file version's run: what was dropped, its state and history, and where its task is."""
+
     key: str
     container: str
     name: str
@@ -48,6 +50,7 @@ class Run:
     doc_etag: str | None = None  # the stored document's _etag, for optimistic concurrency
 
     def to_doc(self) -> dict[str, Any]:
+        """The run as its ledger document (with its schema version)."""
         return {
             "id": self.key,
             "schema_version": SCHEMA_VERSION,

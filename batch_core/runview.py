@@ -54,6 +54,8 @@ def find_run(p: Pipeline, name_or_key: str) -> Run:
 
 @dataclass(frozen=True)
 class Attempt:
+    """One attempt of a run: where its logs are and which of them exist."""
+
     number: int
     logs: str  # container/prefix/ of its stdout and stderr
     files: tuple[str, ...]  # which of them are there
@@ -61,6 +63,8 @@ class Attempt:
 
 @dataclass(frozen=True)
 class RunView:
+    """One run as `dropbatch status NAME` shows it: the run, its outputs, attempts and logs."""
+
     run: Run
     outputs: tuple[str, ...]  # results/<name>/<key>/... blob paths
     attempts: tuple[Attempt, ...]
@@ -70,6 +74,7 @@ class RunView:
     look: tuple[str, ...]  # where to look, for a failed or rejected run
 
     def as_dict(self) -> dict[str, Any]:
+        """The view as `dropbatch status NAME --json` prints it."""
         return {
             "run": self.run.to_doc(),
             "outputs": list(self.outputs),

@@ -1,5 +1,9 @@
 """Settings: one frozen object built from the environment. Names match
-local.settings.sample.json; nothing else in the package reads os.environ."""
+local.settings.sample.json; nothing else in the package reads os.environ.
+
+Over 300 lines because every setting the app reads is named, typed and checked here, in
+one place, by design (one reader per package); the storage and identity forms are in
+`credentials`."""
 
 from __future__ import annotations
 
@@ -79,6 +83,9 @@ REQUIRED_SETTINGS = (BATCH_URL, BATCH_ACCOUNT, COSMOS_ENDPOINT)
 @dataclass(frozen=True)
 class Settings:
     # Secrets are kept out of repr() so that logging settings never leaks them.
+    """The function app's settings, read once from the environment (names as in
+    local.settings.sample.json); secrets stay out of repr()."""
+
     storage_connection_string: str | None = field(repr=False)  # None: identity-based
     storage: StorageAccess
     blob_endpoint: str

@@ -10,6 +10,8 @@ from worker.contract import WorkerExit
 
 
 class RunState(StrEnum):
+    """The states of a run, from received to one of the terminal states."""
+
     RECEIVED = "received"
     SUBMITTED = "submitted"
     RUNNING = "running"
@@ -20,6 +22,7 @@ class RunState(StrEnum):
 
     @property
     def terminal(self) -> bool:
+        """Whether the run has ended (succeeded, rejected, failed or vanished)."""
         return self in TERMINAL
 
     def can_move_to(self, other: RunState) -> bool:
@@ -72,24 +75,28 @@ def verdict_for_task(task_state: str, exit_code: int | None, failure: str | None
         )
     if exit_code is None:
         return TaskVerdict(RunState.FAILED, True, f"task did not run: {failure or 'no exit code'}")
-    if exit_code == WorkerExit.OK:
-        return TaskVerdict(RunState.SUCCEEDED, False, "processed")
-    if exit_code == WorkerExit.REJECTED:
-        return TaskVerdict(RunState.REJECTED, False, "input rejected")
-    if exit_code == WorkerExit.VANISHED:
-        return TaskVerdict(RunState.VANISHED, False, "the blob was deleted or replaced first")
-    if exit_code == WorkerExit.CONFIG:
-        return TaskVerdict(
-            RunState.FAILED, False, "worker configuration error (exit 2): fix the settings"
-        )
-    if exit_code == WorkerExit.TRANSIENT:
-        return TaskVerdict(RunState.FAILED, True, "transient failure (exit 75)")
-    if exit_code == WorkerExit.THROTTLED:
-        return TaskVerdict(RunState.FAILED, True, "Cosmos DB write budget spent (exit 76)")
-    if exit_code == WorkerExit.TERMINATED:
-        return TaskVerdict(RunState.FAILED, True, "worker was stopped (SIGTERM, exit 143)")
-    if exit_code == WorkerExit.KILLED:
-        return TaskVerdict(
-            RunState.FAILED, True, "worker was killed (exit 137: out of memory or time limit)"
-        )
-    return TaskVerdict(RunState.FAILED, True, f"worker crashed (exit {exit_code})")
+    known = _EXIT_VERDICTS.get(exit_code)
+    return known or TaskVerdict(RunState.FAILED, True, f"worker crashed (exit {exit_code})")
+
+
+# What the worker's exit code means once its task completed.
+_EXIT_VERDICTS: dict[int, TaskVerdict] = {
+    WorkerExit.OK: TaskVerdict(RunState.SUCCEEDED, False, "processed"),
+    WorkerExit.REJECTED: TaskVerdict(RunState.REJECTED, False, "input rejected"),
+    WorkerExit.VANISHED: TaskVerdict(
+        RunState.VANISHED, False, "the blob was deleted or replaced first"
+    ),
+    WorkerExit.CONFIG: TaskVerdict(
+        RunState.FAILED, False, "worker configuration error (exit 2): fix the settings"
+    ),
+    WorkerExit.TRANSIENT: TaskVerdict(RunState.FAILED, True, "transient failure (exit 75)"),
+    WorkerExit.THROTTLED: TaskVerdict(
+        RunState.FAILED, True, "Cosmos DB write budget spent (exit 76)"
+    ),
+    WorkerExit.TERMINATED: TaskVerdict(
+        RunState.FAILED, True, "worker was stopped (SIGTERM, exit 143)"
+    ),
+    WorkerExit.KILLED: TaskVerdict(
+        RunState.FAILED, True, "worker was killed (exit 137: out of memory or time limit)"
+    ),
+}

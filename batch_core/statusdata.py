@@ -53,6 +53,7 @@ class RouteFigures:
 
     @property
     def success_rate(self) -> float | None:
+        """The share of ended runs that succeeded; None before any ended."""
         return self.succeeded / self.ended if self.ended else None
 
 
@@ -69,6 +70,8 @@ class PoolFigures:
 
 @dataclass(frozen=True)
 class StatusData:
+    """Everything the status page and status.json show, read at `now`."""
+
     now: dt.datetime
     counts: Mapping[str, int]  # runs of the window (and every active run) per state
     problems: list[Problem]

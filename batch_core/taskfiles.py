@@ -21,10 +21,12 @@ UPLOAD_CONDITIONS = {
 
 
 def container_url(settings: Settings, container: str) -> str:
+    """The URL of a container of the storage account."""
     return f"{settings.blob_endpoint.rstrip('/')}/{container}"
 
 
 def blob_url(settings: Settings, container: str, name: str, snapshot: str | None = None) -> str:
+    """The URL of a blob (of one snapshot of it, when given)."""
     url = f"{container_url(settings, container)}/{quote(name)}"
     return f"{url}?snapshot={quote(snapshot)}" if snapshot else url
 
@@ -38,6 +40,8 @@ def identity(settings: Settings) -> models.BatchNodeIdentityReference | None:
 
 
 def blob_resource(settings: Settings, url: str, path: str) -> models.ResourceFile:
+    """A task resource file downloaded from `url` to `path` as the worker identity (never with a
+    SAS)."""
     return models.ResourceFile(http_url=url, file_path=path, identity_reference=identity(settings))
 
 

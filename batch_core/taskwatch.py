@@ -28,6 +28,8 @@ RECHECK = dt.timedelta(minutes=10)  # an unchanged run is read on its own this o
 
 
 class Unchanged(Enum):
+    """The marker of a task whose status has not changed since it was last looked at."""
+
     TOKEN = "unchanged"
 
 
@@ -35,6 +37,9 @@ UNCHANGED = Unchanged.TOKEN
 
 
 class TaskWatch:
+    """Task statuses for one reconcile pass: asked one by one, or listed per job when a job has many
+    runs."""
+
     def __init__(self, batch: BatchPort, runs: Iterable[Run], now: dt.datetime) -> None:
         self._batch = batch
         self._now = now

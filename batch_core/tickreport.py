@@ -21,6 +21,7 @@ class TickReport:
     cleanup: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values."""
         return {
             "examined": self.examined,
             "moved": dict(self.moved),

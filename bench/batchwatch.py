@@ -37,7 +37,7 @@ class BatchWatch:
             values["DROPBATCH_BATCH_URL"],
             AzureNamedKeyCredential(
                 values["DROPBATCH_BATCH_ACCOUNT"], values["DROPBATCH_BATCH_KEY"]
-            ),  # type: ignore[arg-type]
+            ),
             raw_request_hook=self._count,
         )
 

@@ -29,6 +29,8 @@ from azure.batch import models
 from azure.storage.blob import ContainerClient
 
 from batch_core import reconcile
+from batch_core.batch_service import BatchService
+from batch_core.blobstore import blob_service
 from batch_core.clock import utcnow
 from batch_core.cosmosdb import RUNS, cosmos_client
 from batch_core.keys import file_key, normalize_etag, task_id
@@ -173,7 +175,7 @@ def build_history(p: Pipeline, stack_watch: BatchWatch, n: int) -> dict[str, Any
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    incoming = p.blobs._svc.get_container_client(p.settings.container_incoming)
+    incoming = blob_service(p.settings).get_container_client(p.settings.container_incoming)
     files = upload_history(
         incoming, [f"history/{i // 1000:03d}/file-{i:06d}.csv" for i in range(n)]
     )
@@ -224,6 +226,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         stats = BatchStats.of(stack)
         watch = BatchWatch(stack)
         # An idle pipeline that has run before: the pool and the job of the day exist.
+        assert isinstance(p.batch, BatchService), p.batch
         p.batch.ensure_pool()
         p.batch.ensure_job(job_id_for(p.settings, utcnow().date()))
         empty = scenario(p, stats, args.ticks, "no_history")

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.cosmos import ContainerProxy
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.blob import ContainerClient
 
+from batch_core.blobstore import blob_service
 from batch_core.cosmosdb import RUNS, cosmos_client
 from batch_core.keys import file_key, normalize_etag, task_id
 from batch_core.settings import Settings
@@ -165,7 +166,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "upload_concurrency": args.upload_concurrency,
             }
         )
-        blobs = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+        blobs = blob_service(settings)
         incoming = blobs.get_container_client(settings.container_incoming)
         runs = (
             cosmos_client(settings)
@@ -240,9 +241,9 @@ def summarize(
 ) -> dict[str, Any]:
     n = len(dropped)
     latencies = [
-        tasks[tid].created.timestamp() - d.uploaded_at  # type: ignore[union-attr]
+        made.timestamp() - d.uploaded_at
         for tid, d in dropped.items()
-        if tid in tasks and tasks[tid].created is not None
+        if tid in tasks and (made := tasks[tid].created) is not None
     ]
     created_at = [v.created.timestamp() for v in tasks.values() if v.created is not None]
     ended_at = [v.ended.timestamp() for v in tasks.values() if v.ended is not None]

@@ -34,8 +34,8 @@ from typing import Any
 
 import psutil
 from azure.cosmos import ContainerProxy, DatabaseProxy, PartitionKey
-from azure.storage.blob import BlobServiceClient
 
+from batch_core.blobstore import blob_service
 from batch_core.cosmosdb import cosmos_client
 from batch_core.keys import file_key, normalize_etag
 from batch_core.settings import Settings
@@ -81,11 +81,11 @@ def settings_credentials(stack: Stack) -> Path:
 
 
 def count(container: ContainerProxy) -> int:
-    found = list(
+    found: list[object] = list(
         container.query_items("SELECT VALUE COUNT(1) FROM c", enable_cross_partition_query=True)
     )
-    # SELECT VALUE yields bare numbers; the SDK types every item as a dict.
-    return sum(int(n) for n in found)  # type: ignore[call-overload]
+    # SELECT VALUE yields bare numbers, though the SDK types every item as a dict.
+    return sum(int(str(n)) for n in found)
 
 
 def run_worker(env: dict[str, str]) -> tuple[int, float]:
@@ -156,7 +156,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         containers = {v: fresh_container(db, f"records-{v}") for v in VARIANTS}
         data = csv_bytes(args.rows)
         blob = f"bench/records-{args.rows}.csv"
-        blobs = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+        blobs = blob_service(settings)
         props = blobs.get_blob_client(settings.container_incoming, blob).upload_blob(
             data, overwrite=True
         )

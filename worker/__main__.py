@@ -23,6 +23,7 @@ log = logging.getLogger("worker")
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
+    """Run one task from the environment Batch gives it; the exit code (see `WorkerExit`)."""
     try:
         settings = WorkerSettings.from_environ(os.environ if environ is None else environ)
     except WorkerConfigError as e:

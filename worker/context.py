@@ -51,10 +51,12 @@ class TaskContext:
 
     @property
     def source(self) -> Source:
+        """The input blob version this task processes."""
         s = self.settings
         return Source(s.input_container, s.input_blob, s.input_etag)
 
     def result_path(self, leaf: str) -> str:
+        """The blob name of one result file of this file version."""
         return f"{output_prefix(self.settings.input_blob, self.settings.file_key)}/{leaf}"
 
     def reason(self, error: RejectedInput) -> str:
@@ -93,16 +95,19 @@ class TaskContext:
         return sorted(k for k in found if is_file_key(k) and k != s.file_key)
 
     def put_result(self, leaf: str, data: bytes | IO[bytes], content_type: str) -> None:
+        """Write one result file of this file version."""
         self.storage.put(
             self.settings.container_results, self.result_path(leaf), data, content_type
         )
 
 
 def encode_marker(file_key: str, source: Source) -> bytes:
+    """The marker written with a file version's results: its key and source, as stable JSON."""
     body = {"file_key": file_key, "source": {"container": source.container, "name": source.name,
                                              "etag": source.etag}}  # fmt: skip
     return json.dumps(body, sort_keys=True).encode()
 
 
 def same_etag(a: str, b: str) -> bool:
+    """Whether two etags are the same, quoted or not."""
     return a.strip('"') == b.strip('"')

@@ -24,6 +24,9 @@ _KEYS = (STORAGE_CONNECTION_STRING, COSMOS_KEY, COSMOS_CA_CERT)
 
 @dataclass(frozen=True)
 class Credentials:
+    """What the node's credentials file gives the worker (keys kept out of repr()), and which names
+    it had."""
+
     storage_connection_string: str | None = field(default=None, repr=False)
     cosmos_key: str | None = field(default=None, repr=False)
     cosmos_ca_cert: Path | None = None

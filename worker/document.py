@@ -30,11 +30,14 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 @dataclass(frozen=True)
 class Source:
+    """The input blob version a document came from."""
+
     container: str
     name: str
     etag: str
 
     def as_json(self) -> dict[str, str]:
+        """The source as JSON-ready values."""
         return {"container": self.container, "name": self.name, "etag": self.etag}
 
 
@@ -51,6 +54,7 @@ class Built:
 
 
 def document_id(file_key: str, row_key: str) -> str:
+    """The id of a row's document: the same file version and row key always give the same id."""
     return hashlib.sha256(f"{file_key}/{row_key}".encode()).hexdigest()
 
 
@@ -96,6 +100,7 @@ class FirstRows:
         self._memory = None
 
     def close(self) -> None:
+        """Close the on-disk index of first rows."""
         if self._db is not None:
             self._db.close()
 
@@ -123,14 +128,17 @@ class DocumentBuilder:
         self._first_row_of_id = FirstRows() if self._id is not None else None
 
     def close(self) -> None:
+        """Release what the builder keeps on disk."""
         if self._first_row_of_id is not None:
             self._first_row_of_id.close()
 
     @property
     def has_group_column(self) -> bool:
+        """Whether the file has the column that rows are grouped by."""
         return self._group is not None
 
     def build(self, row: Row) -> Built | BadRow:
+        """The row's document, or why the row is bad."""
         values = row.values
         row_key = f"row:{row.number}"
         if self._id is not None:

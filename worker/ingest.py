@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def run_csv(context: TaskContext, path: Path, rejection: RejectedInput | None) -> WorkerOutcome:
+    """Check and load the CSV at `path` into documents (or reject it); the outcome."""
     with RejectsFile() as rejects:
         return _run(context, path, rejection, rejects)
 

@@ -61,6 +61,7 @@ class WorkerSettings:
 
     @property
     def credentials_path(self) -> Path | None:
+        """Where the node's credentials file is, when the task has a shared folder."""
         return self.shared_dir / CREDENTIALS_RELATIVE_PATH if self.shared_dir else None
 
     @classmethod

@@ -62,6 +62,7 @@ class Storage:
     def connect(
         cls, settings: WorkerSettings, credentials: Credentials, identity: TokenCredential | None
     ) -> Storage:
+        """Storage for the account the settings name, with the connection string or the identity."""
         credential: Any
         if credentials.storage_connection_string is not None:
             parts = parse_connection_string(credentials.storage_connection_string)
@@ -103,6 +104,7 @@ class Storage:
         return cls(client)
 
     def close(self) -> None:
+        """Close the storage client."""
         self._client.close()
 
     def download(
@@ -154,6 +156,7 @@ class Storage:
             ]
 
     def exists(self, container: str, name: str) -> bool:
+        """Whether the blob is there."""
         return self.current_etag(container, name) is not None
 
     def stage(self, container: str, name: str) -> StagedBlob:

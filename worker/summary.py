@@ -32,6 +32,7 @@ def escape_cell(text: str) -> str:
 
 
 def encode_json(document: dict[str, Any]) -> bytes:
+    """A summary document as stable, readable JSON bytes."""
     return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
 
 
@@ -42,6 +43,7 @@ class ExactSum:
         self._partials: list[float] = []
 
     def add(self, x: float) -> None:
+        """Add `x` with no rounding error."""
         i = 0
         for y in self._partials:
             if abs(x) < abs(y):
@@ -55,6 +57,7 @@ class ExactSum:
         self._partials[i:] = [x]
 
     def value(self) -> float:
+        """The exact sum, correctly rounded."""
         return math.fsum(self._partials)
 
 
@@ -81,11 +84,12 @@ class RejectsFile:
 
     def __init__(self) -> None:
         self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115
-        self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")  # type: ignore[arg-type]
+        self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")
         self._writer = csv.writer(self._text, lineterminator="\r\n")
         self._writer.writerow(["row", "line", "reason", "fields"])
 
     def add(self, bad: BadRow) -> None:
+        """Append one bad row, its reason first."""
         cells = [escape_cell(text) for text in (bad.reason, *bad.values)]
         self._writer.writerow([bad.number, bad.line, *cells])
 
@@ -96,6 +100,7 @@ class RejectsFile:
         return self._file
 
     def close(self) -> None:
+        """Close the file."""
         self._text.close()
 
     def __enter__(self) -> RejectsFile:
@@ -121,6 +126,7 @@ class CsvTally:
         self._groups: dict[str, _Group] = {}
 
     def add(self, built: Built) -> None:
+        """Count a good row and what it holds."""
         self.rows += 1
         self.good += 1
         self.invalid_numbers.update(built.invalid_numbers)
@@ -136,12 +142,14 @@ class CsvTally:
                 group.longitude.add(built.longitude)
 
     def add_bad(self, bad: BadRow) -> None:
+        """Count a bad row (the first is kept for the reason)."""
         self.rows += 1
         self.rejects += 1
         if self.first_reject is None:
             self.first_reject = bad
 
     def groups_json(self) -> dict[str, Any] | None:
+        """The per-group figures; None when the file has no group column."""
         if not self.has_group_column:
             return None
         return {name: self._groups[name].as_json() for name in sorted(self._groups)}
@@ -157,6 +165,7 @@ def csv_summary(
     documents: int,
     settings_view: dict[str, Any],
 ) -> dict[str, Any]:
+    """The summary document of a CSV run."""
     return {
         "schema_version": SCHEMA_VERSION,
         "file_key": file_key,
@@ -178,6 +187,8 @@ def csv_summary(
 
 @dataclass(frozen=True)
 class Child:
+    """One file extracted from a zip: its entry, blob and size."""
+
     entry: str
     blob: str
     bytes: int
@@ -185,6 +196,8 @@ class Child:
 
 @dataclass(frozen=True)
 class Skipped:
+    """One zip entry not extracted, and why."""
+
     entry: str
     reason: str
 
@@ -199,6 +212,7 @@ def zip_summary(
     children: list[Child],
     skipped: list[Skipped],
 ) -> dict[str, Any]:
+    """The summary document of a zip run."""
     return {
         "schema_version": SCHEMA_VERSION,
         "file_key": file_key,

@@ -34,6 +34,8 @@ _BOMS = (
 
 @dataclass(frozen=True)
 class Row:
+    """One data row of the table: its number, line and values."""
+
     number: int
     line: int
     values: list[str]
@@ -41,6 +43,8 @@ class Row:
 
 @dataclass(frozen=True)
 class BadRow:
+    """One row that could not be read, and why."""
+
     number: int
     line: int
     reason: str
@@ -153,6 +157,7 @@ class Table:
         return header
 
     def rows(self) -> Iterator[Row | BadRow]:
+        """Every row after the header, good or bad, in order."""
         width = len(self.header)
         while True:
             number = self.rows_read + 1
@@ -172,7 +177,7 @@ class Table:
 
 def _decoder(stream: IO[bytes], encoding: str) -> io.TextIOWrapper:
     buffered: io.BufferedReader = (
-        stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type,type-var]
+        stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
     )
     start = buffered.peek(4)[:4]
     is_utf8 = codecs.lookup(encoding).name == "utf-8"

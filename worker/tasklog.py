@@ -33,6 +33,8 @@ def configure_logging() -> None:
 
 
 class TaskLog:
+    """The task's log document: settings in use, phase timings, exit code and peak memory."""
+
     def __init__(self, settings: WorkerSettings) -> None:
         self._settings = settings
         self._started = time.monotonic()
@@ -49,6 +51,7 @@ class TaskLog:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
+        """Time the block as the phase `name`."""
         start = time.monotonic()
         try:
             yield
@@ -56,11 +59,13 @@ class TaskLog:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.monotonic() - start, 3)
 
     def finish(self, exit_code: int) -> None:
+        """Record the exit code, the total time and the peak memory."""
         self.exit_code = exit_code
         self.timings["total"] = round(time.monotonic() - self._started, 3)
         self.peak_rss_bytes = peak_rss_bytes()
 
     def as_json(self) -> dict[str, Any]:
+        """The log as JSON-ready values."""
         s = self._settings
         return {
             "schema_version": SCHEMA_VERSION,
@@ -91,6 +96,7 @@ class TaskLog:
         }
 
     def encode(self) -> bytes:
+        """The log as stable JSON bytes."""
         return (json.dumps(self.as_json(), sort_keys=True, indent=2) + "\n").encode()
 
 

@@ -41,6 +41,8 @@ _POLL_SECONDS = 0.5
 
 
 def writer_count(options: WriteOptions, documents_to_write: int) -> int:
+    """How many processes write the documents: one per so many rows, at most as many as the options
+    allow."""
     return max(1, min(options.processes, documents_to_write // ROWS_PER_PROCESS))
 
 

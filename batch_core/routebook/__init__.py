@@ -13,13 +13,13 @@ from batch_core.routebook.loader import (
 from batch_core.routebook.model import Defaults, ExitCodes, Route, RoutesFile
 from batch_core.routebook.placeholders import render
 from batch_core.routebook.pools import Pool
-from batch_core.routebook.programs import CsvOptions, ZipOptions, csv_options_from, worker_env
+from batch_core.routebook.programs import CsvRouteOptions, ZipOptions, csv_options_from, worker_env
 from batch_core.routebook.tasks import Fanout, Task
 
 __all__ = [
     "DEFAULT_ROUTES_FILE",
     "ROUTES_FILE",
-    "CsvOptions",
+    "CsvRouteOptions",
     "Defaults",
     "ExitCodes",
     "Fanout",

@@ -45,9 +45,11 @@ class Routebook:
         raise KeyError(route_name)
 
     def pool_alias(self, route: Route) -> str:
+        """The alias of the pool the route runs on: its own, else the routes file's default."""
         return route.pool or self.defaults.pool
 
     def pool_of(self, route: Route) -> Pool:
+        """The pool the route runs on."""
         return self.pools[self.pool_alias(route)]
 
     def no_route_reason(self, name: str) -> str:

@@ -36,6 +36,7 @@ class Lines:
 
 
 def scan(text: str) -> Lines:
+    """Where each route and pool table (and each top-level table) of the routes file starts."""
     found = Lines()
     in_string: str | None = None
     in_table = False

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from batch_core.routebook.globs import Glob
 from batch_core.routebook.pools import DEFAULT_POOL, Pool
-from batch_core.routebook.programs import CsvOptions, ZipOptions
+from batch_core.routebook.programs import CsvRouteOptions, ZipOptions
 from batch_core.routebook.tasks import Fanout, Task
 from batch_core.routebook.values import Duration, FieldError, Model, PositiveDuration, RouteName
 
@@ -61,7 +61,7 @@ class Route(Model):
     vars: dict[str, str] = {}
     exit_codes: ExitCodes = ExitCodes()
     children: RouteName | None = None
-    csv: CsvOptions | None = None
+    csv: CsvRouteOptions | None = None
     zip: ZipOptions | None = None
     task: Task | None = None
     fanout: Fanout | None = None
@@ -80,6 +80,7 @@ class Route(Model):
 
     @property
     def is_fanout(self) -> bool:
+        """Whether the route runs one task per member (a fan-out) instead of one per file."""
         return self.fanout is not None
 
 

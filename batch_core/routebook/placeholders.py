@@ -69,6 +69,7 @@ def parse(template: str) -> tuple[Part, ...]:
 
 
 def names_in(template: str) -> tuple[str, ...]:
+    """The placeholder names the template uses, in order."""
     return tuple(p.name for p in parse(template) if isinstance(p, Placeholder))
 
 
@@ -91,6 +92,8 @@ def check(
 
 
 def is_untrusted(name: str) -> bool:
+    """Whether the placeholder's value comes from the dropped file (its name, metadata) and so is
+    never trusted."""
     return name in UNTRUSTED or name.startswith(UNTRUSTED_PREFIXES)
 
 

@@ -50,6 +50,8 @@ def _start_task_source(value: str) -> str:
 
 
 class StartResourceFile(Model):
+    """A file the pool's start task downloads: where from and where to on the node."""
+
     source: Annotated[str, AfterValidator(_start_task_source)]
     path: RelativePath
 
@@ -65,10 +67,14 @@ class StartTask(Model):
 
 
 class Registry(Model):
+    """A container registry the pool's nodes pull images from."""
+
     server: Annotated[str, Field(min_length=1)]
 
 
 class Containers(Model):
+    """The container images the pool's nodes pull before tasks run."""
+
     images: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
     registry: Registry | None = None
 

@@ -33,7 +33,7 @@ def _delimiter(value: str) -> str:
     return value
 
 
-class CsvOptions(Model):
+class CsvRouteOptions(Model):
     """How the csv program reads a file; None means "the app's setting, else the default"."""
 
     group_by: Column | None = None
@@ -86,10 +86,10 @@ ZIP_SETTINGS = {
 }
 
 
-def worker_env(options: CsvOptions | ZipOptions) -> dict[str, str]:
+def worker_env(options: CsvRouteOptions | ZipOptions) -> dict[str, str]:
     """The task variables that give a task these options (unset ones omitted, so the app's
     `DROPBATCH_WORKER_*` settings apply to them)."""
-    names = CSV_SETTINGS if isinstance(options, CsvOptions) else ZIP_SETTINGS
+    names = CSV_SETTINGS if isinstance(options, CsvRouteOptions) else ZIP_SETTINGS
     env: dict[str, str] = {}
     for field, name in names.items():
         value = getattr(options, field)
@@ -99,9 +99,9 @@ def worker_env(options: CsvOptions | ZipOptions) -> dict[str, str]:
     return env
 
 
-def csv_options_from(worker_settings: Mapping[str, str]) -> CsvOptions:
+def csv_options_from(worker_settings: Mapping[str, str]) -> CsvRouteOptions:
     """The csv options the app's `DROPBATCH_WORKER_*` settings give every built-in csv task."""
-    return CsvOptions.model_validate(_options(CSV_SETTINGS, worker_settings, CsvOptions))
+    return CsvRouteOptions.model_validate(_options(CSV_SETTINGS, worker_settings, CsvRouteOptions))
 
 
 def zip_options_from(worker_settings: Mapping[str, str]) -> ZipOptions:

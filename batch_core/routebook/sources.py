@@ -26,11 +26,13 @@ def split_source(source: str) -> tuple[SourceKind, str]:
         return "https", source
     for kind in ("config", "results", "member"):
         if source.startswith(kind + ":"):
-            return kind, source[len(kind) + 1 :]  # type: ignore[return-value]
+            return kind, source[len(kind) + 1 :]
     raise ValueError(SOURCES_HELP)
 
 
 def check_source(source: str) -> str:
+    """The source, if it is one a task may download (https without a query, member:, config: or
+    results:); else ValueError saying what is expected."""
     kind, rest = split_source(source)
     if kind == "https":
         url = urlsplit(rest)
@@ -61,13 +63,16 @@ def is_prefix(source: str) -> bool:
 
 
 def split_destination(to: str) -> tuple[Literal["results", "logs"], str]:
+    """A destination's kind (results or logs) and its path; ValueError for anything else."""
     for kind in ("results", "logs"):
         if to.startswith(kind + ":"):
-            return kind, to[len(kind) + 1 :]  # type: ignore[return-value]
+            return kind, to[len(kind) + 1 :]
     raise ValueError("expected results:<path> or logs:<path>")
 
 
 def check_destination(to: str) -> str:
+    """The destination, if it is results:<path> or logs:<path> with a safe relative path; else
+    ValueError."""
     kind, rest = split_destination(to)
     try:
         check_relative_path(rest)

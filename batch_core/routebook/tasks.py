@@ -24,6 +24,8 @@ MAX_MEMBERS = 10_000
 
 
 class ResourceFile(Model):
+    """A file a route's task downloads: its source and its path in the task's folder."""
+
     source: ResourceSource
     path: RelativePath
 
@@ -35,12 +37,16 @@ class ResourceFile(Model):
 
 
 class Output(Model):
+    """Files a route's task uploads: which, where to, and on which ending of the task."""
+
     pattern: RelativePath
     to: Destination
     upload: Literal["task_success", "task_failure", "task_completion"] = "task_success"
 
 
 class TaskContainer(Model):
+    """The container image a route's task runs in, with its run options."""
+
     image: Annotated[str, Field(min_length=1)]
     run_options: str = ""
     working_directory: Literal["task", "image"] = "task"
@@ -86,6 +92,8 @@ class FanoutField(Model):
 
 
 class Range(Model):
+    """A range of numbers (start included, stop excluded)."""
+
     start: int = 0
     stop: int
 

@@ -69,6 +69,7 @@ class Tolerance(Model):
 
 
 def parse_tolerance(value: Any) -> Tolerance:
+    """A tolerance from a count (0 or more) or a percentage such as "5%"; ValueError otherwise."""
     if isinstance(value, Tolerance):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -84,6 +85,7 @@ TolerateValue = Annotated[Tolerance, PlainValidator(parse_tolerance)]
 
 
 def check_route_name(value: str) -> str:
+    """The name, if it is 1 to 24 of a-z, 0-9 and -; else ValueError."""
     if not ROUTE_NAME.fullmatch(value):
         raise ValueError("expected 1 to 24 of a-z, 0-9 and -")
     return value
@@ -97,6 +99,8 @@ def check_relative_path(value: str) -> str:
 
 
 def check_env_names(value: dict[str, str]) -> dict[str, str]:
+    """The variables, if each name is a variable name that Batch and dropbatch do not reserve; else
+    FieldError naming it."""
     for name in value:
         if not ENV_NAME.fullmatch(name):
             raise FieldError(name, "not a variable name (letters, digits and _)")

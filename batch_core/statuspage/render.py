@@ -41,6 +41,8 @@ CONTENT_TYPES = {
 
 @functools.cache
 def environment() -> jinja2.Environment:
+    """The Jinja environment of the status page's templates: autoescaped, strict about undefined
+    names, with its filters."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -78,6 +80,7 @@ def static_file(name: str) -> tuple[bytes, str] | None:
 
 
 def utc(moment: dt.datetime | str | None) -> str:
+    """A moment as UTC text for the page; empty for None."""
     if moment is None:
         return ""
     if isinstance(moment, str):
@@ -86,6 +89,7 @@ def utc(moment: dt.datetime | str | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
+    """Seconds as short text for the page (s, min, h)."""
     if seconds is None:
         return NONE
     whole = round(seconds)
@@ -97,4 +101,5 @@ def duration(seconds: float | None) -> str:
 
 
 def percent(ratio: float | None) -> str:
+    """A ratio as a percentage with one decimal."""
     return NONE if ratio is None else f"{ratio * 100:.1f} %"

@@ -37,11 +37,14 @@ class Cursor:
     seen: tuple[str, ...]
 
     def token(self) -> str:
+        """The cursor as the opaque continuation token status.json returns."""
         raw = json.dumps({"u": self.updated_at, "s": list(self.seen)}, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def parse(cls, token: str) -> Cursor:
+        """The cursor of a continuation token; BadRequestError naming `continuation` for any other
+        text."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             doc = json.loads(raw)
@@ -57,6 +60,8 @@ class Cursor:
 
 @dataclass(frozen=True)
 class RunQuery:
+    """One page request of status.json: which runs, how many, and from where."""
+
     match: RunFilter
     limit: int = DEFAULT_LIMIT
     cursor: Cursor | None = None

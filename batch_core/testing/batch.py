@@ -24,6 +24,8 @@ EXIT_CODE_FAILURE = "FailureExitCode: The task process exited with an unexpected
 
 @dataclass
 class MemoryTask:
+    """One task of the in-memory Batch: its spec, state and what it ended with."""
+
     spec: models.BatchTaskCreateOptions
     changed_at: dt.datetime
     state: str = "active"
@@ -34,11 +36,14 @@ class MemoryTask:
     files: dict[str, bytes] = field(default_factory=dict)
 
     def status(self) -> TaskStatus:
+        """The task's status as the Batch port reports it."""
         return TaskStatus(self.state, self.exit_code, self.failure, self.started_at, self.ended_at)
 
 
 @dataclass
 class MemoryJob:
+    """One job of the in-memory Batch: its pool, state and tasks."""
+
     id: str
     pool_id: str
     created_at: dt.datetime
@@ -175,12 +180,15 @@ class MemoryBatch(Twin):
     # The real adapter's set-up calls, which add_task makes on a job's first task.
 
     def ensure_pool(self) -> None:
+        """Create the default pool unless it exists, as BatchService does."""
         self._request("PoolExists", self._s.batch_pool_id)
         if self._s.batch_pool_id not in self.pools:
             self._request("CreatePool", self._s.batch_pool_id)
             self.pools.add(self._s.batch_pool_id)
 
     def ensure_job(self, job_id: str, pool_id: str | None = None) -> None:
+        """Create the job (on the default pool unless `pool_id`) unless it exists, as BatchService
+        does."""
         self._request("CreateJob", job_id)
         if job_id not in self.jobs_by_id:
             self.add_job(job_id, pool_id=pool_id or self._s.batch_pool_id)

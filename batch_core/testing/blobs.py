@@ -17,6 +17,8 @@ from batch_core.testing.twin import Twin
 
 @dataclass
 class StoredBlob:
+    """One blob of the in-memory storage: its bytes, etag, time and metadata."""
+
     data: bytes
     etag: str
     last_modified: dt.datetime
@@ -149,10 +151,12 @@ class MemoryBlobs(Twin):
         return self._ref(container, name, blobs[name])
 
     def data(self, container: str, name: str) -> bytes | None:
+        """The blob's bytes; None when it is not there."""
         blob = self.containers.get(container, {}).get(name)
         return None if blob is None else blob.data
 
     def names(self, container: str) -> tuple[str, ...]:
+        """The names of the container's blobs, sorted; none for a missing container."""
         return tuple(sorted(self.containers.get(container, {})))
 
     def _container(self, container: str, doing: str) -> dict[str, StoredBlob]:

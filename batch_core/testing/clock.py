@@ -17,6 +17,7 @@ class FakeClock:
         self._now = start
 
     def now(self) -> dt.datetime:
+        """The clock's time (it moves only when advanced)."""
         return self._now
 
     def advance(

@@ -48,6 +48,7 @@ class MemoryPipeline(Pipeline):
     clock: FakeClock
 
     def provision(self) -> None:
+        """Create the containers of the in-memory storage."""
         self.blobs.provision()
 
 

@@ -51,6 +51,7 @@ class MemoryPoison(Twin):
         del self.queued[message.message_id]
 
     def put(self, container: str, name: str, etag: str, function: str = "on_blob") -> None:
+        """Queue a poison message for the blob event, as the Functions host would."""
         self._put += 1
         message_id = f"m{self._put}"
         message = PoisonMessage(container, name, etag.strip('"'), function, message_id, "")

@@ -24,7 +24,9 @@ class MemoryRecords(Twin):
         return len(found)
 
     def add(self, doc: Mapping[str, Any]) -> None:
+        """Store (or replace) a document, as the worker writes one."""
         self.docs[(str(doc["pk"]), str(doc["id"]))] = dict(doc)
 
     def of(self, file_key: str) -> list[dict[str, Any]]:
+        """The documents of one file version."""
         return [d for d in self.docs.values() if d.get("file_key") == file_key]

@@ -48,6 +48,6 @@ task's stderr (containerSettings: no container runtime, the command runs on the 
 userIdentity: every task runs as this service's user).
 """
 
-from devstack.batchsvc.server import BatchService, ServiceConfig
+from devstack.batchsvc.server import BatchServiceServer, ServiceConfig
 
-__all__ = ["BatchService", "ServiceConfig"]
+__all__ = ["BatchServiceServer", "ServiceConfig"]

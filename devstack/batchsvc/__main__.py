@@ -15,7 +15,7 @@ from devstack.batchsvc import logs
 from devstack.batchsvc.errors import ConfigurationError
 from devstack.batchsvc.faults import FaultRule
 from devstack.batchsvc.nodes import NodeFile
-from devstack.batchsvc.server import BatchService, ServiceConfig
+from devstack.batchsvc.server import BatchServiceServer, ServiceConfig
 
 log = logging.getLogger("devstack.batchsvc")
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_key=args.tls_key,
     )
     try:
-        service = BatchService(config)
+        service = BatchServiceServer(config)
     except (ConfigurationError, ValueError, OSError) as e:
         log.error("cannot start: %s", e)
         return 2

@@ -12,7 +12,7 @@ from devstack.batchsvc.errors import NotFound
 from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.nodes import NodeFile, new_node, prepare_node_dir
 from devstack.batchsvc.processes import RunConfig
-from devstack.batchsvc.registry import Node, Pool, Registry, Task, transition
+from devstack.batchsvc.registry import Node, PoolRecord, ServiceRegistry, TaskRecord, transition
 from devstack.batchsvc.scheduler import KILL_REQUEUE, KILL_TERMINATE, Scheduler
 from devstack.batchsvc.store import Store
 from devstack.batchsvc.timestamps import parse_duration
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Account:
     name: str
-    registry: Registry
+    registry: ServiceRegistry
     scheduler: Scheduler
     nodes_root: Path
     node_files: list[NodeFile] = field(default_factory=list)
@@ -37,7 +37,7 @@ class Account:
     def base_url(self) -> str:
         return self.registry.base_url
 
-    def pool(self, pool_id: str) -> Pool:
+    def pool(self, pool_id: str) -> PoolRecord:
         """The pool, or PoolNotFound (call with the registry lock held)."""
         pool = self.registry.pools.get(pool_id)
         if pool is None:
@@ -48,7 +48,7 @@ class Account:
             )
         return pool
 
-    def autoscale_period(self, pool: Pool) -> timedelta:
+    def autoscale_period(self, pool: PoolRecord) -> timedelta:
         if self.autoscale_every is not None:
             return timedelta(seconds=self.autoscale_every)
         return parse_duration(str(pool.doc.get("autoScaleEvaluationInterval") or "PT15M"))
@@ -64,7 +64,7 @@ class Account:
         node_env: dict[str, str],
         faults: FaultPlan | None = None,
     ) -> Account:
-        registry = Registry(Store(state_dir), base_url)
+        registry = ServiceRegistry(Store(state_dir), base_url)
         registry.load(nodes_root)
         scheduler = Scheduler(registry, RunConfig(name, base_url, nodes_root, node_env), faults)
         account = cls(name, registry, scheduler, nodes_root, node_files)
@@ -104,7 +104,7 @@ class Account:
                         transition(node.doc, "idle")
                 self.count_nodes(pool)
 
-    def _kill_leftover(self, task: Task) -> None:
+    def _kill_leftover(self, task: TaskRecord) -> None:
         """A service that crashed (no SIGTERM) left the task's process group running: stop it."""
         pgid = task.doc.pop("_pgid", None)
         info = task.doc.get("nodeInfo") or {}
@@ -116,7 +116,9 @@ class Account:
             processes.kill_process_group(int(pgid))
             log.info("killed the leftover process group %s of task %s", pgid, task.id)
 
-    def grow(self, pool: Pool, dedicated: int, low_priority: int, option: str = "requeue") -> None:
+    def grow(
+        self, pool: PoolRecord, dedicated: int, low_priority: int, option: str = "requeue"
+    ) -> None:
         """Bring the node counts to the targets; shrinking follows the deallocation option."""
         for is_dedicated, target in ((True, dedicated), (False, low_priority)):
             current = [
@@ -141,7 +143,7 @@ class Account:
         self.count_nodes(pool)
         self.scheduler.wake()
 
-    def remove_node(self, pool: Pool, node: Node, option: str) -> None:
+    def remove_node(self, pool: PoolRecord, node: Node, option: str) -> None:
         """Take a node out: `requeue`/`terminate` stop its tasks now, the others wait for them."""
         if node.running and option in ("taskcompletion", "retaineddata"):
             node.doc["schedulingState"] = "disabled"
@@ -156,7 +158,7 @@ class Account:
         self.registry.store.delete_node(pool.id, node.id)
 
     @staticmethod
-    def count_nodes(pool: Pool) -> None:
+    def count_nodes(pool: PoolRecord) -> None:
         nodes = list(pool.nodes.values())
         pool.doc["currentDedicatedNodes"] = sum(1 for n in nodes if n.doc.get("isDedicated"))
         pool.doc["currentLowPriorityNodes"] = sum(1 for n in nodes if not n.doc.get("isDedicated"))

@@ -10,13 +10,13 @@ from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import Conflict, NotFound
 from devstack.batchsvc.messages import Request, Response
 from devstack.batchsvc.odata import ListQuery, page, select
-from devstack.batchsvc.registry import Node, Pool, public, transition
+from devstack.batchsvc.registry import Node, PoolRecord, public, transition
 from devstack.batchsvc.scheduler import KILL_REQUEUE, KILL_TERMINATE
 
 _INTERNAL = ("eTag", "lastModified", "previousState", "previousStateTransitionTime")
 
 
-def render(account: Account, pool: Pool, node: Node) -> dict[str, Any]:
+def render(account: Account, pool: PoolRecord, node: Node) -> dict[str, Any]:
     """The node as Batch shows it; idle/running follows what runs on it right now."""
     doc = {k: v for k, v in public(node.doc).items() if k not in _INTERNAL}
     if doc.get("state") in ("idle", "running"):
@@ -35,7 +35,7 @@ def render(account: Account, pool: Pool, node: Node) -> dict[str, Any]:
     return doc
 
 
-def find_node(account: Account, request: Request) -> tuple[Pool, Node]:
+def find_node(account: Account, request: Request) -> tuple[PoolRecord, Node]:
     pool = account.pool(request.path_args["poolId"])
     node = pool.nodes.get(request.path_args["nodeId"])
     if node is None:

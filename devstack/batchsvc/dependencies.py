@@ -24,7 +24,7 @@ from typing import Any
 
 from devstack.batchsvc import validation as v
 from devstack.batchsvc.errors import BadRequest
-from devstack.batchsvc.registry import Job, Task
+from devstack.batchsvc.registry import Job, TaskRecord
 
 MAX_TASK_IDS_CHARS = 64000
 MAX_RANGES_CHARS = 64000
@@ -79,11 +79,11 @@ def _span(index: int, span: Any) -> tuple[int, int]:
     return start, end
 
 
-def _satisfies(task: Task) -> bool:
+def _satisfies(task: TaskRecord) -> bool:
     return task.state == "completed" and task.doc.get("_dependencyAction", "satisfy") == "satisfy"
 
 
-def met(job: Job, task: Task) -> bool:
+def met(job: Job, task: TaskRecord) -> bool:
     """True when every dependency of the task is satisfied (registry lock held)."""
     depends = task.doc.get("dependsOn")
     if not depends:
@@ -104,6 +104,6 @@ def met(job: Job, task: Task) -> bool:
     return True
 
 
-def ready(job: Job, task: Task) -> bool:
+def ready(job: Job, task: TaskRecord) -> bool:
     """Active with its dependencies met: what `$ActiveTasks` counts."""
     return task.state == "active" and met(job, task)

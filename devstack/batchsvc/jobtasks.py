@@ -10,7 +10,7 @@ from typing import Any
 
 from devstack.batchsvc import downloads, processes
 from devstack.batchsvc.processes import RunConfig, TaskPlace
-from devstack.batchsvc.registry import Job, Node, Pool
+from devstack.batchsvc.registry import Job, Node, PoolRecord
 from devstack.batchsvc.timestamps import is_unbounded, iso, now, parse_duration
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def status(node: Node, job_id: str) -> dict[str, Any]:
 class JobTasks(processes.NodeTaskRunner[tuple[str, str, str]]):
     """One thread per running preparation or release task."""
 
-    def node_ready_for(self, job: Job, pool: Pool, node: Node) -> bool:
+    def node_ready_for(self, job: Job, pool: PoolRecord, node: Node) -> bool:
         """True when the job's tasks may run on the node; starts its preparation if needed."""
         spec = job.doc.get("jobPreparationTask")
         if not spec:
@@ -88,7 +88,9 @@ class JobTasks(processes.NodeTaskRunner[tuple[str, str, str]]):
                 out.append(entry)
         return out
 
-    def _begin(self, job: Job, pool: Pool, node: Node, kind: str, spec: dict[str, Any]) -> None:
+    def _begin(
+        self, job: Job, pool: PoolRecord, node: Node, kind: str, spec: dict[str, Any]
+    ) -> None:
         where = place(self.config, job.id, pool.id, node, kind)
         status(node, job.id)[_INFO_KEY[kind]] = {
             "startTime": iso(now()),

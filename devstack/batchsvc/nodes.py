@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack.batchsvc.registry import Node, Pool
+from devstack.batchsvc.registry import Node, PoolRecord
 from devstack.batchsvc.timestamps import iso, now
 
 
@@ -47,7 +47,9 @@ def prepare_node_dir(root: Path, files: list[NodeFile]) -> None:
             shutil.copy2(item.source, target)
 
 
-def new_node(pool: Pool, index: int, dedicated: bool, seq: int, root: Path, base_url: str) -> Node:
+def new_node(
+    pool: PoolRecord, index: int, dedicated: bool, seq: int, root: Path, base_url: str
+) -> Node:
     nid = node_id(pool.id, index, dedicated)
     moment = iso(now())
     doc: dict[str, Any] = {

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from devstack.batchsvc import dependencies
-from devstack.batchsvc.registry import Job, Node, Pool, Registry, Task
+from devstack.batchsvc.registry import Job, Node, PoolRecord, ServiceRegistry, TaskRecord
 
-NodeCheck = Callable[[Job, Pool, Node], bool]
+NodeCheck = Callable[[Job, PoolRecord, Node], bool]
 
 
-def usable_nodes(pool: Pool) -> list[Node]:
+def usable_nodes(pool: PoolRecord) -> list[Node]:
     return [
         n
         for n in pool.nodes.values()
@@ -19,8 +19,8 @@ def usable_nodes(pool: Pool) -> list[Node]:
 
 
 def choose(
-    registry: Registry, running_per_job: dict[str, int], node_ready_for: NodeCheck
-) -> list[tuple[Job, Pool, Node, Task]]:
+    registry: ServiceRegistry, running_per_job: dict[str, int], node_ready_for: NodeCheck
+) -> list[tuple[Job, PoolRecord, Node, TaskRecord]]:
     """Tasks to start now, highest job priority first, then in the order they were added.
 
     Respects free slots per node (taskSlotsPerNode minus what runs, a task's requiredSlots),
@@ -29,7 +29,7 @@ def choose(
     tasks (`node_ready_for`).
     Slots and task ids are only chosen here; the caller starts them (registry lock held).
     """
-    chosen: list[tuple[Job, Pool, Node, Task]] = []
+    chosen: list[tuple[Job, PoolRecord, Node, TaskRecord]] = []
     jobs = sorted(
         (j for j in registry.jobs.values() if j.state == "active" and j.pending),
         key=lambda j: (-int(j.doc.get("priority") or 0), j.seq),
@@ -72,7 +72,7 @@ def choose(
     return chosen
 
 
-def _affinity(task: Task) -> str | None:
+def _affinity(task: TaskRecord) -> str | None:
     info = task.doc.get("affinityInfo") or {}
     return str(info["affinityId"]) if info.get("affinityId") else None
 

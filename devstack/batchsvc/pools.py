@@ -10,7 +10,7 @@ from devstack.batchsvc.account import Account
 from devstack.batchsvc.errors import Conflict
 from devstack.batchsvc.messages import Request, Response, accepted, created, entity_headers
 from devstack.batchsvc.odata import ListQuery, page, select
-from devstack.batchsvc.registry import Pool, public, touch, transition
+from devstack.batchsvc.registry import PoolRecord, public, touch, transition
 from devstack.batchsvc.scheduler import KILL_REQUEUE
 from devstack.batchsvc.timestamps import iso, now
 
@@ -31,7 +31,7 @@ _COPIED = (
 )
 
 
-def render(account: Account, pool: Pool) -> dict[str, Any]:
+def render(account: Account, pool: PoolRecord) -> dict[str, Any]:
     doc = public(pool.doc)
     doc["odata.metadata"] = f"{account.base_url}/$metadata#pools/@Element"
     return doc
@@ -84,7 +84,7 @@ def create_pool(account: Account, request: Request) -> Response:
             if body.get(key) is not None:
                 doc[key] = body[key]
         touch(doc)
-        pool = Pool(account.registry.next_seq(), doc)
+        pool = PoolRecord(account.registry.next_seq(), doc)
         if body.get("enableAutoScale"):
             scaling.enable_at_creation(account, pool, body)
         else:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from devstack.batchsvc.timestamps import iso, now
 
 if TYPE_CHECKING:
-    from devstack.batchsvc.registry import Registry
+    from devstack.batchsvc.registry import ServiceRegistry
 
 K = TypeVar("K")
 
@@ -199,7 +199,7 @@ class NodeTaskRunner(Generic[K]):
 
     def __init__(
         self,
-        registry: Registry,
+        registry: ServiceRegistry,
         config: RunConfig,
         stopping: threading.Event,
         wake: Callable[[], None],

@@ -51,7 +51,7 @@ class Node:
 
 
 @dataclass
-class Pool:
+class PoolRecord:
     seq: int
     doc: dict[str, Any]
     nodes: dict[str, Node] = field(default_factory=dict)
@@ -66,7 +66,7 @@ class Pool:
 
 
 @dataclass
-class Task:
+class TaskRecord:
     job_id: str
     seq: int
     doc: dict[str, Any]
@@ -88,13 +88,13 @@ class Task:
 class Job:
     seq: int
     doc: dict[str, Any]
-    tasks: dict[str, Task] = field(default_factory=dict)
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
     # runtime only: ids of active tasks in the order they were added (an ordered set)
     pending: dict[str, None] = field(default_factory=dict)
     # runtime only: integer value -> ids of the tasks whose id is that integer ("4", "04")
     numbered: dict[int, list[str]] = field(default_factory=dict)
 
-    def add_task(self, task: Task) -> None:
+    def add_task(self, task: TaskRecord) -> None:
         """Hold the task (and index its id when it is an integer, for taskIdRanges)."""
         self.tasks[task.id] = task
         if _INTEGER.match(task.id):
@@ -123,14 +123,14 @@ class Job:
         return str((self.doc.get("poolInfo") or {}).get("poolId") or "")
 
 
-class Registry:
+class ServiceRegistry:
     """All entities, one lock; every mutation is saved before the lock is released."""
 
     def __init__(self, store: Store, base_url: str = "") -> None:
         self.lock = threading.RLock()
         self.store = store
         self.base_url = base_url
-        self.pools: dict[str, Pool] = {}
+        self.pools: dict[str, PoolRecord] = {}
         self.jobs: dict[str, Job] = {}
         self._seq = itertools.count(1)
 
@@ -140,7 +140,7 @@ class Registry:
     def load(self, nodes_root: Path) -> None:
         top = 0
         for seq, doc in self.store.load("pools"):
-            self.pools[doc["id"]] = Pool(seq, doc)
+            self.pools[doc["id"]] = PoolRecord(seq, doc)
             top = max(top, seq)
         for seq, doc in self.store.load("nodes"):
             pool = self.pools.get(doc.get("_poolId", ""))
@@ -153,7 +153,7 @@ class Registry:
         for seq, doc in self.store.load("tasks"):
             job = self.jobs.get(doc.get("_jobId", ""))
             if job is not None:
-                job.add_task(Task(job.id, seq, doc))
+                job.add_task(TaskRecord(job.id, seq, doc))
                 if doc.get("state") == "active":
                     job.pending[doc["id"]] = None
             top = max(top, seq)
@@ -161,7 +161,7 @@ class Registry:
 
     # persistence -------------------------------------------------------------------------
 
-    def save_pool(self, pool: Pool) -> None:
+    def save_pool(self, pool: PoolRecord) -> None:
         self.store.put_pool(pool.seq, pool.doc)
 
     def save_node(self, node: Node) -> None:
@@ -171,11 +171,11 @@ class Registry:
     def save_job(self, job: Job) -> None:
         self.store.put_job(job.seq, job.doc)
 
-    def save_task(self, task: Task) -> None:
+    def save_task(self, task: TaskRecord) -> None:
         task.doc["_jobId"] = task.job_id
         self.store.put_task(task.job_id, task.seq, task.doc)
 
-    def save_tasks(self, job_id: str, tasks: list[Task]) -> None:
+    def save_tasks(self, job_id: str, tasks: list[TaskRecord]) -> None:
         for task in tasks:
             task.doc["_jobId"] = task.job_id
         self.store.put_tasks(job_id, [(t.seq, t.doc) for t in tasks])

@@ -15,7 +15,7 @@ Handler = Callable[[Account, Request], Response]
 
 
 @dataclass(frozen=True)
-class Route:
+class ApiRoute:
     method: str
     pattern: re.Pattern[str]
     operation: str  # the swagger operationId, used for request statistics
@@ -156,10 +156,10 @@ _TABLE += [
     ("JobSchedules_TerminateJobSchedule", "POST", f"{_JS}/{{jobScheduleId}}/terminate", _SCHEDULES),
 ]
 
-ROUTES = [Route(method, _compile(path), op, handler) for op, method, path, handler in _TABLE]
+ROUTES = [ApiRoute(method, _compile(path), op, handler) for op, method, path, handler in _TABLE]
 
 
-def match(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+def match(method: str, raw_path: str) -> tuple[ApiRoute, dict[str, str]] | None:
     """The route for a request, with its path arguments decoded; None when nothing matches."""
     path = raw_path.rstrip("/") or "/"
     for route in ROUTES:

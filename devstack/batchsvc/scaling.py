@@ -12,7 +12,7 @@ from devstack.batchsvc.account import Account
 from devstack.batchsvc.autoscale import FormulaError, Result, evaluate, targets_from
 from devstack.batchsvc.errors import BadRequest, BatchServiceError, Conflict
 from devstack.batchsvc.messages import Request, Response, accepted, entity_headers
-from devstack.batchsvc.registry import Pool, touch
+from devstack.batchsvc.registry import PoolRecord, touch
 from devstack.batchsvc.timestamps import iso, now, parse_duration, parse_iso
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ MAX_INTERVAL = timedelta(hours=168)
 MAX_FORMULA_LENGTH = 8192
 
 
-def _active_pool(account: Account, pool_id: str) -> Pool:
+def _active_pool(account: Account, pool_id: str) -> PoolRecord:
     pool = account.pool(pool_id)
     if pool.doc.get("state") == "deleting":
         raise Conflict(
@@ -40,7 +40,7 @@ def _option(body: dict[str, Any]) -> str:
     return option
 
 
-def _mark_steady(pool: Pool) -> None:
+def _mark_steady(pool: PoolRecord) -> None:
     moment = iso(now())
     pool.doc["allocationState"] = "steady"
     pool.doc["allocationStateTransitionTime"] = moment
@@ -115,7 +115,7 @@ def remove_nodes(account: Account, request: Request) -> Response:
 # autoscale ------------------------------------------------------------------------------------
 
 
-def _inputs(account: Account, pool: Pool) -> dict[str, float]:
+def _inputs(account: Account, pool: PoolRecord) -> dict[str, float]:
     """Current values of the service variables a formula can read.
 
     `$ActiveTasks` counts the active tasks whose dependencies are met; `$PendingTasks` is
@@ -205,7 +205,7 @@ def _check(formula: str, inputs: dict[str, float]) -> Result:
         ) from e
 
 
-def apply_autoscale(account: Account, pool: Pool) -> None:
+def apply_autoscale(account: Account, pool: PoolRecord) -> None:
     """Evaluate the pool's formula now and resize to its targets (registry lock held)."""
     formula = str(pool.doc.get("autoScaleFormula") or "")
     inputs = _inputs(account, pool)
@@ -301,7 +301,7 @@ def evaluate_autoscale(account: Account, request: Request) -> Response:
     return Response(200, record, headers)
 
 
-def enable_at_creation(account: Account, pool: Pool, body: dict[str, Any]) -> None:
+def enable_at_creation(account: Account, pool: PoolRecord, body: dict[str, Any]) -> None:
     """`enableAutoScale` in a create-pool body: validate, then size the pool by the formula."""
     if (
         body.get("targetDedicatedNodes") is not None

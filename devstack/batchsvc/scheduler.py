@@ -16,7 +16,14 @@ from devstack.batchsvc import downloads, exitconditions, placement, processes, u
 from devstack.batchsvc.faults import FaultPlan
 from devstack.batchsvc.jobtasks import JobTasks
 from devstack.batchsvc.processes import RunConfig, TaskPlace
-from devstack.batchsvc.registry import Job, Node, Pool, Registry, Task, transition
+from devstack.batchsvc.registry import (
+    Job,
+    Node,
+    PoolRecord,
+    ServiceRegistry,
+    TaskRecord,
+    transition,
+)
 from devstack.batchsvc.starttasks import StartTasks
 from devstack.batchsvc.timestamps import is_unbounded, iso, now, parse_duration, parse_iso
 
@@ -31,7 +38,7 @@ KILL_SHUTDOWN = "shutdown"  # the service stops: left `running`, requeued at the
 
 @dataclass
 class Running:
-    task: Task
+    task: TaskRecord
     node: Node
     place: TaskPlace
     attempt: int
@@ -54,7 +61,7 @@ def _start_failure(error: Exception) -> dict[str, Any]:
     }
 
 
-def _max_retries(task: Task, job: Job) -> int:
+def _max_retries(task: TaskRecord, job: Job) -> int:
     constraints = task.doc.get("constraints") or {}
     if constraints.get("maxTaskRetryCount") is not None:
         return int(constraints["maxTaskRetryCount"])
@@ -62,7 +69,7 @@ def _max_retries(task: Task, job: Job) -> int:
     return int(job_constraints.get("maxTaskRetryCount") or 0)
 
 
-def _wall_clock_seconds(task: Task) -> float | None:
+def _wall_clock_seconds(task: TaskRecord) -> float | None:
     text = (task.doc.get("constraints") or {}).get("maxWallClockTime")
     if not text:
         return None
@@ -74,7 +81,7 @@ class Scheduler:
     """One placement thread, one waiter thread per running task process."""
 
     def __init__(
-        self, registry: Registry, config: RunConfig, faults: FaultPlan | None = None
+        self, registry: ServiceRegistry, config: RunConfig, faults: FaultPlan | None = None
     ) -> None:
         self.registry = registry
         self.config = config
@@ -175,7 +182,7 @@ class Scheduler:
         choices = placement.choose(self.registry, running_per_job, self.job_tasks.node_ready_for)
         return [self._start(job, pool, node, task) for job, pool, node, task in choices]
 
-    def _start(self, job: Job, pool: Pool, node: Node, task: Task) -> Running:
+    def _start(self, job: Job, pool: PoolRecord, node: Node, task: TaskRecord) -> Running:
         job.pending.pop(task.id, None)
         attempt = int(task.doc.get("_attempt") or 0) + 1
         task.doc["_attempt"] = attempt
@@ -329,11 +336,11 @@ class Scheduler:
 
     # nodes (registry lock held) -----------------------------------------------------------
 
-    def node_ready(self, pool: Pool, node: Node) -> None:
+    def node_ready(self, pool: PoolRecord, node: Node) -> None:
         """A new or rebooted node: idle at once, or after the pool's start task."""
         self.start_tasks.ready(pool, node)
 
-    def restart_node_later(self, pool: Pool, node: Node, downtime: float = 0.5) -> None:
+    def restart_node_later(self, pool: PoolRecord, node: Node, downtime: float = 0.5) -> None:
         """After a reboot or reimage the node comes back and runs its start task again."""
 
         def back() -> None:
@@ -427,7 +434,7 @@ class Scheduler:
         self._complete(task, exit_code, failure, kind)
 
     def _complete(
-        self, task: Task, exit_code: int | None, failure: dict[str, Any] | None, kind: str
+        self, task: TaskRecord, exit_code: int | None, failure: dict[str, Any] | None, kind: str
     ) -> None:
         info = task.doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
         info["endTime"] = iso(now())
@@ -463,7 +470,7 @@ class Scheduler:
                 transition(job.doc, "disabled")
                 self.registry.save_job(job)
 
-    def requeue(self, task: Task) -> None:
+    def requeue(self, task: TaskRecord) -> None:
         """Back to active after losing its node, as Batch does on node recovery or preemption."""
         job = self.registry.jobs.get(task.job_id)
         if job is None:
@@ -484,49 +491,50 @@ class Scheduler:
             self._next_cleanup = time.monotonic() + 1.0
             self._clean_expired_task_dirs()
         for pool in self.registry.pools.values():
-            for node in list(pool.nodes.values()):
-                if node.doc.get("state") == "leavingpool" and not node.running:
-                    self.forget_node(node)
-                    pool.nodes.pop(node.id, None)
-                    self.registry.store.delete_node(pool.id, node.id)
-                    pool.doc["currentDedicatedNodes"] = sum(
-                        1 for n in pool.nodes.values() if n.doc.get("isDedicated")
-                    )
-                    pool.doc["currentLowPriorityNodes"] = sum(
-                        1 for n in pool.nodes.values() if not n.doc.get("isDedicated")
-                    )
+            self._drop_nodes_that_left(pool)
         for job in list(self.registry.jobs.values()):
-            state = job.state
-            if state == "active":
-                self._check_job_limits(job)
-            elif state == "disabling" and not self.job_has_running(job.id):
-                # Disabled once its running tasks are gone: finished (wait), or killed and
-                # requeued or terminated — the job is `disabling` until then, as in Batch.
-                transition(job.doc, "disabled")
-                self.registry.save_job(job)
-            elif state == "enabling":
-                transition(job.doc, "active")
-                self.registry.save_job(job)
-            elif (
-                state == "terminating"
-                and not self.job_has_running(job.id)
-                and self.job_tasks.releases_done(job)
-            ):
-                info = job.doc.setdefault(
-                    "executionInfo", {"startTime": job.doc.get("creationTime")}
-                )
-                info["endTime"] = iso(now())
-                transition(job.doc, "completed")
-                self.registry.save_job(job)
-            elif (
-                state == "deleting"
-                and not self.job_has_running(job.id)
-                and self.job_tasks.releases_done(job)
-            ):
-                self._remove_job(job)
+            self._advance_job(job)
         for pool in list(self.registry.pools.values()):
             if pool.doc.get("state") == "deleting" and not self.pool_has_running(pool.id):
                 self._remove_pool(pool)
+
+    def _drop_nodes_that_left(self, pool: PoolRecord) -> None:
+        for node in list(pool.nodes.values()):
+            if node.doc.get("state") == "leavingpool" and not node.running:
+                self.forget_node(node)
+                pool.nodes.pop(node.id, None)
+                self.registry.store.delete_node(pool.id, node.id)
+                pool.doc["currentDedicatedNodes"] = sum(
+                    1 for n in pool.nodes.values() if n.doc.get("isDedicated")
+                )
+                pool.doc["currentLowPriorityNodes"] = sum(
+                    1 for n in pool.nodes.values() if not n.doc.get("isDedicated")
+                )
+
+    def _advance_job(self, job: Job) -> None:
+        """An active job is held to its limits; a job in a passing state (disabling, enabling,
+        terminating, deleting) moves on once it may."""
+        state = job.state
+        if state == "active":
+            self._check_job_limits(job)
+        elif state == "disabling" and not self.job_has_running(job.id):
+            # Disabled once its running tasks are gone: finished (wait), or killed and
+            # requeued or terminated — the job is `disabling` until then, as in Batch.
+            transition(job.doc, "disabled")
+            self.registry.save_job(job)
+        elif state == "enabling":
+            transition(job.doc, "active")
+            self.registry.save_job(job)
+        elif state == "terminating" and self._job_drained(job):
+            info = job.doc.setdefault("executionInfo", {"startTime": job.doc.get("creationTime")})
+            info["endTime"] = iso(now())
+            transition(job.doc, "completed")
+            self.registry.save_job(job)
+        elif state == "deleting" and self._job_drained(job):
+            self._remove_job(job)
+
+    def _job_drained(self, job: Job) -> bool:
+        return not self.job_has_running(job.id) and self.job_tasks.releases_done(job)
 
     def _clean_expired_task_dirs(self) -> None:
         """A completed task's directory is removed once its retentionTime has passed."""
@@ -576,7 +584,7 @@ class Scheduler:
                 shutil.rmtree(node.root / "workitems" / job.id, ignore_errors=True)
         log.info("job %s deleted", job.id)
 
-    def _remove_pool(self, pool: Pool) -> None:
+    def _remove_pool(self, pool: PoolRecord) -> None:
         for node in pool.nodes.values():
             self.forget_node(node)
         self.registry.pools.pop(pool.id, None)

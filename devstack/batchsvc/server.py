@@ -58,7 +58,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 128
-    service: BatchService
+    service: BatchServiceServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that went away mid-response is routine (the stdlib would print a traceback).
@@ -221,7 +221,7 @@ def _no_route(method: str, raw_path: str) -> BatchServiceError:
     )
 
 
-class BatchService:
+class BatchServiceServer:
     """A running service: `start()`, then `url`; `stop()` kills tasks, persists and closes."""
 
     def __init__(self, config: ServiceConfig) -> None:
@@ -274,7 +274,7 @@ class BatchService:
         self._stopped = False
         self.stopping = False
 
-    def start(self) -> BatchService:
+    def start(self) -> BatchServiceServer:
         self.account.scheduler.start()
         self._thread.start()
         log.info("batch service listening on %s for account %s", self.url, self.config.account)
@@ -292,7 +292,7 @@ class BatchService:
             self.account.registry.store.close()
         log.info("batch service stopped")
 
-    def __enter__(self) -> BatchService:
+    def __enter__(self) -> BatchServiceServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from devstack.batchsvc import downloads, processes
 from devstack.batchsvc.processes import TaskPlace
-from devstack.batchsvc.registry import Node, Pool, transition
+from devstack.batchsvc.registry import Node, PoolRecord, transition
 from devstack.batchsvc.timestamps import iso, now
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 class StartTasks(processes.NodeTaskRunner[str]):
     """One thread per running start task; node states follow their outcome."""
 
-    def ready(self, pool: Pool, node: Node) -> None:
+    def ready(self, pool: PoolRecord, node: Node) -> None:
         """A new or rebooted node: the pool's start task runs before any task when it has one."""
         start = pool.doc.get("startTask")
         if not start:

@@ -12,7 +12,7 @@ from devstack.batchsvc.errors import BadRequest, BatchServiceError, Conflict, No
 from devstack.batchsvc.jobs import find_job
 from devstack.batchsvc.messages import Request, Response, created, entity_headers, error_body
 from devstack.batchsvc.odata import ListQuery, page, select
-from devstack.batchsvc.registry import Job, Task, public, touch, transition
+from devstack.batchsvc.registry import Job, TaskRecord, public, touch, transition
 from devstack.batchsvc.scheduler import KILL_DELETE, KILL_TERMINATE
 from devstack.batchsvc.timestamps import UNBOUNDED, iso, now
 
@@ -26,19 +26,19 @@ def task_not_found(task_id: str) -> NotFound:
     )
 
 
-def find_task(job: Job, task_id: str) -> Task:
+def find_task(job: Job, task_id: str) -> TaskRecord:
     task = job.tasks.get(task_id)
     if task is None:
         raise task_not_found(task_id)
     return task
 
 
-def task_of(account: Account, request: Request) -> Task:
+def task_of(account: Account, request: Request) -> TaskRecord:
     """The task the request's path names (registry lock held)."""
     return find_task(find_job(account, request.path_args["jobId"]), request.path_args["taskId"])
 
 
-def render(account: Account, task: Task) -> dict[str, Any]:
+def render(account: Account, task: TaskRecord) -> dict[str, Any]:
     doc = public(task.doc)
     doc["odata.metadata"] = f"{account.base_url}/$metadata#tasks/@Element"
     return doc
@@ -58,8 +58,8 @@ def _job_accepting_tasks(account: Account, job_id: str) -> Job:
     return job
 
 
-def _add(account: Account, job: Job, doc: dict[str, Any]) -> Task:
-    task = Task(job.id, account.registry.next_seq(), doc)
+def _add(account: Account, job: Job, doc: dict[str, Any]) -> TaskRecord:
+    task = TaskRecord(job.id, account.registry.next_seq(), doc)
     job.add_task(task)
     job.pending[task.id] = None
     return task
@@ -103,7 +103,7 @@ def create_task_collection(account: Account, request: Request) -> Response:
             values={"MaxTasks": str(MAX_TASKS_PER_COLLECTION)},
         )
     results: list[dict[str, Any]] = []
-    added: list[Task] = []
+    added: list[TaskRecord] = []
     with account.registry.lock:
         job = _job_accepting_tasks(account, request.path_args["jobId"])
         for item in values:

@@ -17,17 +17,17 @@ from pathlib import Path
 from types import FrameType
 
 from devstack.identity.server import IdentityConfig, IdentityServer
-from devstack.identity.tokens import LIFETIME_SECONDS, Identity, TokenIssuer
+from devstack.identity.tokens import LIFETIME_SECONDS, TokenIdentity, TokenIssuer
 
 log = logging.getLogger("devstack.identity")
 HEADER_ENV = "IDENTITY_HEADER"
 
 
-def _identity(text: str) -> Identity:
+def _identity(text: str) -> TokenIdentity:
     client_id, _, resource_id = text.partition("=")
     if not client_id:
         raise argparse.ArgumentTypeError(f"wants CLIENT_ID[=RESOURCE_ID], got {text!r}")
-    return Identity(client_id, resource_id)
+    return TokenIdentity(client_id, resource_id)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

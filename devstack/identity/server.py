@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devstack.identity.tokens import Identity, TokenIssuer
+from devstack.identity.tokens import TokenIdentity, TokenIssuer
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,17 @@ class IdentityRefused(Exception):
 class IdentityConfig:
     issuer: TokenIssuer
     header_secret: str  # the X-IDENTITY-HEADER value App Service gives the app
-    app_identity: Identity | None = None  # the function app's system-assigned identity
-    app_user_identities: tuple[Identity, ...] = ()
-    node_identities: tuple[Identity, ...] = ()  # the pool's user-assigned identities
+    app_identity: TokenIdentity | None = None  # the function app's system-assigned identity
+    app_user_identities: tuple[TokenIdentity, ...] = ()
+    node_identities: tuple[TokenIdentity, ...] = ()  # the pool's user-assigned identities
 
 
 def _pick(
     params: Mapping[str, str],
-    system: Identity | None,
-    assigned: tuple[Identity, ...],
+    system: TokenIdentity | None,
+    assigned: tuple[TokenIdentity, ...],
     resource_id_param: str,
-) -> Identity | None:
+) -> TokenIdentity | None:
     """The identity a request names, or the default one; None when there is no such one."""
     client_id, object_id = params.get("client_id"), params.get("object_id")
     resource_id = params.get(resource_id_param)
@@ -76,7 +76,7 @@ def _pick(
     return assigned[0] if len(assigned) == 1 else None
 
 
-class IdentityEndpoint:
+class TokenService:
     """Answers token requests; `app_service` and `imds` return (status, body)."""
 
     def __init__(self, config: IdentityConfig) -> None:
@@ -154,7 +154,7 @@ class IdentityEndpoint:
             "token_type": "Bearer",
         }
 
-    def _count(self, endpoint: str, identity: Identity, resource: str) -> None:
+    def _count(self, endpoint: str, identity: TokenIdentity, resource: str) -> None:
         log.info("token for %s (%s) to %s", identity.client_id, endpoint, resource)
         with self._lock:
             self._issued[f"{endpoint} {identity.client_id} {resource}"] += 1
@@ -167,7 +167,7 @@ class IdentityEndpoint:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
-    endpoint: IdentityEndpoint
+    endpoint: TokenService
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -207,7 +207,7 @@ class IdentityServer:
     """The endpoint on a loopback port: `start()`, then `url`; `stop()`."""
 
     def __init__(self, config: IdentityConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.endpoint = IdentityEndpoint(config)
+        self.endpoint = TokenService(config)
         self._httpd = _Server((host, port), _Handler)
         self._httpd.endpoint = self.endpoint
         bound_host, bound_port = self._httpd.server_address[:2]

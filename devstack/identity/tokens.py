@@ -63,7 +63,7 @@ def make_signing_key(folder: Path) -> tuple[Path, Path]:
 
 
 @dataclass(frozen=True)
-class Identity:
+class TokenIdentity:
     """A managed identity the endpoint can issue tokens for."""
 
     client_id: str
@@ -84,7 +84,9 @@ class TokenIssuer:
     def from_file(cls, path: Path, lifetime: int = LIFETIME_SECONDS) -> TokenIssuer:
         return cls(path.read_bytes(), lifetime)
 
-    def issue(self, identity: Identity, resource: str, now: int | None = None) -> tuple[str, int]:
+    def issue(
+        self, identity: TokenIdentity, resource: str, now: int | None = None
+    ) -> tuple[str, int]:
         """A token for `identity` with audience `resource`; returns (token, expires_on)."""
         issued = int(time.time()) if now is None else now
         expires = issued + self.lifetime

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pytest
 from azure.batch import models
 
-from batch_core.batch_service import BatchService, TaskStatus, batch_client
+from batch_core.batch_service import BatchService, TaskStatus
+from batch_core.batchclient import batch_client
 from batch_core.clock import utcnow
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError
 from batch_core.pools import default_plan

@@ -25,7 +25,7 @@ T0 = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
 @dataclass
 class LedgerSide:
     port: LedgerPort
-    put_raw: Callable[[dict[str, Any]], None]  # a document another writer left
+    put_raw: Callable[[dict[str, Any]], object]  # a document another writer left
 
 
 @pytest.fixture

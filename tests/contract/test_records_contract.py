@@ -18,7 +18,7 @@ from tests.contract.conftest import CosmosScratch
 @dataclass
 class RecordsSide:
     port: RecordsPort
-    add: Callable[[dict[str, Any]], None]  # the worker writes a document
+    add: Callable[[dict[str, Any]], object]  # the worker writes a document
 
 
 @pytest.fixture

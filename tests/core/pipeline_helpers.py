@@ -9,7 +9,8 @@ import uuid
 from azure.batch import BatchClient
 
 from batch_core import reconcile
-from batch_core.batch_service import batch_client
+from batch_core.batch_service import BatchService
+from batch_core.batchclient import batch_client
 from batch_core.blobstore import BlobRef
 from batch_core.clock import utcnow
 from batch_core.pipeline import Pipeline
@@ -27,6 +28,13 @@ def pipeline_with(stack: Stack, **overrides: str) -> Pipeline:
 def batch_of(p: Pipeline) -> BatchClient:
     """A Batch client of the test's own, to look at what the pipeline did."""
     return batch_client(p.settings)
+
+
+def service_of(p: Pipeline) -> BatchService:
+    """The pipeline's Batch adapter, for set-up its port does not offer (the default pool, a
+    job of the test's choosing)."""
+    assert isinstance(p.batch, BatchService), p.batch
+    return p.batch
 
 
 def unique(name: str) -> str:

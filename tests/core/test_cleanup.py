@@ -9,12 +9,12 @@ import uuid
 import pytest
 
 from batch_core import cleanup
-from batch_core.batch_service import enum_text
+from batch_core.batchclient import enum_text
 from batch_core.clock import utcnow
 from batch_core.pipeline import Pipeline
 from batch_core.submission import job_id_for
 from devstack.stack import Stack
-from tests.core.pipeline_helpers import batch_of, pipeline_with
+from tests.core.pipeline_helpers import batch_of, pipeline_with, service_of
 from worker.contract import child_blob_name
 
 pytestmark = pytest.mark.stack
@@ -40,10 +40,10 @@ def test_a_drained_job_of_a_past_day_is_terminated_then_deleted(stack: Stack) ->
     # Given an empty job of an earlier day and no retention
     p = pipeline_with(stack, DROPBATCH_JOB_RETENTION_DAYS="0", DROPBATCH_BATCH_JOB_PREFIX="clean")
     old = job_id_for(p.settings, dt.date(2020, 1, 1))
-    p.batch.ensure_pool()
-    p.batch.ensure_job(old)
+    service_of(p).ensure_pool()
+    service_of(p).ensure_job(old)
     today = job_id_for(p.settings, utcnow().date())
-    p.batch.ensure_job(today)
+    service_of(p).ensure_job(today)
 
     # When cleanup runs, the past job is terminated, and on a later run deleted
     assert cleanup.sweep(p, utcnow())["terminated"] == 1

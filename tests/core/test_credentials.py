@@ -7,7 +7,7 @@ import pytest
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-from batch_core.batch_service import batch_client
+from batch_core.batchclient import batch_client
 from batch_core.blobstore import blob_service
 from batch_core.credentials import (
     DEV_ACCOUNT,

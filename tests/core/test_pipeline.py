@@ -18,7 +18,15 @@ from batch_core import intake, reconcile
 from batch_core.clock import utcnow
 from batch_core.states import RunState
 from devstack.stack import Stack
-from tests.core.pipeline_helpers import CSV_HEADER, batch_of, drain, drop, pipeline_with, unique
+from tests.core.pipeline_helpers import (
+    CSV_HEADER,
+    batch_of,
+    drain,
+    drop,
+    pipeline_with,
+    service_of,
+    unique,
+)
 from worker.contract import STDERR_FILE, attempt_log_prefix, output_prefix
 
 pytestmark = pytest.mark.stack
@@ -37,7 +45,7 @@ def test_a_dropped_csv_becomes_one_task_on_the_job_of_the_day(stack: Stack) -> N
     run = intake.receive(p, blob, utcnow())
 
     assert run is not None and run.state is RunState.SUBMITTED
-    assert run.job_id == f"dropbatch-{utcnow():%Y%m%d}"
+    assert run.job_id == f"dropbatch-{utcnow():%Y%m%d}" and run.task_id is not None
     task = batch_of(p).get_task(run.job_id, run.task_id)
     assert task.id == run.task_id
     env = {e.name: e.value for e in task.environment_settings or []}
@@ -70,6 +78,7 @@ def test_a_duplicate_event_changes_nothing(stack: Stack) -> None:
     again = intake.receive(p, blob, utcnow())
 
     assert again is not None and again.to_doc() == first.to_doc()
+    assert first.job_id is not None
     tasks = [t.id for t in batch_of(p).list_tasks(first.job_id) if first.key[:32] in t.id]
     assert tasks == [first.task_id]
     done = drain(p, first.key)
@@ -267,7 +276,7 @@ def test_a_task_planned_on_an_ended_job_of_an_earlier_day_runs_on_todays_job(
     planned = intake.plan(p, created, 1, yesterday)
     old_job = job_id_for(p.settings, yesterday.date())
     assert planned.job_id == old_job
-    p.batch.ensure_job(old_job)
+    service_of(p).ensure_job(old_job)
     p.batch.terminate_job(old_job)
 
     # When the reconciler finds the task missing, the run is processed on today's job

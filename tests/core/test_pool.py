@@ -11,7 +11,7 @@ from batch_core.batch_service import autoscale_formula
 from batch_core.clock import utcnow
 from batch_core.submission import job_id_for
 from devstack.stack import Stack
-from tests.core.pipeline_helpers import batch_of, pipeline_with
+from tests.core.pipeline_helpers import batch_of, pipeline_with, service_of
 
 pytestmark = pytest.mark.stack
 
@@ -30,7 +30,7 @@ def test_the_autoscale_formula_follows_pending_tasks_up_to_the_maximum(stack: St
         DROPBATCH_BATCH_TASK_SLOTS_PER_NODE="2",
         DROPBATCH_BATCH_JOB_PREFIX=pool,
     )
-    p.batch.ensure_pool()
+    service_of(p).ensure_pool()
     client = batch_of(p)
     formula = autoscale_formula(3, 2)
     assert client.get_pool(pool).auto_scale_formula == formula
@@ -48,7 +48,7 @@ def test_the_autoscale_formula_follows_pending_tasks_up_to_the_maximum(stack: St
 
     # When 3 tasks wait, two nodes; when 9 wait, the maximum of three
     job = job_id_for(p.settings, utcnow().date())
-    p.batch.ensure_job(job)
+    service_of(p).ensure_job(job)
     # (tasks that outlast the test, so pending work cannot drain while it looks)
     tasks = [models.BatchTaskCreateOptions(id=f"t{i}", command_line="sleep 120") for i in range(9)]
     try:

@@ -29,7 +29,7 @@ from batch_core.routebook import builtin_routebook, parse_routes
 from batch_core.settings import Settings
 from batch_core.workerwheel import REQUIREMENTS, build_wheel, worker_wheel
 from devstack.batchsvc.autoscale import evaluate
-from tests.batchsvc.contract import validate
+from tests.devstack.batchsvc.contract import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 IDENTITY = (
@@ -70,7 +70,7 @@ def todays_spec(s: Settings) -> models.BatchPoolCreateOptions:
 def body(options: models.BatchPoolCreateOptions | None) -> dict[str, Any]:
     """The JSON the SDK sends for these options, checked against the REST description."""
     assert options is not None
-    doc = json.loads(json.dumps(options.as_dict(), default=str))
+    doc: dict[str, Any] = json.loads(json.dumps(options.as_dict(), default=str))
     interval = options.auto_scale_evaluation_interval
     if interval is not None:
         doc["autoScaleEvaluationInterval"] = f"PT{int(interval.total_seconds())}S"
@@ -86,7 +86,8 @@ def test_without_a_routes_file_the_default_pool_is_todays_pool(autoscale: str) -
     plan = plans["default"]
     assert plan.create is not None
     assert plan.create.as_dict() == todays_spec(s).as_dict()
-    assert default_plan(s).create.as_dict() == todays_spec(s).as_dict()  # type: ignore[union-attr]
+    default = default_plan(s).create
+    assert default is not None and default.as_dict() == todays_spec(s).as_dict()
     assert plan.managed == "data" and plan.installs_worker and plan.worker_wheel is None
     assert worker_command_for(plan, s) == s.worker_command
     body(plan.create)
@@ -221,7 +222,9 @@ def test_a_fixed_pool_gets_its_node_counts_and_no_identity_when_none_is_set() ->
     assert (c.target_dedicated_nodes, c.target_low_priority_nodes) == (2, 3)
     assert c.start_task is not None and c.start_task.command_line == "true"
     assert (c.start_task.resource_files or [])[0].identity_reference is None
-    assert c.start_task.user_identity.auto_user.elevation_level == "nonadmin"  # type: ignore[union-attr]
+    user = c.start_task.user_identity
+    assert user is not None and user.auto_user is not None
+    assert user.auto_user.elevation_level == "nonadmin"
     body(c)
 
 

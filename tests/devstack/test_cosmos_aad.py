@@ -17,12 +17,12 @@ from azure.cosmos import CosmosClient
 from azure.cosmos.documents import ConnectionPolicy, SSLConfiguration
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
-from devstack.identity.tokens import Identity, TokenIssuer, make_signing_key
+from devstack.identity.tokens import TokenIdentity, TokenIssuer, make_signing_key
 from devstack.servers import COSMOS_KEY, CosmosServer, start_cosmos
 from tests.tokens import StaticToken
 
 pytestmark = pytest.mark.stack
-APP = Identity("11111111-1111-1111-1111-111111111111")
+APP = TokenIdentity("11111111-1111-1111-1111-111111111111")
 
 
 @pytest.fixture(scope="module")

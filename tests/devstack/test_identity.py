@@ -16,16 +16,18 @@ from azure.identity import CredentialUnavailableError, ManagedIdentityCredential
 from devstack.identity.server import IdentityConfig, IdentityServer
 from devstack.identity.tokens import (
     ISSUER,
-    Identity,
     TokenError,
+    TokenIdentity,
     TokenIssuer,
     TokenVerifier,
     make_signing_key,
 )
 
-APP = Identity("11111111-1111-1111-1111-111111111111")
-NODE = Identity("22222222-2222-2222-2222-222222222222", "/subscriptions/x/identities/worker")
-OTHER_NODE = Identity("33333333-3333-3333-3333-333333333333", "/subscriptions/x/identities/other")
+APP = TokenIdentity("11111111-1111-1111-1111-111111111111")
+NODE = TokenIdentity("22222222-2222-2222-2222-222222222222", "/subscriptions/x/identities/worker")
+OTHER_NODE = TokenIdentity(
+    "33333333-3333-3333-3333-333333333333", "/subscriptions/x/identities/other"
+)
 HEADER = "the-identity-header"
 STORAGE = "https://storage.azure.com"
 

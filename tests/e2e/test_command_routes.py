@@ -15,7 +15,8 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 
 from batch_core import intake
-from batch_core.batch_service import BatchService, batch_client
+from batch_core.batch_service import BatchService
+from batch_core.batchclient import batch_client
 from batch_core.blobstore import blob_service
 from batch_core.clock import utcnow
 from batch_core.pipeline import Pipeline

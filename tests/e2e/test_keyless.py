@@ -193,7 +193,7 @@ def test_the_keyless_services_refuse_the_well_known_keys(keyless_stack: Stack) -
 
     batch = BatchClient(
         stack.batch.url,
-        AzureNamedKeyCredential(stack.batch.account, BATCH_KEY),  # type: ignore[arg-type]
+        AzureNamedKeyCredential(stack.batch.account, BATCH_KEY),
         connection_verify=ca,
     )
     with pytest.raises(HttpResponseError) as denied:

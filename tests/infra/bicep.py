@@ -190,7 +190,9 @@ def _first(node: Node, type_: str) -> Node | None:
     return next((c for c in node.named_children if c.type == type_), None)
 
 
-def _references(f: BicepFile, node: Node, local: frozenset[str]) -> Iterator[tuple[Node, str]]:
+def _references(  # noqa: C901 - one branch per kind of Bicep node, clearer read side by side
+    f: BicepFile, node: Node, local: frozenset[str]
+) -> Iterator[tuple[Node, str]]:
     """Identifiers used as values: not declared names, property keys, function names or
     loop and lambda variables."""
     if node.type in DECLARATIONS:

@@ -28,22 +28,22 @@ class RecordingEnv(Mapping[str, str]):
     """An environment that remembers which names were looked up."""
 
     def __init__(self, values: Mapping[str, str]) -> None:
-        self.values = dict(values)
+        self.known = dict(values)
         self.read: set[str] = set()
 
     def __getitem__(self, name: str) -> str:
         self.read.add(name)
-        return self.values[name]
+        return self.known[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self.known)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.known)
 
     def items(self) -> ItemsView[str, str]:
         # Listing every setting (to pick the worker pass-through ones) reads none of them.
-        return self.values.items()
+        return self.known.items()
 
 
 @functools.cache  # FunctionApp.get_functions() may be called once only

@@ -67,7 +67,9 @@ def test_the_pool_autoscales_with_the_formula_the_code_uses() -> None:
     f = BicepFile.load(INFRA / "app" / "batch.bicep")
     _, var = f.declared["autoScaleFormula"]
     call = var.named_children[-1]
-    array = call.child_by_field_name("arguments").named_children[0]  # type: ignore[union-attr]
+    arguments = call.child_by_field_name("arguments")
+    assert arguments is not None
+    array = arguments.named_children[0]
     lines = [
         line.replace("${maxNodes}", "7").replace("${taskSlotsPerNode}", "3")
         for line in string_array(f, array)
@@ -110,8 +112,10 @@ def test_the_pool_is_declared_with_the_worker_identity_and_an_identity_fetched_p
     f = BicepFile.load(INFRA / "app" / "batch.bicep")
     (pool,) = f.resources_of_type("Microsoft.Batch/batchAccounts/pools")
     body = f.body(pool)
-    assert f.string(at(f, body, "identity", "type")) == "UserAssigned"  # type: ignore[arg-type]
+    kind = at(f, body, "identity", "type")
+    assert kind is not None and f.string(kind) == "UserAssigned"
     files = at(f, body, "properties", "startTask", "resourceFiles")
     assert files is not None
     for item in files.named_children:
-        assert f.text(at(f, item, "identityReference", "resourceId")) == "workerIdentityId"  # type: ignore[arg-type]
+        reference = at(f, item, "identityReference", "resourceId")
+        assert reference is not None and f.text(reference) == "workerIdentityId"

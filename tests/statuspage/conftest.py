@@ -10,7 +10,7 @@ import shutil
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ from batch_core.run import Run
 from batch_core.settings import Settings
 from batch_core.states import RunState
 from devstack.stack import Stack
+from tests.devstack.funchost.conftest import apps, azurite
 from tests.e2e.conftest import live_stack
-from tests.funchost.conftest import apps, azurite
 
 __all__ = ["apps", "azurite", "live_stack"]
 
@@ -79,8 +79,10 @@ class Site:
     key: str
     prefix: str = field(default_factory=lambda: f"sp-{uuid.uuid4().hex[:8]}")
 
-    def get(self, path: str, key: bool = True, **params: str) -> Answer:
-        query = {**params, **({"code": self.key} if key else {})}
+    def get(
+        self, path: str, key: bool = True, params: Mapping[str, str] | None = None, **more: str
+    ) -> Answer:
+        query = {**(params or {}), **more, **({"code": self.key} if key else {})}
         encoded = urllib.parse.urlencode(query)
         return get(f"{self.url}/api/{path}" + (f"?{encoded}" if encoded else ""))
 

@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.funchost.conftest import AppFactory, FunctionApp, HostProcess
+from tests.devstack.funchost.conftest import AppFactory, FunctionApp, HostProcess
 from tests.statuspage.conftest import Answer, get, send
 
 APP = """

@@ -7,13 +7,16 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from batch_core.states import RunState
 from tests.core.pipeline_helpers import CSV_HEADER
 from tests.statuspage.conftest import Site
+
+if TYPE_CHECKING:  # playwright is imported by the fixture, which skips when it is absent
+    from playwright.sync_api import Dialog
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.e2e]
 
@@ -66,7 +69,12 @@ def test_the_status_page_shows_the_ledger_safely_and_fits_the_screen(
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+    def refuse(dialog: Dialog) -> None:
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     response = page.goto(site.stack.status_page)
     assert response is not None and response.status == 200
     page.wait_for_selector("#chart canvas")

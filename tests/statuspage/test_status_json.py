@@ -57,7 +57,7 @@ def test_status_json_pages_through_every_run_once_even_when_they_share_a_moment(
     token: str | None = None
     while True:
         params = {"q": site.prefix, "limit": "2", **({"continuation": token} if token else {})}
-        answer = site.get("status.json", **params)
+        answer = site.get("status.json", params=params)
         assert answer.status == 200, answer.body
         body = answer.json()
         seen += names(body["runs"])
@@ -87,7 +87,7 @@ def test_status_json_pages_through_every_run_once_even_when_they_share_a_moment(
 def test_a_bad_parameter_gets_400_naming_it(
     site: Site, params: dict[str, str], parameter: str
 ) -> None:
-    answer = site.get("status.json", **params)
+    answer = site.get("status.json", params=params)
 
     assert answer.status == 400
     assert answer.json()["parameter"] == parameter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,9 +99,9 @@ def test_a_very_long_entry_name_is_refused() -> None:
     ],
 )
 def test_links_devices_and_unknown_file_types_are_refused(
-    tmp_path: Path, build: object, entry: str, cause: str
+    tmp_path: Path, build: Callable[[], bytes], entry: str, cause: str
 ) -> None:
-    error = rejection(tmp_path, build())  # type: ignore[operator]
+    error = rejection(tmp_path, build())
     assert (error.where, error.cause) == (f"entry {entry!r}", cause)
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from azure.batch.models import BatchTaskCreateOptions
 
 from batch_core import intake
-from batch_core.blobstore import PARENT_METADATA
 from batch_core.errors import TransientError
 from batch_core.states import RunState
 from batch_core.testing import MemoryPipeline
 from tests.core.specs.steps import CSV, pipeline, received, stored, task_ends, tick
+from worker.contract import PARENT_METADATA
 
 
 def job_states(p: MemoryPipeline) -> dict[str, str]:

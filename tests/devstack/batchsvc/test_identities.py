@@ -12,8 +12,15 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 
-from tests.batchsvc.blobstore import DEV_ACCOUNT, DEV_KEY, Blobs
-from tests.batchsvc.conftest import RunningService, start_service, wait_task_completed, wait_until
+from tests.devstack.batchsvc.blobstore import DEV_ACCOUNT, DEV_KEY, Blobs
+from tests.devstack.batchsvc.conftest import (
+    RunningService,
+    execution,
+    failure,
+    start_service,
+    wait_task_completed,
+    wait_until,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -125,7 +132,7 @@ def test_a_task_reads_and_writes_blobs_as_the_pool_identity_without_any_sas(
     task = wait_task_completed(batch, job_id, "mi")
     written = blobs.service.get_blob_client(container, "results/all.csv").download_blob()
 
-    assert task.execution_info.result == m.BatchTaskExecutionResult.SUCCESS, task.execution_info
+    assert execution(task).result == m.BatchTaskExecutionResult.SUCCESS, task.execution_info
     assert written.readall() == b"a,1\nb,2\na,1\n"
     assert "sig=" not in json.dumps(task.as_dict())
 
@@ -133,8 +140,8 @@ def test_a_task_reads_and_writes_blobs_as_the_pool_identity_without_any_sas(
 @pytest.mark.parametrize(
     ("resource_file", "code"),
     [
-        ({"http_url": "/data/a.csv", "file_path": "a.csv"}, "BlobAccessDenied"),
-        ({"storage_container_url": "", "blob_prefix": "data/"}, "ResourceContainerAccessDenied"),
+        ({"httpUrl": "/data/a.csv", "filePath": "a.csv"}, "BlobAccessDenied"),
+        ({"storageContainerUrl": "", "blobPrefix": "data/"}, "ResourceContainerAccessDenied"),
     ],
 )
 def test_a_blob_url_with_neither_sas_nor_identity_fails_the_task_as_azure_does(
@@ -147,18 +154,18 @@ def test_a_blob_url_with_neither_sas_nor_identity_fails_the_task_as_azure_does(
 ) -> None:
     job_id = _job(batch, ids)
     url = f"{blobs.endpoint}/{container}"
-    spec = {k: (url + v if k.endswith("url") else v) for k, v in resource_file.items()}
+    spec = {k: (url + v if k.endswith("Url") else v) for k, v in resource_file.items()}
     batch.create_task(
         job_id,
         m.BatchTaskCreateOptions(
-            id="anon", command_line="true", resource_files=[m.ResourceFile(**spec)]
+            id="anon", command_line="true", resource_files=[m.ResourceFile(spec)]
         ),
     )
 
     task = wait_task_completed(batch, job_id, "anon")
 
-    assert task.execution_info.failure_info.category == m.BatchErrorSourceCategory.USER_ERROR
-    assert task.execution_info.failure_info.code == code
+    assert failure(task).category == m.BatchErrorSourceCategory.USER_ERROR
+    assert failure(task).code == code
     assert _details(task.execution_info)["HttpStatusCode"] == "403"
 
 
@@ -177,9 +184,9 @@ def test_an_output_file_with_neither_sas_nor_identity_fails_the_upload(
 
     task = wait_task_completed(batch, job_id, "anon-out")
 
-    assert task.execution_info.exit_code == 0
-    assert task.execution_info.result == m.BatchTaskExecutionResult.FAILURE
-    assert task.execution_info.failure_info.code == "FileUploadAccessDenied"
+    assert execution(task).exit_code == 0
+    assert execution(task).result == m.BatchTaskExecutionResult.FAILURE
+    assert failure(task).code == "FileUploadAccessDenied"
     assert not list(blobs.service.get_container_client(container).list_blobs("results/"))
 
 
@@ -210,16 +217,18 @@ def test_an_identity_the_pool_does_not_have_is_refused_for_downloads_and_uploads
     reading = wait_task_completed(batch, job_id, "stranger-in")
     writing = wait_task_completed(batch, job_id, "stranger-out")
 
-    assert reading.execution_info.failure_info.code == "ResourceContainerListMiscError"
+    assert failure(reading).code == "ResourceContainerListMiscError"
     assert _details(reading.execution_info)["HttpStatusCode"] == "400"
-    assert writing.execution_info.failure_info.code == "FileUploadMiscError"
-    assert "HTTP 400" in writing.execution_info.failure_info.details[0].value
+    assert failure(writing).code == "FileUploadMiscError"
+    details = failure(writing).details
+    assert details and "HTTP 400" in str(details[0].value)
 
 
 def _start_task_node(batch: BatchClient, pool_id: str, state: m.BatchNodeState) -> m.BatchNode:
-    return wait_until(
+    node: m.BatchNode = wait_until(
         lambda: (nodes := list(batch.list_nodes(pool_id))) and nodes[0].state == state and nodes[0]
     )
+    return node
 
 
 def test_a_start_task_downloads_as_the_pool_identity_and_fails_without_one(
@@ -249,8 +258,10 @@ def test_a_start_task_downloads_as_the_pool_identity_and_fails_without_one(
     failed = _start_task_node(batch, without, m.BatchNodeState.START_TASK_FAILED)
     output = b"".join(batch.download_node_file(with_identity, ready.id, "startup/stdout.txt"))
 
+    assert ready.start_task_info is not None and failed.start_task_info is not None
     assert ready.start_task_info.exit_code == 0
     assert output == b"b,2\n"
+    assert failed.start_task_info.failure_info is not None
     assert failed.start_task_info.failure_info.code == "BlobAccessDenied"
     assert _details(failed.start_task_info)["HttpStatusCode"] == "403"
     assert Path(_details(failed.start_task_info)["ResourceFileUrl"]).name == "b.csv"

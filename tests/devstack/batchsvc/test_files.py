@@ -8,9 +8,10 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import ResourceNotFoundError
+from azure.core.rest import HttpResponse
 
-from tests.batchsvc.conftest import wait_task_completed
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.conftest import wait_task_completed
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 
@@ -65,7 +66,7 @@ def test_file_properties_report_size_and_kind(client: BatchClient, finished: str
 
     assert int(props.content_length) == 10
     assert props.is_directory is False
-    assert props.url.endswith("/files/stdout.txt")
+    assert props.url is not None and props.url.endswith("/files/stdout.txt")
 
 
 def test_listing_is_flat_by_default_and_recursive_on_request(
@@ -76,7 +77,8 @@ def test_listing_is_flat_by_default_and_recursive_on_request(
 
     assert {"stdout.txt", "stderr.txt", "wd"} <= set(top)
     assert top["wd"].is_directory is True
-    assert top["stdout.txt"].properties.content_length == 10
+    stdout = top["stdout.txt"].properties
+    assert stdout is not None and stdout.content_length == 10
     assert {"wd/out", "wd/out/deep", "wd/out/deep/r.csv"} <= everything
 
 
@@ -84,6 +86,7 @@ def test_a_missing_file_is_file_not_found(client: BatchClient, finished: str) ->
     with pytest.raises(ResourceNotFoundError) as raised:
         b"".join(client.download_task_file(finished, "writer", "no-such.txt"))
     # The SDK leaves the streamed error response open; close it so its socket is released.
+    assert isinstance(raised.value.response, HttpResponse)
     raised.value.response.close()
     status, body, _ = raw(client, "GET", f"/jobs/{finished}/tasks/writer/files/no-such.txt")
 

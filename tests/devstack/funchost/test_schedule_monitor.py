@@ -11,7 +11,7 @@ import pytest
 from devstack.funchost.schedule import parse_schedule
 from devstack.funchost.schedulemonitor import ScheduleMonitor, ScheduleStatus
 from devstack.funchost.storage import StorageAccount
-from tests.funchost.conftest import Azurite
+from tests.devstack.funchost.conftest import Azurite
 
 pytestmark = pytest.mark.stack
 

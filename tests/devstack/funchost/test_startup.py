@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.funchost.conftest import AppFactory, Azurite, HostProcess
+from tests.devstack.funchost.conftest import AppFactory, Azurite, HostProcess
 
 NO_FUNCTIONS = """
 import os

@@ -9,8 +9,8 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 
-from tests.batchsvc.conftest import wait_task_completed, wait_until
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.conftest import wait_task_completed, wait_until
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 
@@ -142,7 +142,7 @@ def test_error_bodies_match_the_swagger(
 
 def test_every_operation_in_the_swagger_has_a_route() -> None:
     from devstack.batchsvc.routes import ROUTES
-    from tests.batchsvc.contract import SWAGGER
+    from tests.devstack.batchsvc.contract import SWAGGER
 
     spec = json.loads(SWAGGER.read_text())
     documented = {

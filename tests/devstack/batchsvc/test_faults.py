@@ -13,7 +13,15 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import ResourceExistsError, ServiceResponseError
 
-from tests.batchsvc.conftest import RunningService, start_service, wait_task_completed, wait_until
+from tests.devstack.batchsvc.conftest import (
+    RunningService,
+    execution,
+    odata_code,
+    start_service,
+    task_dir,
+    wait_task_completed,
+    wait_until,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -77,7 +85,7 @@ def test_a_lost_response_leaves_the_work_done_and_a_retry_meets_task_exists(
     with pytest.raises(ResourceExistsError) as again:
         client.create_task(job_id, m.BatchTaskCreateOptions(id="lost", command_line="true"))
 
-    assert again.value.error.code == "TaskExists"
+    assert odata_code(again.value) == "TaskExists"
 
 
 def test_added_latency_is_applied_to_matching_operations(
@@ -111,17 +119,16 @@ def test_a_preempted_node_requeues_its_running_task_which_then_completes(
     running = wait_until(
         lambda: (t := client.get_task(job_id, "evicted")).state == m.BatchTaskState.RUNNING and t
     )
-    info = running.node_info
-    seen = service.nodes_root / info.pool_id / info.node_id / info.task_root_directory / "seen"
+    seen = task_dir(service, running) / "seen"
     wait_until(seen.exists)  # the first run is past its marker and sleeping
 
     answer = admin(service, "POST", "preempt", {"jobId": job_id, "taskId": "evicted"})
     task = wait_task_completed(client, job_id, "evicted")
 
     assert answer["requeued"] == [f"{job_id}/evicted"]
-    assert task.execution_info.requeue_count == 1
-    assert task.execution_info.retry_count == 0
-    assert task.execution_info.result == m.BatchTaskExecutionResult.SUCCESS
+    assert execution(task).requeue_count == 1
+    assert execution(task).retry_count == 0
+    assert execution(task).result == m.BatchTaskExecutionResult.SUCCESS
 
 
 def test_a_preempt_rule_evicts_tasks_soon_after_they_start(
@@ -133,8 +140,8 @@ def test_a_preempt_rule_evicts_tasks_soon_after_they_start(
 
     task = wait_task_completed(client, job_id, "spot")
 
-    assert task.execution_info.requeue_count == 1
-    assert task.execution_info.result == m.BatchTaskExecutionResult.SUCCESS
+    assert execution(task).requeue_count == 1
+    assert execution(task).result == m.BatchTaskExecutionResult.SUCCESS
 
 
 def test_faults_can_be_set_when_the_service_starts(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ DOCS = [
 def matching(expression: str) -> list[str]:
     predicate = parse_filter(expression)
     assert predicate is not None
-    return [d["id"] for d in DOCS if predicate(d)]
+    return [str(d["id"]) for d in DOCS if predicate(d)]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,16 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
-from tests.batchsvc.conftest import wait_task_completed, wait_until
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.conftest import (
+    QUICK_POLL,
+    execution,
+    odata_code,
+    span,
+    terminating,
+    wait_task_completed,
+    wait_until,
+)
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 
@@ -29,8 +37,8 @@ def _merge(end: int, start: int = 0, task_id: str = "merge") -> m.BatchTaskCreat
 
 
 def _succeeded_after(task: m.BatchTask, *before: m.BatchTask) -> None:
-    assert task.execution_info.result == m.BatchTaskExecutionResult.SUCCESS
-    assert task.execution_info.start_time >= max(t.execution_info.end_time for t in before)
+    assert execution(task).result == m.BatchTaskExecutionResult.SUCCESS
+    assert span(task)[0] >= max(span(t)[1] for t in before)
 
 
 def test_a_merge_on_a_range_of_250_members_runs_only_after_all_of_them_succeeded(
@@ -50,8 +58,9 @@ def test_a_merge_on_a_range_of_250_members_runs_only_after_all_of_them_succeeded
     members = [t for t in client.list_tasks(job_id) if t.id != "merge"]
 
     assert len(members) == MEMBERS
-    assert all(t.execution_info.result == m.BatchTaskExecutionResult.SUCCESS for t in members)
+    assert all(execution(t).result == m.BatchTaskExecutionResult.SUCCESS for t in members)
     _succeeded_after(merge, *members)
+    assert merge.depends_on is not None and merge.depends_on.task_id_ranges is not None
     assert merge.depends_on.task_id_ranges[0].end == MEMBERS - 1
 
 
@@ -74,10 +83,10 @@ def test_a_failed_member_blocks_the_merge_until_it_is_reactivated_and_succeeds(
     blocked = client.get_task(job_id, "merge")
     counts = client.get_job_task_counts(job_id)
 
-    assert failed.execution_info.result == m.BatchTaskExecutionResult.FAILURE
-    assert failed.execution_info.retry_count == 1
+    assert execution(failed).result == m.BatchTaskExecutionResult.FAILURE
+    assert execution(failed).retry_count == 1
     assert blocked.state == m.BatchTaskState.ACTIVE
-    assert blocked.execution_info.start_time is None
+    assert execution(blocked).start_time is None
     # A blocked task counts as active, in tasks and in slots.
     assert counts.task_counts.active == 1 and counts.task_counts.running == 0
     assert counts.task_counts.succeeded == 4 and counts.task_counts.failed == 1
@@ -88,10 +97,10 @@ def test_a_failed_member_blocks_the_merge_until_it_is_reactivated_and_succeeds(
     merge = wait_task_completed(client, job_id, "merge")
     member = client.get_task(job_id, "3")
 
-    assert member.execution_info.result == m.BatchTaskExecutionResult.SUCCESS
-    assert member.execution_info.exit_code == 0
-    assert member.execution_info.retry_count == 0  # reset by the reactivation
-    assert member.execution_info.start_time > failed.execution_info.end_time
+    assert execution(member).result == m.BatchTaskExecutionResult.SUCCESS
+    assert execution(member).exit_code == 0
+    assert execution(member).retry_count == 0  # reset by the reactivation
+    assert span(member)[0] > span(failed)[1]
     _succeeded_after(merge, member)
 
 
@@ -115,13 +124,13 @@ def test_only_a_failed_task_can_be_reactivated(
         validate("BatchError", body)
         codes[task_id] = body["code"]
     client.begin_terminate_job(
-        job_id, options={"terminateReason": "done"}, polling_interval=0.1
+        job_id, options=terminating("done"), polling_interval=QUICK_POLL
     ).result()
     with pytest.raises(HttpResponseError) as after_job:
         client.reactivate_task(job_id, "ok")
 
     assert codes == {"ok": "TaskSucceeded", "waits": "TaskNotCompleted"}
-    assert after_job.value.error.code == "JobCompleted"
+    assert odata_code(after_job.value) == "JobCompleted"
 
 
 def test_a_range_selects_existing_tasks_with_integer_ids_leading_zeros_included(
@@ -180,14 +189,15 @@ def test_a_task_ids_list_longer_than_64000_characters_is_refused(
     )
 
     assert raised.value.status_code == 400
-    assert raised.value.error.code == "TaskDependencyListTooLong"
+    assert odata_code(raised.value) == "TaskDependencyListTooLong"
     assert status == 200
     validate("BatchCreateTaskCollectionResult", body)
     by_id = {r["taskId"]: r for r in body["value"]}
     assert by_id["in-collection"]["status"] == "clienterror"
     assert by_id["in-collection"]["error"]["code"] == "TaskDependencyListTooLong"
     assert by_id["beside-it"]["status"] == "success"
-    assert len(client.get_task(job_id, "fits").depends_on.task_ids) == 1000
+    fits = client.get_task(job_id, "fits").depends_on
+    assert fits is not None and len(fits.task_ids or []) == 1000
 
 
 @pytest.mark.parametrize(
@@ -250,6 +260,7 @@ def test_autoscale_counts_only_tasks_ready_to_run_as_active(
     counts = client.get_job_task_counts(job_id).task_counts
 
     assert run.error is None
+    assert run.results is not None
     assert "$ready=2" in run.results.split(";")
     assert "$pending=2" in run.results.split(";")
     assert counts.active == 4

@@ -10,7 +10,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from tests.funchost.conftest import AppFactory, Azurite, FunctionApp, HostProcess
+from tests.devstack.funchost.conftest import AppFactory, Azurite, FunctionApp, HostProcess
 
 pytestmark = pytest.mark.stack
 

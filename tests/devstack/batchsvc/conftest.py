@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import json
 import os
 import secrets
@@ -22,10 +23,14 @@ import psutil
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
-from azure.core.credentials import AzureNamedKeyCredential
 
-from tests.batchsvc.blobstore import REPO_ROOT, blobs  # noqa: F401 - a session fixture
-from tests.batchsvc.contract import SwaggerContract
+# The SDK's signature names this model, but the package does not export it.
+from azure.batch.models._models import BatchJobTerminateOptions
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import HttpResponseError
+
+from tests.devstack.batchsvc.blobstore import REPO_ROOT, blobs  # noqa: F401 - a session fixture
+from tests.devstack.batchsvc.contract import SwaggerContract
 
 ACCOUNT = "devstackbatch"
 # A secret in the service's own environment: it must never reach a task.
@@ -113,7 +118,9 @@ def start_service(
 
     threading.Thread(target=drain, daemon=True).start()
     ready: list[str] = []
-    reader = threading.Thread(target=lambda: ready.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    out = process.stdout
+    assert out is not None
+    reader = threading.Thread(target=lambda: ready.append(out.readline()), daemon=True)
     reader.start()
     reader.join(timeout=30)
     if not ready or not ready[0]:
@@ -226,6 +233,23 @@ def job(
     return make
 
 
+# The SDK annotates polling_interval as int, yet its pollers sleep any number of seconds; a
+# tenth of a second keeps the tests of long-running operations quick.
+QUICK_POLL: int = 0.1  # type: ignore[assignment]
+
+
+def terminating(reason: str) -> BatchJobTerminateOptions:
+    """The body of a terminate-job request with its reason, as the REST API spells it."""
+    return BatchJobTerminateOptions({"terminateReason": reason})
+
+
+def pool_of(client: BatchClient, job_id: str) -> str:
+    """The pool the job runs on."""
+    info = client.get_job(job_id).pool_info
+    assert info.pool_id, info
+    return info.pool_id
+
+
 def wait_until(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.05) -> Any:
     """Poll until `condition()` is truthy; its value, or AssertionError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -238,6 +262,58 @@ def wait_until(condition: Callable[[], Any], timeout: float = 60, interval: floa
         time.sleep(interval)
 
 
+def execution(task: m.BatchTask) -> m.BatchTaskExecutionInfo:
+    """The task's execution information, which the service gives every task it has scheduled."""
+    assert task.execution_info is not None, f"task {task.id} has no execution information"
+    return task.execution_info
+
+
+def job_execution(job: m.BatchJob) -> m.BatchJobExecutionInfo:
+    """The job's execution information, which the service gives every job."""
+    assert job.execution_info is not None, f"job {job.id} has no execution information"
+    return job.execution_info
+
+
+def failure(task: m.BatchTask) -> m.BatchTaskFailureInfo:
+    """Why the task failed; the test expects it to have."""
+    info = execution(task).failure_info
+    assert info is not None, f"task {task.id} has no failure information"
+    return info
+
+
+def node_of(task: m.BatchTask) -> m.BatchNodeInfo:
+    """The node the task ran on; the test expects it to have been placed."""
+    assert task.node_info is not None, f"task {task.id} has no node information"
+    return task.node_info
+
+
+def placement(task: m.BatchTask) -> tuple[str, str]:
+    """The pool and the node the task was placed on."""
+    info = node_of(task)
+    assert info.pool_id and info.node_id, info
+    return info.pool_id, info.node_id
+
+
+def task_dir(service: RunningService, task: m.BatchTask) -> Path:
+    """The task's folder on its node, as the service lays nodes out on disk."""
+    root = node_of(task).task_root_directory
+    assert root, task.node_info
+    return service.nodes_root.joinpath(*placement(task), root)
+
+
+def span(task: m.BatchTask) -> tuple[dt.datetime, dt.datetime]:
+    """When the task started and ended; the test expects it to have done both."""
+    info = execution(task)
+    assert info.start_time is not None and info.end_time is not None, info
+    return info.start_time, info.end_time
+
+
+def odata_code(error: HttpResponseError) -> str | None:
+    """The code of the OData error body the SDK parsed from the service's answer."""
+    assert error.error is not None, f"no OData error body: {error}"
+    return error.error.code
+
+
 def wait_task_completed(
     client: BatchClient, job_id: str, task_id: str, timeout: float = 60
 ) -> m.BatchTask:
@@ -245,4 +321,5 @@ def wait_task_completed(
         task = client.get_task(job_id, task_id)
         return task if task.state == m.BatchTaskState.COMPLETED else None
 
-    return wait_until(done, timeout)
+    task: m.BatchTask = wait_until(done, timeout)
+    return task

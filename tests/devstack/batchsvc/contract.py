@@ -14,10 +14,10 @@ from azure.batch import BatchClient
 from azure.core.exceptions import HttpResponseError, ResponseNotReadError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import SansIOHTTPPolicy
-from azure.core.rest import HttpRequest
+from azure.core.rest import HttpRequest, HttpResponse
 
 API_VERSION = "2025-06-01"
-SWAGGER = Path(__file__).resolve().parents[1] / "data" / "batch-rest-api" / "BatchService.json"
+SWAGGER = Path(__file__).resolve().parents[2] / "data" / "batch-rest-api" / "BatchService.json"
 
 
 @cache
@@ -49,6 +49,7 @@ def raw(
     try:
         response = client.send_request(request)
     except HttpResponseError as e:
+        assert isinstance(e.response, HttpResponse), e
         response = e.response
     text = response.text() if method != "HEAD" else ""
     return response.status_code, (json.loads(text) if text else None), response.headers
@@ -67,7 +68,7 @@ def _operations() -> list[tuple[str, re.Pattern[str], dict[str, Any]]]:
     return table
 
 
-class SwaggerContract(SansIOHTTPPolicy):  # type: ignore[type-arg]
+class SwaggerContract(SansIOHTTPPolicy[HttpRequest, HttpResponse]):
     """Checks every response the SDK receives against the swagger: status, body schema, headers.
 
     Violations are collected in `violations`; an autouse fixture fails the test that caused one.
@@ -75,7 +76,11 @@ class SwaggerContract(SansIOHTTPPolicy):  # type: ignore[type-arg]
 
     violations: list[str] = []
 
-    def on_response(self, request: PipelineRequest, response: PipelineResponse) -> None:  # type: ignore[type-arg]
+    def on_response(
+        self,
+        request: PipelineRequest[HttpRequest],
+        response: PipelineResponse[HttpRequest, HttpResponse],
+    ) -> None:
         http_request, http_response = request.http_request, response.http_response
         path = urlsplit(http_request.url).path
         method = http_request.method.upper()
@@ -102,25 +107,36 @@ class SwaggerContract(SansIOHTTPPolicy):  # type: ignore[type-arg]
         if spec is None:
             self.violations.append(f"{where}: status not documented for {operation['operationId']}")
             return
-        if "request-id" not in http_response.headers:
-            self.violations.append(f"{where}: no request-id header")
-        if http_response.status_code < 300:
-            for header in spec.get("headers", {}):
-                if header.lower() in ("client-request-id",):
-                    continue
-                if header not in http_response.headers:
-                    self.violations.append(f"{where}: header {header} missing")
-        schema = spec.get("schema")
-        if not schema or schema.get("type") == "file" or method == "HEAD":
-            return
-        try:
-            body = json.loads(http_response.text())
-        except ResponseNotReadError:
-            return  # a streamed download's error body: the SDK reads it later, or never
-        except ValueError as e:
-            self.violations.append(f"{where}: body is not JSON: {e}")
-            return
-        try:
-            jsonschema.Draft4Validator({**schema, "definitions": _definitions()}).validate(body)
-        except jsonschema.ValidationError as e:
-            self.violations.append(f"{where}: body does not match {schema}: {str(e)[:300]}")
+        self.violations.extend(
+            f"{where}: {problem}" for problem in _header_problems(spec, http_response)
+        )
+        if method != "HEAD":
+            self.violations.extend(
+                f"{where}: {problem}" for problem in _body_problems(spec, http_response)
+            )
+
+
+def _header_problems(spec: dict[str, Any], response: HttpResponse) -> list[str]:
+    problems = [] if "request-id" in response.headers else ["no request-id header"]
+    if response.status_code < 300:
+        for header in spec.get("headers", {}):
+            if header.lower() != "client-request-id" and header not in response.headers:
+                problems.append(f"header {header} missing")
+    return problems
+
+
+def _body_problems(spec: dict[str, Any], response: HttpResponse) -> list[str]:
+    schema = spec.get("schema")
+    if not schema or schema.get("type") == "file":
+        return []
+    try:
+        body = json.loads(response.text())
+    except ResponseNotReadError:
+        return []  # a streamed download's error body: the SDK reads it later, or never
+    except ValueError as e:
+        return [f"body is not JSON: {e}"]
+    try:
+        jsonschema.Draft4Validator({**schema, "definitions": _definitions()}).validate(body)
+    except jsonschema.ValidationError as e:
+        return [f"body does not match {schema}: {str(e)[:300]}"]
+    return []

@@ -11,8 +11,8 @@ import pytest
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
-from tests.batchsvc import contract
-from tests.batchsvc.conftest import RunningService, wait_until
+from tests.devstack.batchsvc import contract
+from tests.devstack.batchsvc.conftest import RunningService, wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -29,7 +29,7 @@ _IMAGE = {
 }
 
 
-def _pool_body(pool_id: str, nodes: int = 0, **more: Any) -> dict[str, Any]:
+def _pool_body(pool_id: str, nodes: int | str = 0, **more: Any) -> dict[str, Any]:
     return {
         "id": pool_id,
         "vmSize": "standard_d2s_v3",
@@ -177,7 +177,7 @@ def test_a_number_sent_as_a_string_is_read_as_the_azure_cli_sends_it(
 ) -> None:
     pool_id = ids("pool")
 
-    _ok(api.send("POST", "/pools", _pool_body(pool_id, "1"), V19), 201)  # type: ignore[arg-type]
+    _ok(api.send("POST", "/pools", _pool_body(pool_id, "1"), V19), 201)
 
     assert _ok(api.send("GET", f"/pools/{pool_id}", None, V19))["targetDedicatedNodes"] == 1
 

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
+from azure.batch.models._models import BatchNodeRebootOptions  # named by the SDK, not exported
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
-from tests.batchsvc.conftest import (
+from tests.devstack.batchsvc.conftest import (
+    QUICK_POLL,
     RunningService,
+    execution,
+    node_of,
+    odata_code,
+    placement,
+    pool_of,
     start_service,
+    terminating,
     wait_task_completed,
     wait_until,
 )
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 
@@ -29,7 +38,7 @@ def test_a_pool_gets_dedicated_and_spot_nodes_listed_with_their_states(
     nodes = list(client.list_nodes(pool_id))
     status, listed, _ = raw(client, "GET", f"/pools/{pool_id}/nodes")
 
-    assert sorted(n.is_dedicated for n in nodes) == [False, True, True]
+    assert sorted(bool(n.is_dedicated) for n in nodes) == [False, True, True]
     assert {n.state for n in nodes} == {m.BatchNodeState.IDLE}
     assert all(n.scheduling_state == m.SchedulingState.ENABLED for n in nodes)
     assert client.get_pool(pool_id).current_low_priority_nodes == 1
@@ -45,12 +54,13 @@ def test_a_node_reports_the_tasks_it_runs(client: BatchClient, job: Callable[...
         lambda: (t := client.get_task(job_id, "busy")).state == m.BatchTaskState.RUNNING and t
     )
 
-    node = client.get_node(task.node_info.pool_id, task.node_info.node_id)
-    _, body, _ = raw(client, "GET", f"/pools/{task.node_info.pool_id}/nodes/{node.id}")
+    pool_id, node_id = placement(task)
+    node = client.get_node(pool_id, node_id)
+    _, body, _ = raw(client, "GET", f"/pools/{pool_id}/nodes/{node.id}")
 
     assert node.state == m.BatchNodeState.RUNNING
     assert node.running_tasks_count == 1 and node.running_task_slots_count == 1
-    assert [t.task_id for t in node.recent_tasks] == ["busy"]
+    assert [t.task_id for t in node.recent_tasks or []] == ["busy"]
     validate("BatchNode", body)
     client.terminate_task(job_id, "busy")
 
@@ -81,11 +91,11 @@ def test_the_scheduling_policy_packs_or_spreads_tasks(
     )
 
     wait_until(lambda: client.get_job_task_counts(job_id).task_counts.running == 2)
-    used = {t.node_info.node_id for t in client.list_tasks(job_id)}
+    used = {node_of(t).node_id for t in client.list_tasks(job_id)}
 
     assert len(used) == expected_nodes
     client.begin_terminate_job(
-        job_id, options={"terminateReason": "done"}, polling_interval=0.1
+        job_id, options=terminating("done"), polling_interval=QUICK_POLL
     ).result()
 
 
@@ -141,7 +151,7 @@ def test_the_start_task_runs_on_each_node_before_any_task(
         )
     )
 
-    assert task.execution_info.exit_code == 0
+    assert execution(task).exit_code == 0
     assert all(n.start_task_info.result == m.BatchTaskExecutionResult.SUCCESS for n in nodes)
     assert all(n.start_task_info.exit_code == 0 for n in nodes)
     out = b"".join(client.download_node_file(pool_id, nodes[0].id, "startup/stdout.txt"))
@@ -188,11 +198,11 @@ def test_resize_is_a_long_running_operation_that_adds_and_removes_nodes(
     pool_id = pool(nodes=1)
 
     client.begin_resize_pool(
-        pool_id, m.BatchPoolResizeOptions(target_dedicated_nodes=3), polling_interval=0.1
+        pool_id, m.BatchPoolResizeOptions(target_dedicated_nodes=3), polling_interval=QUICK_POLL
     ).result()
     grown = client.get_pool(pool_id)
     client.begin_resize_pool(
-        pool_id, m.BatchPoolResizeOptions(target_dedicated_nodes=0), polling_interval=0.1
+        pool_id, m.BatchPoolResizeOptions(target_dedicated_nodes=0), polling_interval=QUICK_POLL
     ).result()
     shrunk = client.get_pool(pool_id)
 
@@ -210,15 +220,15 @@ def test_shrinking_requeues_the_tasks_of_removed_nodes(
     )
 
     client.begin_resize_pool(
-        task.node_info.pool_id,
+        placement(task)[0],
         m.BatchPoolResizeOptions(target_dedicated_nodes=0, node_deallocation_option="requeue"),
-        polling_interval=0.1,
+        polling_interval=QUICK_POLL,
     ).result()
     after = wait_until(
         lambda: (t := client.get_task(job_id, "displaced")).state == m.BatchTaskState.ACTIVE and t
     )
 
-    assert after.execution_info.requeue_count == 1
+    assert execution(after).requeue_count == 1
 
 
 def test_removing_a_named_node_lowers_the_target(
@@ -228,7 +238,7 @@ def test_removing_a_named_node_lowers_the_target(
     victim = next(iter(client.list_nodes(pool_id))).id
 
     client.begin_remove_nodes(
-        pool_id, m.BatchNodeRemoveOptions(node_ids=[victim]), polling_interval=0.1
+        pool_id, m.BatchNodeRemoveOptions(node_ids=[victim]), polling_interval=QUICK_POLL
     ).result()
 
     remaining = [n.id for n in client.list_nodes(pool_id)]
@@ -251,10 +261,11 @@ def test_autoscale_sizes_the_pool_from_pending_tasks(
     client.enable_pool_auto_scale(
         pool_id,
         m.BatchPoolEnableAutoScaleOptions(
-            auto_scale_formula=FORMULA, auto_scale_evaluation_interval="PT5M"
+            auto_scale_formula=FORMULA, auto_scale_evaluation_interval=dt.timedelta(minutes=5)
         ),
     )
     scaled = client.get_pool(pool_id)
+    assert scaled.auto_scale_run is not None and scaled.auto_scale_run.results is not None
 
     assert scaled.enable_auto_scale is True
     assert scaled.target_dedicated_nodes == 3
@@ -289,10 +300,10 @@ def test_evaluate_autoscale_reports_results_and_errors_without_applying(
         client, "POST", f"/pools/{pool_id}/evaluateautoscale", body={"autoScaleFormula": "$x = 1;"}
     )
 
-    assert good.results.startswith("$TargetDedicatedNodes=3")
+    assert str(good.results).startswith("$TargetDedicatedNodes=3")
     assert good.error is None
-    assert bad.error.code == "UnsupportedVariable"
-    assert "$CPUPercent" in bad.error.message
+    assert bad.error is not None and bad.error.code == "UnsupportedVariable"
+    assert "$CPUPercent" in str(bad.error.message)
     assert client.get_pool(pool_id).target_dedicated_nodes == 0
     assert status == 200
     validate("AutoScaleRun", body)
@@ -312,7 +323,7 @@ def test_an_autoscale_formula_with_unknown_variables_is_refused(
         )
 
     assert raised.value.status_code == 400
-    assert raised.value.error.code == "AutoScalingFormulaSyntaxError"
+    assert odata_code(raised.value) == "AutoScalingFormulaSyntaxError"
 
 
 def test_an_autoscale_interval_under_five_minutes_is_refused(
@@ -325,11 +336,11 @@ def test_an_autoscale_interval_under_five_minutes_is_refused(
             pool_id,
             m.BatchPoolEnableAutoScaleOptions(
                 auto_scale_formula="$TargetDedicatedNodes = 1;",
-                auto_scale_evaluation_interval="PT1M",
+                auto_scale_evaluation_interval=dt.timedelta(minutes=1),
             ),
         )
 
-    assert raised.value.error.code == "InvalidAutoScalingSettings"
+    assert odata_code(raised.value) == "InvalidAutoScalingSettings"
 
 
 def test_autoscale_reevaluates_on_its_interval_and_scales_to_zero_when_idle(tmp_path: Path) -> None:
@@ -342,7 +353,7 @@ def test_autoscale_reevaluates_on_its_interval_and_scales_to_zero_when_idle(tmp_
                 vm_size="standard_d2s_v3",
                 enable_auto_scale=True,
                 auto_scale_formula=FORMULA + " $NodeDeallocationOption = taskcompletion;",
-                auto_scale_evaluation_interval="PT5M",
+                auto_scale_evaluation_interval=dt.timedelta(minutes=5),
             )
         )
         client.create_job(
@@ -356,7 +367,7 @@ def test_autoscale_reevaluates_on_its_interval_and_scales_to_zero_when_idle(tmp_
         wait_until(lambda: client.get_pool("auto").current_dedicated_nodes == 3)
         wait_until(lambda: client.get_job_task_counts("j").task_counts.succeeded == 4)
         client.begin_terminate_job(
-            "j", options={"terminateReason": "done"}, polling_interval=0.1
+            "j", options=terminating("done"), polling_interval=QUICK_POLL
         ).result()
         wait_until(lambda: client.get_pool("auto").current_dedicated_nodes == 0)
     finally:
@@ -382,8 +393,8 @@ def test_pool_properties_can_be_updated_and_replaced(
     )
     replaced = client.get_pool(pool_id)
 
-    assert updated.metadata[0].name == "a"
-    assert replaced.start_task.command_line == "true"
+    assert updated.metadata and updated.metadata[0].name == "a"
+    assert replaced.start_task is not None and replaced.start_task.command_line == "true"
     assert replaced.metadata == []
 
 
@@ -408,13 +419,17 @@ def test_a_rebooted_node_requeues_its_task_and_runs_its_start_task_again(
     )
 
     # Like terminate, the SDK cannot send this request without its options.
+    node_id = placement(task)[1]
     client.begin_reboot_node(
-        pool_id, task.node_info.node_id, {"nodeRebootOption": "requeue"}, polling_interval=0.1
+        pool_id,
+        node_id,
+        BatchNodeRebootOptions({"nodeRebootOption": "requeue"}),
+        polling_interval=QUICK_POLL,
     ).result()
     node = wait_until(
         lambda: (
-            (n := client.get_node(pool_id, task.node_info.node_id)).start_task_info.state
-            == m.BatchStartTaskState.COMPLETED
+            (n := client.get_node(pool_id, node_id)).start_task_info is not None
+            and n.start_task_info.state == m.BatchStartTaskState.COMPLETED
             and n
         )
     )
@@ -422,7 +437,7 @@ def test_a_rebooted_node_requeues_its_task_and_runs_its_start_task_again(
 
     assert boots == b"boot\nboot\n"
     requeued = wait_until(
-        lambda: (t := client.get_task(job_id, "t")).execution_info.requeue_count == 1 and t
+        lambda: execution(t := client.get_task(job_id, "t")).requeue_count == 1 and t
     )
     assert requeued.state in (m.BatchTaskState.ACTIVE, m.BatchTaskState.RUNNING)
     client.terminate_task(job_id, "t")
@@ -440,11 +455,15 @@ def test_node_scheduling_can_be_disabled_and_enabled(
     client: BatchClient, job: Callable[..., str]
 ) -> None:
     job_id = job(nodes=1)
-    pool_id = client.get_job(job_id).pool_info.pool_id
-    node_id = next(iter(client.list_nodes(pool_id))).id
+    pool_id = pool_of(client, job_id)
+    node_id = str(next(iter(client.list_nodes(pool_id))).id)
 
     # The SDK cannot send this request without its (optional) body either.
-    client.disable_node_scheduling(pool_id, node_id, {"nodeDisableSchedulingOption": "requeue"})
+    client.disable_node_scheduling(
+        pool_id,
+        node_id,
+        m.BatchNodeDisableSchedulingOptions({"nodeDisableSchedulingOption": "requeue"}),
+    )
     client.create_task(job_id, m.BatchTaskCreateOptions(id="held", command_line="true"))
     held = client.get_task(job_id, "held")
     node = client.get_node(pool_id, node_id)
@@ -452,13 +471,13 @@ def test_node_scheduling_can_be_disabled_and_enabled(
 
     assert node.scheduling_state == m.SchedulingState.DISABLED
     assert held.state == m.BatchTaskState.ACTIVE
-    assert wait_task_completed(client, job_id, "held").execution_info.exit_code == 0
+    assert execution(wait_task_completed(client, job_id, "held")).exit_code == 0
 
 
 def test_stop_resize_leaves_the_pool_steady(client: BatchClient, pool: Callable[..., str]) -> None:
     pool_id = pool(nodes=1)
 
-    client.begin_stop_pool_resize(pool_id, polling_interval=0.1).result()
+    client.begin_stop_pool_resize(pool_id, polling_interval=QUICK_POLL).result()
 
     assert client.get_pool(pool_id).allocation_state == m.AllocationState.STEADY
 
@@ -485,8 +504,8 @@ def test_a_task_with_affinity_runs_on_the_node_it_names(
     client: BatchClient, job: Callable[..., str]
 ) -> None:
     job_id = job(nodes=3)
-    pool_id = client.get_job(job_id).pool_info.pool_id
-    target = sorted(n.affinity_id for n in client.list_nodes(pool_id))[-1]
+    pool_id = pool_of(client, job_id)
+    target = sorted(str(n.affinity_id) for n in client.list_nodes(pool_id))[-1]
 
     client.create_task(
         job_id,
@@ -497,4 +516,4 @@ def test_a_task_with_affinity_runs_on_the_node_it_names(
         ),
     )
 
-    assert wait_task_completed(client, job_id, "near-data").node_info.affinity_id == target
+    assert node_of(wait_task_completed(client, job_id, "near-data")).affinity_id == target

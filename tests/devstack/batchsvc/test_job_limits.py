@@ -12,17 +12,24 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
-from tests.batchsvc.blobstore import REPO_ROOT
-from tests.batchsvc.conftest import start_service, wait_until
-from tests.batchsvc.contract import raw, validate
+from tests.devstack.batchsvc.blobstore import REPO_ROOT
+from tests.devstack.batchsvc.conftest import (
+    QUICK_POLL,
+    execution,
+    odata_code,
+    start_service,
+    terminating,
+    wait_until,
+)
+from tests.devstack.batchsvc.contract import raw, validate
 
 pytestmark = pytest.mark.stack
 
 
 def _most_at_once(tasks: list[m.BatchTask]) -> int:
     """The most tasks whose [start, end] intervals overlapped (an end before a start on ties)."""
-    events = [(t.execution_info.start_time, 1) for t in tasks]
-    events += [(t.execution_info.end_time, -1) for t in tasks]
+    events = [(execution(t).start_time, 1) for t in tasks]
+    events += [(execution(t).end_time, -1) for t in tasks]
     running = most = 0
     for _, step in sorted(events):
         running += step
@@ -60,7 +67,7 @@ def test_max_parallel_tasks_can_be_changed_by_a_job_update(
     job_id = job(pool_id=pool_id)
     client.update_job(job_id, m.BatchJobUpdateOptions(max_parallel_tasks=3))
     client.begin_resize_pool(
-        pool_id, m.BatchPoolResizeOptions(target_dedicated_nodes=2), polling_interval=0.1
+        pool_id, m.BatchPoolResizeOptions(target_dedicated_nodes=2), polling_interval=QUICK_POLL
     ).result()
 
     tasks = _run_all(client, job_id, 9)
@@ -87,8 +94,8 @@ def test_max_parallel_tasks_is_minus_one_or_more_than_zero(
             )
         )
 
-    assert on_update.value.error.code == "InvalidPropertyValue"
-    assert on_create.value.error.code == "InvalidPropertyValue"
+    assert odata_code(on_update.value) == "InvalidPropertyValue"
+    assert odata_code(on_create.value) == "InvalidPropertyValue"
     assert client.get_job(job_id).max_parallel_tasks == -1
 
 
@@ -110,14 +117,14 @@ def test_adding_a_job_beyond_the_active_job_quota_is_a_conflict(tmp_path: Path) 
         with pytest.raises(HttpResponseError) as raised:
             add("three")
         client.begin_terminate_job(
-            "one", options={"terminateReason": "done"}, polling_interval=0.1
+            "one", options=terminating("done"), polling_interval=QUICK_POLL
         ).result()
         add("three")  # a completed job no longer counts
-        client.begin_delete_job("two", polling_interval=0.1).result()
+        client.begin_delete_job("two", polling_interval=QUICK_POLL).result()
         add("four")
 
         assert raised.value.status_code == 409
-        assert raised.value.error.code == "ActiveJobAndScheduleQuotaReached"
+        assert odata_code(raised.value) == "ActiveJobAndScheduleQuotaReached"
         assert sorted(j.id for j in client.list_jobs()) == ["four", "one", "three"]
     finally:
         assert service.stop() == 0, "".join(service.stderr_lines)

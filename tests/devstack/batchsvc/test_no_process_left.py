@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.batchsvc.conftest import start_service
+from tests.devstack.batchsvc.conftest import start_service
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MARKER = "DROPBATCH_TEST_FAIL_WITH_SERVICE"
 
 

@@ -19,12 +19,13 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 
 from devstack.batchsvc.auth import BATCH_AUDIENCE
-from devstack.batchsvc.server import BatchService, ServiceConfig
-from devstack.identity.tokens import Identity, TokenIssuer, make_signing_key
+from devstack.batchsvc.server import BatchServiceServer as BatchService
+from devstack.batchsvc.server import ServiceConfig
+from devstack.identity.tokens import TokenIdentity, TokenIssuer, make_signing_key
 from devstack.tls import ensure_certificate
 from tests.tokens import StaticToken
 
-APP = Identity("11111111-1111-1111-1111-111111111111")
+APP = TokenIdentity("11111111-1111-1111-1111-111111111111")
 KEY = "ZGV2YmF0Y2hhY2NvdW50LXdlbGwta25vd24tZGV2ZWxvcG1lbnQta2V5LTAwMDA="
 
 
@@ -73,7 +74,7 @@ def call(service: BatchService, ca: Path, authorization: str) -> tuple[int, Any,
 
 
 def detail(body: dict[str, Any]) -> str:
-    return next(v["value"] for v in body["values"] if v["key"] == "AuthenticationErrorDetail")
+    return str(next(v["value"] for v in body["values"] if v["key"] == "AuthenticationErrorDetail"))
 
 
 def test_the_batch_client_with_a_valid_token_lists_pools_over_https(
@@ -81,7 +82,7 @@ def test_the_batch_client_with_a_valid_token_lists_pools_over_https(
 ) -> None:
     assert service.url.startswith("https://")
     token, _ = issuer.issue(APP, BATCH_AUDIENCE)
-    client = BatchClient(service.url, StaticToken(token), connection_verify=str(tls[0]))  # type: ignore[arg-type]
+    client = BatchClient(service.url, StaticToken(token), connection_verify=str(tls[0]))
     assert list(client.list_pools()) == []
 
 
@@ -121,7 +122,7 @@ def test_the_sdk_sees_a_refused_token_as_a_401(
     service: BatchService, issuer: TokenIssuer, tls: tuple[Path, Path]
 ) -> None:
     token, _ = issuer.issue(APP, "https://management.azure.com/")
-    client = BatchClient(service.url, StaticToken(token), connection_verify=str(tls[0]))  # type: ignore[arg-type]
+    client = BatchClient(service.url, StaticToken(token), connection_verify=str(tls[0]))
     with pytest.raises(HttpResponseError) as refused:
         list(client.list_pools())
     assert refused.value.status_code == 401
@@ -132,7 +133,7 @@ def test_an_aad_only_account_refuses_shared_key_and_counts_it(
 ) -> None:
     client = BatchClient(
         service.url,
-        AzureNamedKeyCredential("devbatchaccount", KEY),  # type: ignore[arg-type]
+        AzureNamedKeyCredential("devbatchaccount", KEY),
         connection_verify=str(tls[0]),
     )
     with pytest.raises(HttpResponseError) as refused:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from tests.funchost.conftest import AppFactory, Azurite, FunctionApp, HostProcess
+from tests.devstack.funchost.conftest import AppFactory, Azurite, FunctionApp, HostProcess
 
 pytestmark = pytest.mark.stack
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -9,8 +10,20 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
-from tests.batchsvc.blobstore import Blobs
-from tests.batchsvc.conftest import RunningService, wait_task_completed, wait_until
+from tests.devstack.batchsvc.blobstore import Blobs
+from tests.devstack.batchsvc.conftest import (
+    QUICK_POLL,
+    RunningService,
+    execution,
+    failure,
+    job_execution,
+    odata_code,
+    span,
+    task_dir,
+    terminating,
+    wait_task_completed,
+    wait_until,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -43,8 +56,8 @@ def test_dependants_wait_for_their_dependencies_to_succeed(
     middle = client.get_task(job_id, "after-range")
     first = client.get_task(job_id, "1")
 
-    assert first.execution_info.end_time <= middle.execution_info.start_time
-    assert middle.execution_info.end_time <= last.execution_info.start_time
+    assert span(first)[1] <= span(middle)[0]
+    assert span(middle)[1] <= span(last)[0]
 
 
 def test_a_failed_dependency_blocks_unless_its_exit_condition_satisfies(
@@ -79,7 +92,7 @@ def test_a_failed_dependency_blocks_unless_its_exit_condition_satisfies(
     done = wait_task_completed(client, job_id, "unblocked")
     wait_task_completed(client, job_id, "fails")
 
-    assert done.execution_info.result == m.BatchTaskExecutionResult.SUCCESS
+    assert execution(done).result == m.BatchTaskExecutionResult.SUCCESS
     assert client.get_task(job_id, "blocked").state == m.BatchTaskState.ACTIVE
 
 
@@ -96,7 +109,7 @@ def test_dependencies_need_a_job_that_uses_them(
             ),
         )
 
-    assert raised.value.error.code == "TaskDependenciesNotSpecifiedOnJob"
+    assert odata_code(raised.value) == "TaskDependenciesNotSpecifiedOnJob"
 
 
 def test_an_exit_condition_can_terminate_the_job(
@@ -122,7 +135,7 @@ def test_an_exit_condition_can_terminate_the_job(
         lambda: (j := client.get_job(job_id)).state == m.BatchJobState.COMPLETED and j
     )
 
-    assert finished.execution_info.termination_reason == "TaskFailed"
+    assert job_execution(finished).termination_reason == "TaskFailed"
 
 
 def test_a_multi_instance_task_is_refused_clearly(
@@ -165,9 +178,10 @@ def test_container_settings_run_on_the_host_with_a_note_in_stderr(
     task = wait_task_completed(client, job_id, "boxed")
     stderr = b"".join(client.download_task_file(job_id, "boxed", "stderr.txt")).decode()
 
-    assert task.execution_info.exit_code == 0
+    assert execution(task).exit_code == 0
     assert "containerSettings" in stderr and "python:3.11-slim" in stderr
     assert "userIdentity" in stderr
+    assert task.user_identity is not None and task.user_identity.auto_user is not None
     assert task.user_identity.auto_user.elevation_level == "admin"
 
 
@@ -188,20 +202,23 @@ def test_a_job_can_be_updated_and_replaced(client: BatchClient, job: Callable[..
 
     assert updated.priority == 500 and updated.max_parallel_tasks == 2
     assert replaced.priority == 10 and replaced.max_parallel_tasks == -1
+    assert replaced.constraints is not None
     assert replaced.constraints.max_task_retry_count == 3
 
 
 def test_a_job_past_its_max_wall_clock_time_is_terminated(
     client: BatchClient, job: Callable[..., str]
 ) -> None:
-    job_id = job(nodes=1, constraints=m.BatchJobConstraints(max_wall_clock_time="PT1S"))
+    job_id = job(
+        nodes=1, constraints=m.BatchJobConstraints(max_wall_clock_time=dt.timedelta(seconds=1))
+    )
     client.create_task(job_id, m.BatchTaskCreateOptions(id="long", command_line="sleep 30"))
 
     finished = wait_until(
         lambda: (j := client.get_job(job_id)).state == m.BatchJobState.COMPLETED and j
     )
 
-    assert finished.execution_info.termination_reason == "MaxWallClockTimeExpiry"
+    assert job_execution(finished).termination_reason == "MaxWallClockTimeExpiry"
     assert client.get_task(job_id, "long").state == m.BatchTaskState.COMPLETED
 
 
@@ -212,7 +229,7 @@ def test_jobs_can_be_filtered_by_state_and_creation_time(
     first = job(pool_id=pool_id)
     second = job(pool_id=pool_id)
     client.begin_terminate_job(
-        first, options={"terminateReason": "x"}, polling_interval=0.1
+        first, options=terminating("x"), polling_interval=QUICK_POLL
     ).result()
     created = client.get_job(second).creation_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -240,7 +257,7 @@ def test_an_invalid_filter_is_a_bad_request(client: BatchClient) -> None:
         list(client.list_jobs(filter="state eq"))
 
     assert raised.value.status_code == 400
-    assert raised.value.error.code == "InvalidQueryParameterValue"
+    assert odata_code(raised.value) == "InvalidQueryParameterValue"
 
 
 def test_resource_files_are_downloaded_before_the_command_runs(
@@ -277,7 +294,7 @@ def test_resource_files_are_downloaded_before_the_command_runs(
     task = wait_task_completed(client, job_id, "reads")
     stdout = b"".join(client.download_task_file(job_id, "reads", "stdout.txt"))
 
-    assert task.execution_info.exit_code == 0
+    assert execution(task).exit_code == 0
     assert stdout == b"a,b\n1,2\nx\na,b\n1,2\n"
 
 
@@ -298,10 +315,11 @@ def test_a_missing_resource_file_fails_the_task_before_it_runs(
 
     task = wait_task_completed(client, job_id, "no-input")
 
-    assert task.execution_info.result == m.BatchTaskExecutionResult.FAILURE
-    assert task.execution_info.exit_code is None
-    assert task.execution_info.failure_info.code in ("BlobNotFound", "BlobAccessDenied")
-    assert "?" not in task.execution_info.failure_info.details[0].value
+    assert execution(task).result == m.BatchTaskExecutionResult.FAILURE
+    assert execution(task).exit_code is None
+    assert failure(task).code in ("BlobNotFound", "BlobAccessDenied")
+    details = failure(task).details
+    assert details and "?" not in str(details[0].value)
 
 
 def test_output_files_are_uploaded_by_condition(
@@ -348,7 +366,7 @@ def test_output_files_are_uploaded_by_condition(
     task = wait_task_completed(client, job_id, "writes")
     names = sorted(b.name for b in container.list_blobs())
 
-    assert task.execution_info.result == m.BatchTaskExecutionResult.SUCCESS
+    assert execution(task).result == m.BatchTaskExecutionResult.SUCCESS
     assert names == ["logs/writes-stdout.txt", "results/a.csv", "results/deep/b.csv"]
     assert container.download_blob("results/deep/b.csv").readall() == b"2\n"
 
@@ -381,9 +399,9 @@ def test_an_upload_failure_fails_the_task_with_fileuploaderr(
     task = wait_task_completed(client, job_id, "denied")
     errors = b"".join(client.download_task_file(job_id, "denied", "fileuploaderr.txt")).decode()
 
-    assert task.execution_info.result == m.BatchTaskExecutionResult.FAILURE
-    assert task.execution_info.exit_code == 0
-    assert task.execution_info.failure_info.code == "FileUploadAccessDenied"
+    assert execution(task).result == m.BatchTaskExecutionResult.FAILURE
+    assert execution(task).exit_code == 0
+    assert failure(task).code == "FileUploadAccessDenied"
     assert "HTTP 403" in errors
     assert "sig=" not in errors
 
@@ -396,16 +414,16 @@ def test_a_disabled_job_schedules_nothing_until_enabled(
     wait_until(lambda: client.get_task(job_id, "first").state == m.BatchTaskState.RUNNING)
 
     client.begin_disable_job(
-        job_id, m.BatchJobDisableOptions(disable_tasks="requeue"), polling_interval=0.1
+        job_id, m.BatchJobDisableOptions(disable_tasks="requeue"), polling_interval=QUICK_POLL
     ).result()
     disabled = client.get_job(job_id)
     requeued = client.get_task(job_id, "first")
     client.create_task(job_id, m.BatchTaskCreateOptions(id="second", command_line="true"))
-    client.begin_enable_job(job_id, polling_interval=0.1).result()
+    client.begin_enable_job(job_id, polling_interval=QUICK_POLL).result()
 
     assert disabled.state == m.BatchJobState.DISABLED
-    assert requeued.state == m.BatchTaskState.ACTIVE and requeued.execution_info.requeue_count == 1
-    assert wait_task_completed(client, job_id, "second").execution_info.exit_code == 0
+    assert requeued.state == m.BatchTaskState.ACTIVE and execution(requeued).requeue_count == 1
+    assert execution(wait_task_completed(client, job_id, "second")).exit_code == 0
     assert client.get_job(job_id).state == m.BatchJobState.ACTIVE
     client.terminate_task(job_id, "first")
 
@@ -418,11 +436,14 @@ def test_a_task_constraints_can_be_replaced(client: BatchClient, job: Callable[.
         job_id,
         "t",
         m.BatchTask(
-            constraints=m.BatchTaskConstraints(max_task_retry_count=4, retention_time="PT1H")
+            constraints=m.BatchTaskConstraints(
+                max_task_retry_count=4, retention_time=dt.timedelta(hours=1)
+            )
         ),
     )
 
     constraints = client.get_task(job_id, "t").constraints
+    assert constraints is not None and constraints.retention_time is not None
     assert constraints.max_task_retry_count == 4
     assert constraints.retention_time.total_seconds() == 3600
 
@@ -436,18 +457,17 @@ def test_task_files_are_removed_after_the_retention_time(
         m.BatchTaskCreateOptions(
             id="brief",
             command_line="true",
-            constraints=m.BatchTaskConstraints(retention_time="PT1S"),
+            constraints=m.BatchTaskConstraints(retention_time=dt.timedelta(seconds=1)),
         ),
     )
     task = wait_task_completed(client, job_id, "brief")
-    info = task.node_info
-    folder = service.nodes_root / info.pool_id / info.node_id / info.task_root_directory
+    folder = task_dir(service, task)
 
     wait_until(lambda: not folder.exists(), timeout=30)
 
     with pytest.raises(HttpResponseError) as raised:
         list(client.list_task_files(job_id, "brief"))
-    assert raised.value.error.code == "TaskFilesCleanedup"
+    assert odata_code(raised.value) == "TaskFilesCleanedup"
 
 
 def test_node_counts_per_pool_and_kind(client: BatchClient, pool: Callable[..., str]) -> None:
@@ -455,8 +475,10 @@ def test_node_counts_per_pool_and_kind(client: BatchClient, pool: Callable[..., 
 
     counts = {c.pool_id: c for c in client.list_pool_node_counts()}
 
-    assert counts[pool_id].dedicated.idle == 2 and counts[pool_id].dedicated.total == 2
-    assert counts[pool_id].low_priority.total == 1
+    dedicated, low_priority = counts[pool_id].dedicated, counts[pool_id].low_priority
+    assert dedicated is not None and low_priority is not None
+    assert dedicated.idle == 2 and dedicated.total == 2
+    assert low_priority.total == 1
 
 
 def test_on_task_failure_terminates_the_job_by_default_when_a_task_fails(
@@ -472,7 +494,7 @@ def test_on_task_failure_terminates_the_job_by_default_when_a_task_fails(
     finished = wait_until(
         lambda: (j := client.get_job(job_id)).state == m.BatchJobState.COMPLETED and j
     )
-    assert finished.execution_info.termination_reason == "TaskFailed"
+    assert job_execution(finished).termination_reason == "TaskFailed"
 
 
 def test_a_job_action_on_a_job_without_on_task_failure_is_refused(
@@ -491,7 +513,7 @@ def test_a_job_action_on_a_job_without_on_task_failure_is_refused(
         )
 
     assert raised.value.status_code == 400
-    assert raised.value.error.code == "InvalidPropertyValue"
+    assert odata_code(raised.value) == "InvalidPropertyValue"
 
 
 def test_job_preparation_runs_before_tasks_and_release_when_the_job_ends(
@@ -517,18 +539,19 @@ def test_job_preparation_runs_before_tasks_and_release_when_the_job_ends(
 
     task = wait_task_completed(client, job_id, "uses-prep")
     client.begin_terminate_job(
-        job_id, options={"terminateReason": "done"}, polling_interval=0.1
+        job_id, options=terminating("done"), polling_interval=QUICK_POLL
     ).result()
     statuses = list(client.list_job_preparation_and_release_task_status(job_id))
 
-    assert task.execution_info.exit_code == 0
+    assert execution(task).exit_code == 0
     assert b"".join(client.download_task_file(job_id, "uses-prep", "stdout.txt")) == b"prepared\n"
     assert len(statuses) == 1
     prep = statuses[0].job_preparation_task_execution_info
     release = statuses[0].job_release_task_execution_info
+    assert prep is not None and release is not None and prep.end_time is not None
     assert prep.result == m.BatchTaskExecutionResult.SUCCESS and prep.exit_code == 0
     assert release.state == m.BatchJobReleaseTaskState.COMPLETED and release.exit_code == 0
-    assert prep.end_time <= task.execution_info.start_time
+    assert prep.end_time <= span(task)[0]
 
 
 def test_a_failed_job_preparation_keeps_the_jobs_tasks_off_the_node(
@@ -540,8 +563,8 @@ def test_a_failed_job_preparation_keeps_the_jobs_tasks_off_the_node(
     status = wait_until(
         lambda: (
             (s := list(client.list_job_preparation_and_release_task_status(job_id)))
-            and s[0].job_preparation_task_execution_info.state
-            == m.BatchJobPreparationTaskState.COMPLETED
+            and (prep := s[0].job_preparation_task_execution_info) is not None
+            and prep.state == m.BatchJobPreparationTaskState.COMPLETED
             and s[0]
         )
     )

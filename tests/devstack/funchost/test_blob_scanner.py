@@ -14,7 +14,7 @@ from devstack.funchost.blobscanner import BlobScanner
 from devstack.funchost.catalog import ArgumentKind, BlobFunction
 from devstack.funchost.receipts import ReceiptStore
 from devstack.funchost.storage import MessageCodec, StorageAccount
-from tests.funchost.conftest import Azurite
+from tests.devstack.funchost.conftest import Azurite
 
 pytestmark = pytest.mark.stack
 

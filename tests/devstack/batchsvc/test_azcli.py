@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.batchsvc.blobstore import REPO_ROOT
-from tests.batchsvc.conftest import RunningService, wait_until
+from tests.devstack.batchsvc.blobstore import REPO_ROOT
+from tests.devstack.batchsvc.conftest import RunningService, wait_until
 
 AZ = REPO_ROOT / ".venv-azcli" / "bin" / "az"
 
