@@ -27,6 +27,7 @@ from batch_core.pools import PoolPlan, default_plan
 from batch_core.pools import autoscale_formula as autoscale_formula  # its first home was here
 from batch_core.poolstate import PoolUse
 from batch_core.settings import Settings
+from batch_core.telemetry import RequestCounter
 
 if TYPE_CHECKING:
     from batch_core.poolcheck import PoolKeeper, PoolProblem
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 def batch_client(settings: Settings) -> BatchClient:
     credential = batch_credential(settings.batch_account, settings.batch_key, settings.identity)
-    return BatchClient(settings.batch_url, credential)  # type: ignore[arg-type]
+    counter = RequestCounter("batch_requests")  # once per call, not per retry
+    return BatchClient(settings.batch_url, credential, per_call_policies=[counter])  # type: ignore[arg-type]
 
 
 def error_code(error: AzureError) -> str | None:
