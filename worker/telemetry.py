@@ -14,7 +14,8 @@ import logging
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from worker.credentials import Credentials
+from worker.credentials import APPINSIGHTS_CONNECTION_STRING, Credentials
+from worker.errors import WorkerConfigError
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -127,4 +128,8 @@ def start(settings: WorkerSettings, credentials: Credentials) -> Tracing:
     """The task's telemetry: exported when the credentials file says where to, else off."""
     if not credentials.appinsights_connection_string:
         return Tracing()
-    return ExportedTracing(settings, credentials)
+    try:
+        return ExportedTracing(settings, credentials)
+    except ValueError as e:  # the exporter's words on a malformed connection string
+        where = f"credentials file: {APPINSIGHTS_CONNECTION_STRING}"
+        raise WorkerConfigError(where, str(e)) from None

@@ -96,17 +96,14 @@ def task_environment(stack: Stack, job: str, task: str) -> dict[str, str]:
     return {s.name: s.value or "" for s in found.environment_settings or []}
 
 
-def run_worker(stack: Stack, ingestion: Ingestion, env: dict[str, str], root: Path) -> None:
-    """The task as a node runs it, with a credentials file that says where telemetry goes."""
+def node_worker(
+    root: Path, credentials: dict[str, str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`python -m worker` as a node runs it: a shared folder with the credentials file, a
+    working folder, and the task's environment."""
     shared, work = root / "shared", root / "work"
     (shared / "dropbatch").mkdir(parents=True)
     work.mkdir()
-    credentials = {
-        "AzureWebJobsStorage": stack.values["AzureWebJobsStorage"],
-        "DROPBATCH_COSMOS_KEY": stack.values["DROPBATCH_COSMOS_KEY"],
-        "DROPBATCH_COSMOS_CA_CERT": stack.values["DROPBATCH_COSMOS_CA_CERT"],
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string,
-    }
     (shared / "dropbatch" / "credentials.json").write_text(json.dumps(credentials))
     node = {
         "PATH": "/usr/bin:/bin",
@@ -114,7 +111,7 @@ def run_worker(stack: Stack, ingestion: Ingestion, env: dict[str, str], root: Pa
         "AZ_BATCH_TASK_WORKING_DIR": str(work),
         **QUIET_EXPORTER,
     }
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "worker"],
         cwd=work,
         env={**env, **node},
@@ -123,6 +120,17 @@ def run_worker(stack: Stack, ingestion: Ingestion, env: dict[str, str], root: Pa
         timeout=25,
         check=False,
     )
+
+
+def run_worker(stack: Stack, ingestion: Ingestion, env: dict[str, str], root: Path) -> None:
+    """The task, with a credentials file that says where telemetry goes."""
+    credentials = {
+        "AzureWebJobsStorage": stack.values["AzureWebJobsStorage"],
+        "DROPBATCH_COSMOS_KEY": stack.values["DROPBATCH_COSMOS_KEY"],
+        "DROPBATCH_COSMOS_CA_CERT": stack.values["DROPBATCH_COSMOS_CA_CERT"],
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string,
+    }
+    proc = node_worker(root, credentials, env)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -212,3 +220,19 @@ def test_a_malformed_connection_string_is_named() -> None:
     )
     with pytest.raises(SettingError, match="APPLICATIONINSIGHTS_CONNECTION_STRING"):
         telemetry.configure(settings)
+
+
+def test_a_worker_with_a_malformed_connection_string_fails_naming_it(tmp_path: Path) -> None:
+    credentials = {"APPLICATIONINSIGHTS_CONNECTION_STRING": "not a connection string"}
+    env = {
+        "DROPBATCH_ROUTE": "zip",
+        "DROPBATCH_FILE_KEY": "0123456789abcdef",
+        "DROPBATCH_INPUT_CONTAINER": "incoming",
+        "DROPBATCH_INPUT_BLOB": "a.zip",
+        "DROPBATCH_INPUT_ETAG": "0x1",
+        "DROPBATCH_BLOB_ENDPOINT": "http://127.0.0.1:9/devstoreaccount1",
+    }
+    proc = node_worker(tmp_path, credentials, env)
+    assert proc.returncode == 2, proc.stderr
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in proc.stderr
+    assert "not a connection string" not in proc.stderr  # its value is never repeated
