@@ -12,7 +12,7 @@ from pathlib import Path
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
-from batch_core import intake, reconcile
+from batch_core import intake, reconcile, telemetry
 from batch_core.bindings import blob_ref
 from batch_core.clock import utcnow
 from batch_core.pipeline import Pipeline, routes_for
@@ -24,6 +24,7 @@ log = logging.getLogger("dropbatch.functions")
 # Read at import so that a missing or malformed setting, or a bad routes file, stops the
 # host at start-up with what to fix, instead of failing the first file that lands.
 SETTINGS = Settings.from_env()
+telemetry.configure(SETTINGS)
 ROUTES = routes_for(SETTINGS, Path(__file__).resolve().parent)
 SWEEP = reconcile.SweepGate(every=dt.timedelta(seconds=SETTINGS.sweep_seconds))
 
@@ -42,9 +43,10 @@ def pipeline() -> Pipeline:
 def on_blob(client: blob.BlobClient) -> None:
     """A file landed in `incoming`: record it and submit its task. The binding is an SDK
     client, so the host never downloads the file; only its properties are read."""
-    ref = blob_ref(client)
-    if ref is not None:
-        intake.receive(pipeline(), ref, utcnow())
+    with telemetry.span("function.on_blob", blob=f"{client.container_name}/{client.blob_name}"):
+        ref = blob_ref(client)
+        if ref is not None:
+            intake.receive(pipeline(), ref, utcnow())
 
 
 @app.timer_trigger(
@@ -52,21 +54,28 @@ def on_blob(client: blob.BlobClient) -> None:
 )
 def reconcile_timer(timer: func.TimerRequest) -> None:
     """Move runs forward from their Batch tasks, retry, quarantine, alert, sweep, clean up."""
-    if timer.past_due:
-        log.info("reconcile timer is past due; running now")
-    reconcile.tick(pipeline(), utcnow(), SWEEP)
+    with telemetry.span("function.reconcile_timer", past_due=timer.past_due):
+        if timer.past_due:
+            log.info("reconcile timer is past due; running now")
+        reconcile.tick(pipeline(), utcnow(), SWEEP)
 
 
 @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status_page(req: func.HttpRequest) -> func.HttpResponse:
     """The operators' status page (HTML)."""
-    return responses.status_page(pipeline(), utcnow())
+    with telemetry.span("function.status_page", http_route="status"):
+        response = responses.status_page(pipeline(), utcnow())
+        telemetry.annotate(status=response.status_code)
+        return response
 
 
 @app.route(route="status.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status_json(req: func.HttpRequest) -> func.HttpResponse:
     """The runs as JSON (as `dropbatch status --json`), with ?state=, ?route=, ?q= and paging."""
-    return responses.status_json(pipeline(), dict(req.params))
+    with telemetry.span("function.status_json", http_route="status.json"):
+        response = responses.status_json(pipeline(), dict(req.params))
+        telemetry.annotate(status=response.status_code)
+        return response
 
 
 # Anonymous on purpose: these are the page's stylesheet, script and the vendored chart

@@ -16,12 +16,14 @@ from azure.core.exceptions import (
 from batch_core.credentials import batch_credential
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
 from batch_core.settings import Settings
+from batch_core.telemetry import RequestCounter
 
 
 def batch_client(settings: Settings) -> BatchClient:
     """A Batch client for the account the settings name, with its key or the identity."""
     credential = batch_credential(settings.batch_account, settings.batch_key, settings.identity)
-    return BatchClient(settings.batch_url, credential)
+    counter = RequestCounter("batch_requests")  # once per call, not per retry
+    return BatchClient(settings.batch_url, credential, per_call_policies=[counter])
 
 
 def error_code(error: AzureError) -> str | None:

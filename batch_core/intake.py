@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from batch_core import telemetry
 from batch_core.alerts import pool_alert
 from batch_core.blobstore import BlobRef
 from batch_core.errors import ConflictError, PermanentError, UnsafeValueError, VanishedError
@@ -25,6 +26,15 @@ NO_ROUTE = "none"
 def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
     """Handle one BlobCreated event. A duplicate event changes nothing; returns the run (None
     for ignored names)."""
+    key = file_key(p.blobs.account, blob.container, blob.name, blob.etag)
+    with telemetry.span("intake", file_key=key, blob=f"{blob.container}/{blob.name}"):
+        run = _receive(p, blob, now)
+        if run is not None:
+            telemetry.annotate(route=run.route, state=run.state.value)
+        return run
+
+
+def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
     if is_ignored(blob.name, p.settings.ignore_prefixes):
         log.info("ignored %s/%s: matches an ignored prefix", blob.container, blob.name)
         return None
@@ -47,18 +57,27 @@ def receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
     )
     fresh = _decided(p, received, route, now)
     run, created = p.ledger.create(fresh)
-    if not created:
+    if created:
+        telemetry.count("files_received", route=run.route)
+        if run.state is RunState.SUBMITTED:  # the one ledger write of a file was its plan
+            submitted = create_task(p, run, now)
+            if submitted.state is RunState.SUBMITTED:
+                latency = telemetry.since(blob.last_modified)
+                telemetry.record("submit_latency", latency, route=run.route)
+            return submitted
+    else:
         log.info(
             "duplicate event for %s/%s (run %s is %s)", blob.container, blob.name, key, run.state
         )
-    elif run.state is RunState.SUBMITTED:
-        return create_task(p, run, now)  # the one ledger write of a file was its plan
     if run.state is RunState.RECEIVED:
         if run.route == NO_ROUTE:
             return _advance_or_reread(
                 p, run, RunState.REJECTED, p.routes.no_route_reason(blob.name), now
             )
-        return submit(p, run, attempt=1, now=now)
+        submitted = submit(p, run, attempt=1, now=now)
+        if submitted.state is RunState.SUBMITTED:
+            telemetry.record("submit_latency", telemetry.since(blob.last_modified), route=run.route)
+        return submitted
     if (
         run.state is RunState.SUBMITTED
         and run.task_id

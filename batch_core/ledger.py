@@ -13,6 +13,7 @@ from azure.core.exceptions import AzureError
 from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import CosmosResourceExistsError
 
+from batch_core import telemetry
 from batch_core.clock import iso
 from batch_core.cosmosdb import call, translate, translated
 from batch_core.errors import ConflictError, InvalidDocumentError, NotFoundError
@@ -176,6 +177,7 @@ def advance_with(
     if not run.state.can_move_to(state):
         raise ConflictError(f"run {run.key}: {run.state} cannot move to {state}")
     saved = save(run.moved(state, reason, at, **changes))
+    telemetry.transition(saved.key, saved.route, run.state.value, state.value, state.terminal)
     log.info(
         "run %s %s -> %s: %s (%s/%s)",
         run.key, run.state.value, state.value, reason, run.container, run.name,

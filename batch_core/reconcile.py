@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from batch_core import cleanup, runflow
+from batch_core import cleanup, runflow, telemetry
 from batch_core.alerts import digest_alert, poison_alert
 from batch_core.errors import DropbatchError
 from batch_core.finish import alert_incident
@@ -42,6 +43,16 @@ class SweepGate:
 
 def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickReport:
     """One reconcile pass over the ledger, Batch, the poison queue and `incoming`."""
+    started = time.monotonic()
+    with telemetry.span("tick"):
+        report = _tick(p, now, gate)
+        telemetry.annotate(examined=report.examined, moved=sum(report.moved.values()))
+        telemetry.annotate(swept=report.swept, alerts=report.alerts, errors=len(report.errors))
+    telemetry.record("tick_duration", time.monotonic() - started)
+    return report
+
+
+def _tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None) -> TickReport:
     report = TickReport()
     guard = partial(_guarded, report)
     active: list[Run] = []

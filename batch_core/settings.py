@@ -63,6 +63,12 @@ DIGEST_HOUR = "DROPBATCH_DIGEST_HOUR"
 STATUS_URL = "DROPBATCH_STATUS_URL"
 SUBMIT_WINDOW_MS = "DROPBATCH_SUBMIT_WINDOW_MS"
 NODE_HOUR_PRICE = "DROPBATCH_NODE_HOUR_PRICE"
+# Telemetry (batch_core.telemetry): Application Insights' own setting names.
+APPINSIGHTS_CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+APPINSIGHTS_AUTHENTICATION_STRING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+TELEMETRY_SDK_LOGS = "DROPBATCH_TELEMETRY_SDK_LOGS"
+# `true` in Azure: the Functions Python worker sets the exporters up before it imports the app.
+PLATFORM_TELEMETRY = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
 # The worker's options (limits and CSV options) are the app's settings of the same name with
 # DROPBATCH_WORKER_ in front (DROPBATCH_WORKER_ID_COLUMN for DROPBATCH_ID_COLUMN), passed on to
 # every task under the name the worker reads. They are never secrets: the worker reads its
@@ -133,6 +139,12 @@ class Settings:
     # The worker's options as the task environment names them (see WORKER_OPTION_SETTINGS).
     worker_settings: Mapping[str, str] = field(default_factory=dict)
     node_hour_price: float | None = None  # what one node costs an hour (`dropbatch cost`)
+    # Telemetry is off without a connection string; `Authorization=AAD` (optionally with
+    # `;ClientId=...`) makes the exporter use the identity.
+    appinsights_connection_string: str | None = field(default=None, repr=False)
+    appinsights_authentication: str | None = None
+    telemetry_sdk_logs: bool = False  # the Azure SDKs' per-request logs and spans too
+    platform_telemetry: bool = False  # the Functions worker exports; the app only uses the API
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -188,6 +200,10 @@ class Settings:
             submit_window_ms=r.integer(SUBMIT_WINDOW_MS, 25, minimum=0),
             worker_settings=r.worker_options(),
             node_hour_price=r.price(NODE_HOUR_PRICE),
+            appinsights_connection_string=r.optional(APPINSIGHTS_CONNECTION_STRING),
+            appinsights_authentication=r.optional(APPINSIGHTS_AUTHENTICATION_STRING),
+            telemetry_sdk_logs=r.boolean(TELEMETRY_SDK_LOGS, False),
+            platform_telemetry=r.boolean(PLATFORM_TELEMETRY, False),
         )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from azure.batch import models
 
+from batch_core import telemetry
 from batch_core.commandtask import command_task, wall_clock
 from batch_core.errors import PermanentError
 from batch_core.jobs import job_id_for
@@ -94,6 +95,7 @@ def builtin_task(
         CONTAINER_LOGS: s.container_logs,
         **dict(s.worker_settings),
         **(worker_env(options) if options is not None else {}),
+        **telemetry.task_environment(),
     }
     if s.worker_identity_client_id:
         env[IDENTITY_CLIENT_ID] = s.worker_identity_client_id

@@ -23,6 +23,8 @@ REQUIREMENTS = (
     "azure-storage-blob>=12.20,<13",
     "azure-cosmos>=4.7,<5",
     "azure-identity>=1.17,<2",
+    "azure-monitor-opentelemetry-exporter>=1.0.0b40,<2",
+    "opentelemetry-sdk>=1.27,<2",
 )
 # Where `dropbatch init` puts the wheel in the assets container.
 ASSET_PREFIX = "_dropbatch/"

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from types import FrameType
 
+from worker import telemetry
 from worker.context import TaskContext
 from worker.contract import WorkerExit, worker_log_path
 from worker.credentials import Credentials, identity_for
@@ -35,6 +36,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     try:
         credentials = Credentials.load(settings.credentials_path)
         tasklog.credential_keys = credentials.names_present
+        tasklog.tracing = telemetry.start(settings, credentials)
         identity = identity_for(settings, credentials)
         storage = Storage.connect(settings, credentials, identity)
         context = TaskContext(
@@ -68,6 +70,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                 log.warning("could not write the task log: %s", e)
             storage.close()
     log.info("exit %s", code)
+    tasklog.tracing.end(code)
     return code
 
 

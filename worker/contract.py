@@ -29,6 +29,9 @@ CONTAINER_INCOMING = "DROPBATCH_CONTAINER_INCOMING"
 CONTAINER_RESULTS = "DROPBATCH_CONTAINER_RESULTS"
 CONTAINER_LOGS = "DROPBATCH_CONTAINER_LOGS"
 IDENTITY_CLIENT_ID = "DROPBATCH_WORKER_IDENTITY_CLIENT_ID"
+# The W3C traceparent of the span that created the task: the worker's spans are its children,
+# so a task's phases appear under the file's operation in Application Insights.
+TRACEPARENT = "DROPBATCH_TRACEPARENT"
 
 # The worker's options: how files are read, limits, and how hard services are tried. The
 # function app passes each on from its own setting of the same name with DROPBATCH_WORKER_
@@ -97,6 +100,7 @@ TASK_NAMES = (
     CONTAINER_RESULTS,
     CONTAINER_LOGS,
     IDENTITY_CLIENT_ID,
+    TRACEPARENT,
 )
 # Every name the worker reads from its task environment, besides Batch's own AZ_BATCH_*.
 WORKER_NAMES = frozenset(TASK_NAMES + OPTION_NAMES)

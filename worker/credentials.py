@@ -19,7 +19,16 @@ from worker.settings import WorkerSettings
 STORAGE_CONNECTION_STRING = "AzureWebJobsStorage"
 COSMOS_KEY = "DROPBATCH_COSMOS_KEY"
 COSMOS_CA_CERT = "DROPBATCH_COSMOS_CA_CERT"
-_KEYS = (STORAGE_CONNECTION_STRING, COSMOS_KEY, COSMOS_CA_CERT)
+# Where the worker's telemetry goes (worker.telemetry); no connection string: none is sent.
+APPINSIGHTS_CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+APPINSIGHTS_AUTHENTICATION_STRING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+_KEYS = (
+    STORAGE_CONNECTION_STRING,
+    COSMOS_KEY,
+    COSMOS_CA_CERT,
+    APPINSIGHTS_CONNECTION_STRING,
+    APPINSIGHTS_AUTHENTICATION_STRING,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,8 @@ class Credentials:
     cosmos_key: str | None = field(default=None, repr=False)
     cosmos_ca_cert: Path | None = None
     names_present: tuple[str, ...] = ()
+    appinsights_connection_string: str | None = field(default=None, repr=False)
+    appinsights_authentication: str | None = None  # `Authorization=AAD[;ClientId=...]`
 
     @classmethod
     def load(cls, path: Path | None) -> Credentials:
@@ -61,6 +72,8 @@ class Credentials:
             cosmos_key=values.get(COSMOS_KEY),
             cosmos_ca_cert=Path(ca_cert) if ca_cert else None,
             names_present=tuple(sorted(values)),
+            appinsights_connection_string=values.get(APPINSIGHTS_CONNECTION_STRING),
+            appinsights_authentication=values.get(APPINSIGHTS_AUTHENTICATION_STRING),
         )
 
 

@@ -58,6 +58,7 @@ class WorkerSettings:
     service_retries: int
     service_retry_backoff_seconds: float
     names_used: tuple[str, ...]
+    traceparent: str | None = None  # the span that created the task (worker.telemetry)
 
     @property
     def credentials_path(self) -> Path | None:
@@ -107,6 +108,7 @@ class WorkerSettings:
                 contract.SERVICE_RETRY_BACKOFF_SECONDS, 1.0, minimum=0.0
             ),
             names_used=(),
+            traceparent=env.optional(contract.TRACEPARENT),
         )
         return replace(settings, names_used=tuple(sorted(env.names_read)))
 

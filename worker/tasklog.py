@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.settings import WorkerSettings
+from worker.telemetry import Tracing
 
 SCHEMA_VERSION = 1
 
@@ -48,13 +49,15 @@ class TaskLog:
         self.error: str | None = None
         self.exit_code: int | None = None
         self.peak_rss_bytes: int | None = None
+        self.tracing = Tracing()  # a span per phase once telemetry is on
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Time the block as the phase `name`."""
         start = time.monotonic()
         try:
-            yield
+            with self.tracing.phase(name):
+                yield
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.monotonic() - start, 3)
 

@@ -76,11 +76,17 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       minTlsVersion: '1.2'
       http20Enabled: true
+      // Telemetry: host.json's telemetryMode is OpenTelemetry and the Python worker sends the
+      // app's spans, metrics and logs. The Azure SDKs' per-request spans and logs stay out; to
+      // see them, empty OTEL_PYTHON_DISABLED_INSTRUMENTATIONS and set the SDK logs setting.
       appSettings: [
         { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
+        { name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY', value: 'true' }
+        { name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS', value: 'azure_sdk,requests,urllib,urllib3' }
+        { name: 'DROPBATCH_TELEMETRY_SDK_LOGS', value: 'false' }
         { name: 'DROPBATCH_BATCH_URL', value: batchUrl }
         { name: 'DROPBATCH_BATCH_ACCOUNT', value: batchAccount }
         { name: 'DROPBATCH_BATCH_POOL_ID', value: poolId }
