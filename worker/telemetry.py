@@ -97,9 +97,11 @@ class ExportedTracing(Tracing):
         self._token = context.attach(trace.set_span_in_context(self._span, parent))
 
     def phase(self, name: str) -> AbstractContextManager[object]:
+        """A span for one phase of the task, a child of the task's span."""
         return self._tracer.start_as_current_span(f"{PREFIX}.{name}")
 
     def end(self, exit_code: int) -> None:
+        """End the task's span with its exit code (an error status unless it is an outcome)."""
         from opentelemetry import context
         from opentelemetry.trace import Status, StatusCode
 
