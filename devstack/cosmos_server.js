@@ -5,6 +5,10 @@
 // a restart of this process starts with an empty account (the stack says so).
 "use strict";
 const fs = require("fs");
+// Transactional batches: the package routes them to its own handler, which applies each
+// operation as it goes (not all or nothing) and ignores the partition key header. Ours
+// (cosmos_batch.js) takes its place before the package builds its route table.
+require("@vercel/cosmosdb-server/lib/handler/batch-documents").default = require("./cosmos_batch").handleBatch;
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 
 function parseArgs(argv) {

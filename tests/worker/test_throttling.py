@@ -34,11 +34,11 @@ def throttled_twice(worker_stack: WorkerStack) -> Iterator[ThrottlingProxy]:
         yield proxy
 
 
-def test_throttled_writes_wait_as_told_and_then_succeed(
+def test_batches_throttled_twice_wait_as_told_and_are_then_accepted(
     worker_stack: WorkerStack, throttled_twice: ThrottlingProxy
 ) -> None:
     name = unique("throttled.csv")
-    etag, key = worker_stack.upload(name, rows(40))
+    etag, key = worker_stack.upload(name, rows(250))
     env = worker_stack.task_env(
         "csv", name, etag, key, DROPBATCH_COSMOS_ENDPOINT=throttled_twice.endpoint
     )
@@ -46,12 +46,16 @@ def test_throttled_writes_wait_as_told_and_then_succeed(
     proc = worker_stack.run_worker(env)
 
     assert proc.returncode == 0, proc.stderr
-    assert len(worker_stack.documents(key)) == 40
+    assert sorted(d["row"] for d in worker_stack.documents(key)) == list(range(1, 251))
     stats = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))["counts"]["cosmos"]
-    assert stats["throttled"] == 80
-    assert stats["attempts"] == 120
-    assert stats["throttle_wait_seconds"] == pytest.approx(80 * 0.015)
-    assert throttled_twice.policy.throttled == 80
+    # Three batches (100, 100 and 50 rows), each throttled twice, then accepted whole.
+    assert (stats["batches"], stats["written"]) == (3, 250)
+    assert stats["throttled"] == 6
+    assert stats["attempts"] == 9
+    assert stats["throttle_wait_seconds"] == pytest.approx(6 * 0.015)
+    sent = throttled_twice.policy.batches
+    assert sorted(len(rows) for rows in sent) == [50, 50, 50, 100, 100, 100, 100, 100, 100]
+    assert throttled_twice.policy.throttled == 6
 
 
 def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: WorkerStack) -> None:
@@ -71,10 +75,10 @@ def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: Work
 
     assert proc.returncode == 76, proc.stderr
     assert (
-        "write a document: Cosmos DB throttled it 3 times in a row (DROPBATCH_COSMOS_MAX_ATTEMPTS)"
-        in proc.stderr
-    )
-    # The first document was tried exactly three times; the run then stopped.
+        "write a batch of 5 rows (1-5): Cosmos DB throttled it 3 times in a row"
+        " (DROPBATCH_COSMOS_MAX_ATTEMPTS)"
+    ) in proc.stderr
+    # The one batch was tried exactly three times; the run then stopped.
     assert max(proxy.policy.attempts.values()) == 3
     assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
