@@ -48,6 +48,12 @@ class Batch:
         return len(self.documents)
 
     @property
+    def request_bytes(self) -> int:
+        """The request body's size: the operations, and the array's brackets less the comma
+        after the last one."""
+        return self.bytes + 1
+
+    @property
     def full(self) -> bool:
         return len(self.documents) >= MAX_OPERATIONS
 
@@ -110,7 +116,7 @@ def batches(documents: Iterable[dict[str, Any]]) -> Iterator[Batch]:
     for document in documents:
         size = request_bytes(document)
         waiting = groups.by_key.get(document["pk"])
-        if waiting is not None and waiting.bytes + size > MAX_REQUEST_BYTES:
+        if waiting is not None and waiting.request_bytes + size > MAX_REQUEST_BYTES:
             yield groups.take(waiting.partition_key)
         group = groups.add(document, size)
         if group.full:

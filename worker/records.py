@@ -204,7 +204,7 @@ class RecordStore:
             if len(batch) == 1:
                 raise ServiceError(
                     f"write row {batch.documents[0]['row']}: Cosmos DB refused its document"
-                    f" as too large ({TOO_LARGE}; {batch.bytes} bytes as sent)"
+                    f" as too large ({TOO_LARGE}; {batch.request_bytes} bytes as sent)"
                 ) from e
             self.stats.add("split_batches")
             for half in batch.halves():

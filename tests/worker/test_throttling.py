@@ -13,7 +13,7 @@ import pytest
 
 from tests.worker import corpus
 from tests.worker.node import LOGS, RESULTS, WorkerStack, result_path, unique
-from tests.worker.throttle import ThrottlePolicy, ThrottlingProxy
+from tests.worker.throttle import ThrottlePolicy, ThrottlingProxy, proxy_for, run_behind_proxy
 from worker.contract import SUMMARY_FILE, worker_log_path
 
 pytestmark = pytest.mark.stack
@@ -21,11 +21,6 @@ pytestmark = pytest.mark.stack
 
 def rows(n: int) -> bytes:
     return corpus.csv_text(*[f"{i},1,US,T{i},NC,35.{i},-80.{i}" for i in range(1, n + 1)]).encode()
-
-
-def proxy_for(stack: WorkerStack, policy: ThrottlePolicy) -> ThrottlingProxy:
-    cert = stack.cosmos.ca_cert
-    return ThrottlingProxy(stack.cosmos.endpoint, cert, cert.with_name("cosmos-key.pem"), policy)
 
 
 @pytest.fixture
@@ -60,18 +55,15 @@ def test_batches_throttled_twice_wait_as_told_and_are_then_accepted(
 
 def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: WorkerStack) -> None:
     name = unique("always.csv")
-    etag, key = worker_stack.upload(name, rows(5))
-    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=5)) as proxy:
-        env = worker_stack.task_env(
-            "csv",
-            name,
-            etag,
-            key,
-            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
-            DROPBATCH_COSMOS_MAX_ATTEMPTS="3",
-            DROPBATCH_COSMOS_CONCURRENCY="1",
-        )
-        proc = worker_stack.run_worker(env)
+    policy = ThrottlePolicy(times=None, retry_after_ms=5)
+    proc, key = run_behind_proxy(
+        worker_stack,
+        policy,
+        name,
+        rows(5),
+        DROPBATCH_COSMOS_MAX_ATTEMPTS="3",
+        DROPBATCH_COSMOS_CONCURRENCY="1",
+    )
 
     assert proc.returncode == 76, proc.stderr
     assert (
@@ -79,23 +71,18 @@ def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: Work
         " (DROPBATCH_COSMOS_MAX_ATTEMPTS)"
     ) in proc.stderr
     # The one batch was tried exactly three times; the run then stopped.
-    assert max(proxy.policy.attempts.values()) == 3
+    assert max(policy.attempts.values()) == 3
     assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
 def test_throttling_that_would_outlast_the_wait_budget_exits_76(worker_stack: WorkerStack) -> None:
-    name = unique("budget.csv")
-    etag, key = worker_stack.upload(name, rows(5))
-    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=60_000)) as proxy:
-        env = worker_stack.task_env(
-            "csv",
-            name,
-            etag,
-            key,
-            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
-            DROPBATCH_COSMOS_THROTTLE_BUDGET_SECONDS="1",
-        )
-        proc = worker_stack.run_worker(env)
+    proc, _ = run_behind_proxy(
+        worker_stack,
+        ThrottlePolicy(times=None, retry_after_ms=60_000),
+        unique("budget.csv"),
+        rows(5),
+        DROPBATCH_COSMOS_THROTTLE_BUDGET_SECONDS="1",
+    )
 
     assert proc.returncode == 76, proc.stderr
     assert (
@@ -146,18 +133,14 @@ def test_a_writer_process_spending_its_budget_stops_the_run_with_exit_76(
     worker_stack: WorkerStack,
 ) -> None:
     name = unique("big-throttled.csv")
-    etag, key = worker_stack.upload(name, rows(4100))
-    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=5)) as proxy:
-        env = worker_stack.task_env(
-            "csv",
-            name,
-            etag,
-            key,
-            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
-            DROPBATCH_COSMOS_PROCESSES="2",
-            DROPBATCH_COSMOS_MAX_ATTEMPTS="2",
-        )
-        proc = worker_stack.run_worker(env)
+    proc, key = run_behind_proxy(
+        worker_stack,
+        ThrottlePolicy(times=None, retry_after_ms=5),
+        name,
+        rows(4100),
+        DROPBATCH_COSMOS_PROCESSES="2",
+        DROPBATCH_COSMOS_MAX_ATTEMPTS="2",
+    )
 
     assert proc.returncode == 76, proc.stderr
     assert "Cosmos DB throttled it 2 times in a row" in proc.stderr

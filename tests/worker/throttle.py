@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.worker.node import WorkerStack
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -183,3 +186,22 @@ class ThrottlingProxy:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def proxy_for(stack: WorkerStack, policy: ThrottlePolicy) -> ThrottlingProxy:
+    """A proxy in front of the stack's Cosmos server (same certificate)."""
+    cert = stack.cosmos.ca_cert
+    return ThrottlingProxy(stack.cosmos.endpoint, cert, cert.with_name("cosmos-key.pem"), policy)
+
+
+def run_behind_proxy(
+    stack: WorkerStack, policy: ThrottlePolicy, name: str, data: bytes, **settings: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Upload `data` as `name` and run the csv worker on it through a proxy with `policy`;
+    the run and the file key."""
+    etag, key = stack.upload(name, data)
+    with proxy_for(stack, policy) as proxy:
+        env = stack.task_env(
+            "csv", name, etag, key, DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint, **settings
+        )
+        return stack.run_worker(env), key
