@@ -8,15 +8,28 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from devstack.servers import start_cosmos
 from tests.worker import corpus
-from tests.worker.node import LOGS, RESULTS, WorkerStack, result_path, unique
+from tests.worker.node import (
+    LOGS,
+    RESULTS,
+    WorkerStack,
+    attach_worker_stack,
+    result_path,
+    unique,
+)
 from tests.worker.throttle import ThrottlePolicy, ThrottlingProxy, proxy_for, run_behind_proxy
 from worker.contract import SUMMARY_FILE, worker_log_path
+from worker.writers import ROWS_PER_PROCESS
 
 pytestmark = pytest.mark.stack
+
+# Rows enough for two writer processes.
+BIG = 2 * ROWS_PER_PROCESS + 100
 
 
 def rows(n: int) -> bytes:
@@ -113,20 +126,35 @@ def test_a_blob_replaced_while_its_rows_are_written_leaves_no_documents_and_exit
     assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
+@pytest.fixture
+def own_cosmos(worker_stack: WorkerStack, tmp_path: Path) -> Iterator[WorkerStack]:
+    """The shared Azurite with a Cosmos server of its own: the local server scans every
+    document on each query, and tens of thousands more would slow every later test."""
+    cosmos = start_cosmos(tmp_path)
+    try:
+        stack = attach_worker_stack(worker_stack.azurite, cosmos, tmp_path)
+        yield stack
+        stack.blobs.close()
+    finally:
+        cosmos.process.stop()
+
+
 def test_a_big_file_is_written_by_several_processes_each_row_once(
-    worker_stack: WorkerStack,
+    own_cosmos: WorkerStack,
 ) -> None:
     name = unique("big.csv")
-    etag, key = worker_stack.upload(name, rows(4100))
-    env = worker_stack.task_env("csv", name, etag, key, DROPBATCH_COSMOS_PROCESSES="2")
+    # Nothing is throttled: the proxy only records what each batch held.
+    policy = ThrottlePolicy(times=0)
 
-    proc = worker_stack.run_worker(env)
+    proc, key = run_behind_proxy(
+        own_cosmos, policy, name, rows(BIG), DROPBATCH_COSMOS_PROCESSES="2"
+    )
 
     assert proc.returncode == 0, proc.stderr
-    log = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))["counts"]
+    log = json.loads(own_cosmos.read(LOGS, worker_log_path(name, key)))["counts"]
     assert log["writer_processes"] == 2
-    assert log["cosmos"]["written"] == 4100
-    assert sorted(d["row"] for d in worker_stack.documents(key)) == list(range(1, 4101))
+    assert log["cosmos"]["written"] == BIG
+    assert sorted(row for batch in policy.batches for row in batch) == list(range(1, BIG + 1))
 
 
 def test_a_writer_process_spending_its_budget_stops_the_run_with_exit_76(
@@ -137,7 +165,7 @@ def test_a_writer_process_spending_its_budget_stops_the_run_with_exit_76(
         worker_stack,
         ThrottlePolicy(times=None, retry_after_ms=5),
         name,
-        rows(4100),
+        rows(BIG),
         DROPBATCH_COSMOS_PROCESSES="2",
         DROPBATCH_COSMOS_MAX_ATTEMPTS="2",
     )
