@@ -30,12 +30,16 @@ _DEFAULT_THROTTLE_WAIT = 1.0
 
 
 def refused(batch: Batch, error: CosmosBatchOperationError) -> WorkerError:
-    """The error for a batch refused because of one of its operations, naming its row."""
+    """The error for a batch refused because of one of its operations, naming its row: a
+    transient one (exit 75) when that operation's status is worth retrying later."""
+    kind = WorkerTransientError if error.status_code in RETRYABLE_STATUS else ServiceError
     index = error.error_index if isinstance(error.error_index, int) else -1
     if not 0 <= index < len(batch):
-        return ServiceError(f"write a batch of {batch.describe()}: Cosmos DB refused it")
+        return kind(
+            f"write a batch of {batch.describe()}: Cosmos DB refused it ({error.status_code})"
+        )
     document = batch.documents[index]
-    return ServiceError(
+    return kind(
         f"write row {document['row']}: Cosmos DB refused its document (id {document['id']})"
         f" with {error.status_code}, so its batch of {batch.describe()} was not written"
     )

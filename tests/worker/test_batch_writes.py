@@ -100,21 +100,31 @@ def test_a_batch_the_service_finds_too_large_is_split_until_it_fits(
     assert sorted(len(b) for b in policy.batches) == [25, 25, 25, 25, 50, 50, 100]
 
 
+@pytest.mark.parametrize(("status", "exit_code"), [(409, 1), (503, 75)])
 def test_a_document_refused_inside_a_batch_fails_the_run_naming_its_row(
-    worker_stack: WorkerStack,
+    worker_stack: WorkerStack, status: int, exit_code: int
 ) -> None:
     name = unique("refused.csv")
-    policy = ThrottlePolicy(times=0, refuse_rows={57: 409})
+    policy = ThrottlePolicy(times=0, refuse_rows={57: status})
     proc, key = run_behind_proxy(
-        worker_stack, policy, name, rows(150), DROPBATCH_COSMOS_CONCURRENCY="1"
+        worker_stack,
+        policy,
+        name,
+        rows(150),
+        DROPBATCH_COSMOS_CONCURRENCY="1",
+        DROPBATCH_COSMOS_MAX_ATTEMPTS="2",
     )
 
-    assert proc.returncode == 1, proc.stderr
+    # Permanent (409): a crash, retried then failed; 503 past the attempts: transient.
+    assert proc.returncode == exit_code, proc.stderr
     assert "write row 57: Cosmos DB refused its document (id " in proc.stderr
-    assert "with 409, so its batch of 100 rows (1-100) was not written" in proc.stderr
+    assert f"with {status}, so its batch of 100 rows (1-100) was not written" in proc.stderr
     written = {d["row"] for d in worker_stack.documents(key)}
     assert not written & set(range(1, 101))
     assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
+    # A retryable status retries the batch (up to the attempts), a permanent one does not.
+    first_batch = [rows for rows in policy.batches if 57 in rows]
+    assert len(first_batch) == (2 if status == 503 else 1)
 
 
 def test_a_document_too_large_as_sent_fails_the_run_naming_its_row(
