@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpResponseError
 
-from tests.worker.node import WorkerStack
+from devstack.servers import start_cosmos
+from tests.worker.node import WorkerStack, records_container
 
 pytestmark = pytest.mark.stack
 
@@ -160,3 +162,16 @@ def test_a_request_over_2_mb_is_refused_as_too_large(records: ContainerProxy, pk
     # Each half alone fits.
     records.execute_item_batch([upsert("a", pk, t=half)], partition_key=pk)
     assert ids_in(records, pk) == ["a"]
+
+
+def test_batches_under_a_round_trip_latency_keep_their_connection(tmp_path: Path) -> None:
+    # Each answer echoes its 100 documents (about 70 kB), more than a socket's default write
+    # buffer: the server must still read the next request on the same connection.
+    cosmos = start_cosmos(tmp_path, latency_ms=2)
+    try:
+        records = records_container(cosmos)
+        for n in range(20):
+            batch = [upsert(f"{n}-{i}", "p", text="x" * 600) for i in range(100)]
+            assert len(records.execute_item_batch(batch, partition_key="p")) == 100
+    finally:
+        cosmos.process.stop()
