@@ -21,6 +21,8 @@ MAX_REQUEST_BYTES = 2_000_000
 # What the SDK wraps around each document, as it sends it: {"operationType":"Upsert",
 # "resourceBody":<document>}, and the comma between operations.
 _WRAPPING_BYTES = len('{"operationType":"Upsert","resourceBody":},')
+# One encoder for every document (json.dumps with options builds one a call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 # Documents held back in partial groups, at most.
 MAX_PENDING_DOCUMENTS = 4000
 MAX_PENDING_BYTES = 16_000_000
@@ -32,7 +34,7 @@ def request_bytes(document: dict[str, Any]) -> int:
     The SDK sends compact JSON with non-ASCII characters escaped, so the text is all ASCII
     and its length is its size in bytes.
     """
-    return len(json.dumps(document, separators=(",", ":"))) + _WRAPPING_BYTES
+    return len(_COMPACT.encode(document)) + _WRAPPING_BYTES
 
 
 @dataclass
