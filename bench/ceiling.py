@@ -1,10 +1,11 @@
-"""The `worker_csv` ceiling: documents already built, upserted with `processes` x `threads`
-concurrent writers and nothing else (no parsing, no checks, no retries of our own).
+"""The `worker_csv` ceiling: documents already built, upserted in transactional batches
+(grouped by `pk`, 100 a batch: Cosmos DB's limit) with `processes` x `threads` batches in
+flight, and nothing else (no parsing, no checks, no retries of our own).
 
-One process is not enough for a ceiling: the Cosmos SDK spends milliseconds of CPU per
-request under the GIL. So the documents are split by position across spawned processes,
-each with its own client; the clock starts when every process has its share loaded and
-stops when the last one is done.
+The Cosmos SDK spends milliseconds of CPU per request under the GIL, so the documents are
+split by position across spawned processes when the worker used several, each with its own
+client; the clock starts when every process has its share loaded and grouped and stops when
+the last one is done.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,10 @@ from batch_core.cosmosdb import cosmos_client
 from batch_core.settings import Settings
 
 _READY_TIMEOUT = 120.0
+# Cosmos DB's most operations in one transactional batch.
+BATCH_OPERATIONS = 100
+
+Batch = tuple[Any, list[dict[str, Any]]]
 
 
 def container_for(values: dict[str, str], name: str) -> ContainerProxy:
@@ -30,9 +36,25 @@ def container_for(values: dict[str, str], name: str) -> ContainerProxy:
     return db.get_container_client(name)
 
 
-def upsert_threaded(container: ContainerProxy, docs: list[dict[str, Any]], threads: int) -> None:
+def batched(docs: list[dict[str, Any]]) -> list[Batch]:
+    """The documents by partition key value, in batches of at most BATCH_OPERATIONS."""
+    by_pk: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for doc in docs:
+        by_pk[doc["pk"]].append(doc)
+    return [
+        (pk, group[i : i + BATCH_OPERATIONS])
+        for pk, group in by_pk.items()
+        for i in range(0, len(group), BATCH_OPERATIONS)
+    ]
+
+
+def write_threaded(container: ContainerProxy, batches: list[Batch], threads: int) -> None:
+    def write(batch: Batch) -> None:
+        pk, docs = batch
+        container.execute_item_batch([("upsert", (doc,)) for doc in docs], partition_key=pk)
+
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ceiling") as pool:
-        for _ in pool.map(container.upsert_item, docs):
+        for _ in pool.map(write, batches):
             pass
 
 
@@ -54,8 +76,9 @@ def _writer(
     try:
         container = container_for(values, container_name)
         docs = _share(Path(path), shard, shards)
+        batches = batched(docs)
         barrier.wait(_READY_TIMEOUT)
-        upsert_threaded(container, docs, threads)
+        write_threaded(container, batches, threads)
         results.put(("ok", len(docs)))
     except BaseException as e:
         results.put(("error", f"{type(e).__name__}: {e}"))
@@ -70,11 +93,12 @@ def run(
     threads: int,
     scratch: Path,
 ) -> float:
-    """Upsert `docs`; return the seconds from all writers ready to all done."""
+    """Upsert `docs` in batches; return the seconds from all writers ready to all done."""
     if processes <= 1:
         container = container_for(values, container_name)
+        batches = batched(docs)
         start = time.perf_counter()
-        upsert_threaded(container, docs, threads)
+        write_threaded(container, batches, threads)
         return time.perf_counter() - start
     path = scratch / "ceiling-documents.jsonl"
     path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")

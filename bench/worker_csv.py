@@ -2,12 +2,13 @@
 references on the same Cosmos server in the same run:
 
 - worker:   the worker's own entry point (`worker.__main__.main`) on one CSV blob, with the
-            environment a Batch task gets: download, check pass, the write pass (threads,
-            and writer processes for big files, as the worker decides), clean-up query,
-            summary and task log;
+            environment a Batch task gets: download, check pass, the write pass
+            (transactional batches, several in flight, and writer processes for big files,
+            as the worker decides), clean-up query, summary and task log;
 - ceiling:  the worker's exact documents (read back from its container, so not built by
-            this code) upserted with the same processes x threads and nothing else: no
-            parsing, no checks;
+            this code) upserted in transactional batches of 100 per partition key value
+            with the same processes x threads in flight and nothing else: no parsing, no
+            checks;
 - baseline: the classic sample's way: `csv.DictReader` and one `container.create_item` per
             row, in a sequential loop.
 
@@ -215,7 +216,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "worker_exit_code": exit_code,
         "worker_phase_seconds": task_log.get("timings_seconds"),
         "worker_cosmos": counts.get("cosmos"),
-        "writers": {"processes": processes, "threads_per_process": writes.concurrency},
+        "writers": {
+            "processes": processes,
+            "threads_per_process": writes.concurrency,
+            "ceiling_batches": len(ceiling.batched(docs)),
+        },
         "documents_written": written,
         "mean_document_bytes": {
             "worker_and_ceiling": round(sum(len(json.dumps(d)) for d in docs) / max(len(docs), 1)),

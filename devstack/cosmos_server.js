@@ -5,6 +5,11 @@
 // a restart of this process starts with an empty account (the stack says so).
 "use strict";
 const fs = require("fs");
+const stream = require("stream");
+// Transactional batches: the package routes them to its own handler, which applies each
+// operation as it goes (not all or nothing) and ignores the partition key header. Ours
+// (cosmos_batch.js) takes its place before the package builds its route table.
+require("@vercel/cosmosdb-server/lib/handler/batch-documents").default = require("./cosmos_batch").handleBatch;
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 
 function parseArgs(argv) {
@@ -28,6 +33,11 @@ const server = createHttpsServer({
   key: fs.readFileSync(args.key),
 });
 server.keepAliveTimeout = 60000;
+// Responses (a batch's echoes every document: up to 2 MB) must fit in a socket's write buffer:
+// a connection whose buffer is over its high-water mark when the next request comes pauses
+// its parser, and Node's HTTP parser on a TLS socket then fails that request (HPE_PAUSED) and
+// drops the connection. The default mark is 16 KiB; this process is only this server.
+stream.setDefaultHighWaterMark(false, 4 * 1024 * 1024);
 // --latency-ms N holds every response N ms, as a network round trip to a real account would
 // (benchmarks compare sequential and concurrent writers under it).
 const latency = Number(args["latency-ms"] || 0);

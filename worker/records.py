@@ -1,11 +1,17 @@
-"""Cosmos DB adapter for the `records` container: concurrent upserts and version clean-up.
+"""Cosmos DB adapter for the `records` container: upserts in transactional batches, several
+in flight, and version clean-up.
 
-Throttling (429) is handled here, not in the SDK: the SDK's own throttle retries are turned
-off so that every wait honours the server's Retry-After and counts against one budget. When
-the budget is spent the run stops with WriteBudgetSpent (exit 76), to be retried later.
+A batch is all or nothing, so it is also the unit of retry: throttling (429) and 408/449/5xx
+retry the whole batch, a request the service finds too large (413) is split in halves, and an
+operation refused inside a batch fails the run naming its row.
 
-Over 300 lines because the throttle budget, the write statistics and the upserts share one
-client and lock; a split is due once the work in progress on this module has landed.
+Throttling is handled here, not in the SDK: the SDK's own throttle retries are turned off so
+that every wait honours the server's Retry-After and counts against one budget. When the
+budget is spent the run stops with WriteBudgetSpent (exit 76), to be retried later.
+
+Over 300 lines because the throttle budget, the write statistics and the batched upserts
+share one client and one lock; the grouping (`batches`) and the error translation
+(`cosmos_errors`) already live apart.
 """
 
 from __future__ import annotations
@@ -13,9 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import requests
@@ -32,15 +37,21 @@ from azure.cosmos import ContainerProxy, CosmosClient
 # The public re-export (azure.cosmos.documents) is not typed as exported.
 from azure.cosmos._retry_options import RetryOptions
 from azure.cosmos.documents import ConnectionPolicy, SSLConfiguration
-from azure.cosmos.exceptions import CosmosHttpResponseError
+from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpResponseError
 
+from worker.batches import Batch, batches
 from worker.contract import COSMOS_ENDPOINT, COSMOS_THROTTLE_BUDGET_SECONDS
+from worker.cosmos_errors import (
+    RETRYABLE_STATUS,
+    TOO_LARGE,
+    refused,
+    retry_after_seconds,
+    translated,
+)
 from worker.credentials import Credentials
 from worker.errors import (
     ServiceError,
     WorkerConfigError,
-    WorkerError,
-    WorkerTransientError,
     WriteBudgetSpent,
 )
 from worker.options import WriteOptions
@@ -51,13 +62,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-_RETRYABLE_STATUS = {408, 449, 500, 502, 503, 504}
-_DEFAULT_THROTTLE_WAIT = 1.0
 _QUERY = "query documents"
 
 
 STAT_NAMES = (
     "written",
+    "batches",
+    "split_batches",
     "attempts",
     "throttled",
     "throttle_wait_seconds",
@@ -145,7 +156,7 @@ class RecordStore:
             # local address (it skips verification for localhost otherwise).
             kwargs["ssl_config"] = SSLConfiguration()
             kwargs["connection_verify"] = str(credentials.cosmos_ca_cert)
-        with _translated("connect to Cosmos DB"):
+        with translated("connect to Cosmos DB"):
             client = CosmosClient(settings.cosmos_endpoint, credential=credential, **kwargs)
             container = client.get_database_client(settings.cosmos_database).get_container_client(
                 settings.records_container
@@ -157,8 +168,9 @@ class RecordStore:
         self._client.close()
 
     def upsert_all(self, documents: Iterable[dict[str, Any]]) -> None:
-        """Upsert every document, `concurrency` at a time; the first failure stops the rest."""
-        self._run_concurrently(documents, self._upsert_one)
+        """Upsert every document in transactional batches (grouped by `pk`), `concurrency`
+        batches at a time; the first failure stops the rest."""
+        self._run_concurrently(batches(documents), self._write_batch)
 
     def delete_versions(self, file_keys: Iterable[str]) -> int:
         """Delete every document of these file versions; return how many."""
@@ -184,12 +196,32 @@ class RecordStore:
         self._run_concurrently(keys, self._delete_one)
         return int(self.stats["deleted"] - before)
 
-    def _upsert_one(self, document: dict[str, Any]) -> None:
+    def _write_batch(self, batch: Batch) -> None:
+        action = f"write a batch of {batch.describe()}"
+
+        def execute() -> object:
+            return self._container.execute_item_batch(
+                batch.operations(), partition_key=batch.partition_key
+            )
+
         try:
-            self._with_retries(lambda: self._container.upsert_item(document), "write a document")
+            self._with_retries(execute, action, raw_statuses={TOO_LARGE})
         except _Gone:
-            raise ServiceError("write a document: database or container not found") from None
-        self.stats.add("written")
+            raise ServiceError(f"{action}: database or container not found") from None
+        except CosmosBatchOperationError as e:
+            raise refused(batch, e) from e
+        except CosmosHttpResponseError as e:
+            if len(batch) == 1:
+                raise ServiceError(
+                    f"write row {batch.documents[0]['row']}: Cosmos DB refused its document"
+                    f" as too large ({TOO_LARGE}; {batch.request_bytes} bytes as sent)"
+                ) from e
+            self.stats.add("split_batches")
+            for half in batch.halves():
+                self._write_batch(half)
+            return
+        self.stats.add("batches")
+        self.stats.add("written", len(batch))
 
     def _delete_one(self, key: tuple[str, Any]) -> None:
         item_id, pk = key
@@ -201,8 +233,16 @@ class RecordStore:
             return
         self.stats.add("deleted")
 
-    def _with_retries(self, operation: Callable[[], R], action: str) -> R:
-        """Run `operation`, waiting out throttling and retrying 408/449/5xx, boundedly."""
+    def _with_retries(
+        self,
+        operation: Callable[[], R],
+        action: str,
+        raw_statuses: frozenset[int] | set[int] = frozenset(),
+    ) -> R:
+        """Run `operation`, waiting out throttling and retrying 408/449/5xx, boundedly.
+
+        Other errors are translated into ours, except those with a status in `raw_statuses`
+        and operations refused inside a batch, which the caller handles."""
         options = self._options
         for attempt in range(1, options.max_attempts + 1):
             if self._stop.is_set():
@@ -211,20 +251,22 @@ class RecordStore:
                 self.stats.add("attempts")
             try:
                 return operation()
-            except CosmosHttpResponseError as e:
-                if e.status_code == 404:
+            except (CosmosHttpResponseError, CosmosBatchOperationError) as e:
+                if e.status_code == 404 and isinstance(e, CosmosHttpResponseError):
                     raise _Gone() from e
                 if e.status_code == 429:
-                    self._wait_throttled(_retry_after_seconds(e), attempt)
+                    self._wait_throttled(retry_after_seconds(e), attempt)
                     continue
-                if e.status_code in _RETRYABLE_STATUS and attempt < options.max_attempts:
+                if e.status_code in RETRYABLE_STATUS and attempt < options.max_attempts:
                     self._note_retry()
                     time.sleep(min(0.1 * 2**attempt, 5.0))
                     continue
-                with _translated(action):
+                if e.status_code in raw_statuses or isinstance(e, CosmosBatchOperationError):
+                    raise
+                with translated(action):
                     raise
             except (ServiceRequestError, ServiceResponseError, ClientAuthenticationError):
-                with _translated(action):
+                with translated(action):
                     raise
         raise WriteBudgetSpent(
             f"{action}: Cosmos DB throttled it {options.max_attempts} times in a row"
@@ -281,47 +323,3 @@ def _raise_first(done: Iterable[Future[None]]) -> None:
     real = [e for e in errors if not isinstance(e, _Cancelled)]
     if real:
         raise real[0]  # type: ignore[misc]
-
-
-def _retry_after_seconds(error: CosmosHttpResponseError) -> float:
-    headers: Any = getattr(error, "headers", None) or {}
-    if error.response is not None:
-        headers = getattr(error.response, "headers", headers)
-    for name in ("x-ms-retry-after-ms", "retry-after-ms"):
-        value = headers.get(name)
-        if value:
-            try:
-                return max(float(value) / 1000.0, 0.0)
-            except ValueError:
-                pass
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            pass
-    return _DEFAULT_THROTTLE_WAIT
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    try:
-        yield
-    except WorkerError:
-        raise
-    except ClientAuthenticationError as e:
-        raise WorkerConfigError("Cosmos DB credential", f"{action}: refused") from e
-    except (ServiceRequestError, ServiceResponseError) as e:
-        raise WorkerTransientError(f"{action}: Cosmos DB unreachable ({type(e).__name__})") from e
-    except CosmosHttpResponseError as e:
-        if e.status_code in (401, 403):
-            raise WorkerConfigError(
-                "Cosmos DB credential", f"{action}: refused ({e.status_code})"
-            ) from e
-        if e.status_code == 429:
-            raise WriteBudgetSpent(f"{action}: Cosmos DB throttled") from e
-        if e.status_code in _RETRYABLE_STATUS:
-            raise WorkerTransientError(f"{action}: Cosmos DB answered {e.status_code}") from e
-        if e.status_code == 404:
-            raise ServiceError(f"{action}: database or container not found") from e
-        raise ServiceError(f"{action}: Cosmos DB answered {e.status_code}") from e

@@ -1,10 +1,13 @@
 """The write pass, fanned out to processes for big files.
 
-The Cosmos SDK spends milliseconds of CPU per request under the GIL, so one process writes a
-few hundred documents a second however many threads it runs. A big file is therefore split
-by row number across writer processes (row number modulo the process count): each re-reads
-the downloaded file (parsing costs microseconds a row), and upserts its share with its own
-client, threads and retry budget. The first failure stops the others; its exit code wins.
+The Cosmos SDK spends milliseconds of CPU per request under the GIL; in transactional
+batches of 100 that is tens of microseconds a row, so one process writes some ten thousand
+documents a second however many threads it runs, and starting another costs about a second
+of CPU (the interpreter and the SDKs). A big file is therefore split by row number across
+writer processes (row number modulo the process count) only past ROWS_PER_PROCESS rows a
+process: each re-reads the downloaded file (parsing costs microseconds a row), and batches
+and upserts its share with its own client, threads and retry budget. The first failure
+stops the others; its exit code wins.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from worker.tasklog import configure_logging
 
 log = logging.getLogger(__name__)
 
-# Below this many documents per process, starting a process costs more than it saves.
-ROWS_PER_PROCESS = 2000
+# Below this many documents per process, starting a process costs more than it saves
+# (measured on the local stack: 10,000 rows took 1.1 s in one process, 1.6 s in two).
+ROWS_PER_PROCESS = 25_000
 _POLL_SECONDS = 0.5
 
 

@@ -191,6 +191,19 @@ def write_credentials(shared_dir: Path, values: dict[str, str]) -> Path:
     return path
 
 
+def records_container(cosmos: CosmosServer) -> ContainerProxy:
+    """The worker's `records` container on this server (made if missing), with a client of
+    the tests' own."""
+    client = CosmosClient(
+        cosmos.endpoint,
+        credential=cosmos.key,
+        connection_verify=str(cosmos.ca_cert),
+        ssl_config=SSLConfiguration(),
+    )
+    database = client.create_database_if_not_exists("dropbatch")
+    return database.create_container_if_not_exists("records", PartitionKey("/pk"))
+
+
 def attach_worker_stack(
     azurite: Azurite, cosmos: CosmosServer, root: Path, owns_servers: bool = False
 ) -> WorkerStack:
@@ -202,14 +215,7 @@ def attach_worker_stack(
     for container in CONTAINERS:
         if not blobs.get_container_client(container).exists():
             blobs.create_container(container)
-    client = CosmosClient(
-        cosmos.endpoint,
-        credential=cosmos.key,
-        connection_verify=str(cosmos.ca_cert),
-        ssl_config=SSLConfiguration(),
-    )
-    database = client.create_database_if_not_exists("dropbatch")
-    records = database.create_container_if_not_exists("records", PartitionKey("/pk"))
+    records = records_container(cosmos)
     shared = root / "node-shared"
     write_credentials(
         shared,

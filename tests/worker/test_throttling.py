@@ -8,24 +8,32 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from devstack.servers import start_cosmos
 from tests.worker import corpus
-from tests.worker.node import LOGS, RESULTS, WorkerStack, result_path, unique
-from tests.worker.throttle import ThrottlePolicy, ThrottlingProxy
+from tests.worker.node import (
+    LOGS,
+    RESULTS,
+    WorkerStack,
+    attach_worker_stack,
+    result_path,
+    unique,
+)
+from tests.worker.throttle import ThrottlePolicy, ThrottlingProxy, proxy_for, run_behind_proxy
 from worker.contract import SUMMARY_FILE, worker_log_path
+from worker.writers import ROWS_PER_PROCESS
 
 pytestmark = pytest.mark.stack
+
+# Rows enough for two writer processes.
+BIG = 2 * ROWS_PER_PROCESS + 100
 
 
 def rows(n: int) -> bytes:
     return corpus.csv_text(*[f"{i},1,US,T{i},NC,35.{i},-80.{i}" for i in range(1, n + 1)]).encode()
-
-
-def proxy_for(stack: WorkerStack, policy: ThrottlePolicy) -> ThrottlingProxy:
-    cert = stack.cosmos.ca_cert
-    return ThrottlingProxy(stack.cosmos.endpoint, cert, cert.with_name("cosmos-key.pem"), policy)
 
 
 @pytest.fixture
@@ -34,11 +42,11 @@ def throttled_twice(worker_stack: WorkerStack) -> Iterator[ThrottlingProxy]:
         yield proxy
 
 
-def test_throttled_writes_wait_as_told_and_then_succeed(
+def test_batches_throttled_twice_wait_as_told_and_are_then_accepted(
     worker_stack: WorkerStack, throttled_twice: ThrottlingProxy
 ) -> None:
     name = unique("throttled.csv")
-    etag, key = worker_stack.upload(name, rows(40))
+    etag, key = worker_stack.upload(name, rows(250))
     env = worker_stack.task_env(
         "csv", name, etag, key, DROPBATCH_COSMOS_ENDPOINT=throttled_twice.endpoint
     )
@@ -46,52 +54,48 @@ def test_throttled_writes_wait_as_told_and_then_succeed(
     proc = worker_stack.run_worker(env)
 
     assert proc.returncode == 0, proc.stderr
-    assert len(worker_stack.documents(key)) == 40
+    assert sorted(d["row"] for d in worker_stack.documents(key)) == list(range(1, 251))
     stats = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))["counts"]["cosmos"]
-    assert stats["throttled"] == 80
-    assert stats["attempts"] == 120
-    assert stats["throttle_wait_seconds"] == pytest.approx(80 * 0.015)
-    assert throttled_twice.policy.throttled == 80
+    # Three batches (100, 100 and 50 rows), each throttled twice, then accepted whole.
+    assert (stats["batches"], stats["written"]) == (3, 250)
+    assert stats["throttled"] == 6
+    assert stats["attempts"] == 9
+    assert stats["throttle_wait_seconds"] == pytest.approx(6 * 0.015)
+    sent = throttled_twice.policy.batches
+    assert sorted(len(rows) for rows in sent) == [50, 50, 50, 100, 100, 100, 100, 100, 100]
+    assert throttled_twice.policy.throttled == 6
 
 
 def test_a_document_throttled_past_the_attempt_limit_exits_76(worker_stack: WorkerStack) -> None:
     name = unique("always.csv")
-    etag, key = worker_stack.upload(name, rows(5))
-    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=5)) as proxy:
-        env = worker_stack.task_env(
-            "csv",
-            name,
-            etag,
-            key,
-            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
-            DROPBATCH_COSMOS_MAX_ATTEMPTS="3",
-            DROPBATCH_COSMOS_CONCURRENCY="1",
-        )
-        proc = worker_stack.run_worker(env)
+    policy = ThrottlePolicy(times=None, retry_after_ms=5)
+    proc, key = run_behind_proxy(
+        worker_stack,
+        policy,
+        name,
+        rows(5),
+        DROPBATCH_COSMOS_MAX_ATTEMPTS="3",
+        DROPBATCH_COSMOS_CONCURRENCY="1",
+    )
 
     assert proc.returncode == 76, proc.stderr
     assert (
-        "write a document: Cosmos DB throttled it 3 times in a row (DROPBATCH_COSMOS_MAX_ATTEMPTS)"
-        in proc.stderr
-    )
-    # The first document was tried exactly three times; the run then stopped.
-    assert max(proxy.policy.attempts.values()) == 3
+        "write a batch of 5 rows (1-5): Cosmos DB throttled it 3 times in a row"
+        " (DROPBATCH_COSMOS_MAX_ATTEMPTS)"
+    ) in proc.stderr
+    # The one batch was tried exactly three times; the run then stopped.
+    assert max(policy.attempts.values()) == 3
     assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
 def test_throttling_that_would_outlast_the_wait_budget_exits_76(worker_stack: WorkerStack) -> None:
-    name = unique("budget.csv")
-    etag, key = worker_stack.upload(name, rows(5))
-    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=60_000)) as proxy:
-        env = worker_stack.task_env(
-            "csv",
-            name,
-            etag,
-            key,
-            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
-            DROPBATCH_COSMOS_THROTTLE_BUDGET_SECONDS="1",
-        )
-        proc = worker_stack.run_worker(env)
+    proc, _ = run_behind_proxy(
+        worker_stack,
+        ThrottlePolicy(times=None, retry_after_ms=60_000),
+        unique("budget.csv"),
+        rows(5),
+        DROPBATCH_COSMOS_THROTTLE_BUDGET_SECONDS="1",
+    )
 
     assert proc.returncode == 76, proc.stderr
     assert (
@@ -122,38 +126,49 @@ def test_a_blob_replaced_while_its_rows_are_written_leaves_no_documents_and_exit
     assert not worker_stack.exists(RESULTS, result_path(name, key, SUMMARY_FILE))
 
 
+@pytest.fixture
+def own_cosmos(worker_stack: WorkerStack, tmp_path: Path) -> Iterator[WorkerStack]:
+    """The shared Azurite with a Cosmos server of its own: the local server scans every
+    document on each query, and tens of thousands more would slow every later test."""
+    cosmos = start_cosmos(tmp_path)
+    try:
+        stack = attach_worker_stack(worker_stack.azurite, cosmos, tmp_path)
+        yield stack
+        stack.blobs.close()
+    finally:
+        cosmos.process.stop()
+
+
 def test_a_big_file_is_written_by_several_processes_each_row_once(
-    worker_stack: WorkerStack,
+    own_cosmos: WorkerStack,
 ) -> None:
     name = unique("big.csv")
-    etag, key = worker_stack.upload(name, rows(4100))
-    env = worker_stack.task_env("csv", name, etag, key, DROPBATCH_COSMOS_PROCESSES="2")
+    # Nothing is throttled: the proxy only records what each batch held.
+    policy = ThrottlePolicy(times=0)
 
-    proc = worker_stack.run_worker(env)
+    proc, key = run_behind_proxy(
+        own_cosmos, policy, name, rows(BIG), DROPBATCH_COSMOS_PROCESSES="2"
+    )
 
     assert proc.returncode == 0, proc.stderr
-    log = json.loads(worker_stack.read(LOGS, worker_log_path(name, key)))["counts"]
+    log = json.loads(own_cosmos.read(LOGS, worker_log_path(name, key)))["counts"]
     assert log["writer_processes"] == 2
-    assert log["cosmos"]["written"] == 4100
-    assert sorted(d["row"] for d in worker_stack.documents(key)) == list(range(1, 4101))
+    assert log["cosmos"]["written"] == BIG
+    assert sorted(row for batch in policy.batches for row in batch) == list(range(1, BIG + 1))
 
 
 def test_a_writer_process_spending_its_budget_stops_the_run_with_exit_76(
     worker_stack: WorkerStack,
 ) -> None:
     name = unique("big-throttled.csv")
-    etag, key = worker_stack.upload(name, rows(4100))
-    with proxy_for(worker_stack, ThrottlePolicy(times=None, retry_after_ms=5)) as proxy:
-        env = worker_stack.task_env(
-            "csv",
-            name,
-            etag,
-            key,
-            DROPBATCH_COSMOS_ENDPOINT=proxy.endpoint,
-            DROPBATCH_COSMOS_PROCESSES="2",
-            DROPBATCH_COSMOS_MAX_ATTEMPTS="2",
-        )
-        proc = worker_stack.run_worker(env)
+    proc, key = run_behind_proxy(
+        worker_stack,
+        ThrottlePolicy(times=None, retry_after_ms=5),
+        name,
+        rows(BIG),
+        DROPBATCH_COSMOS_PROCESSES="2",
+        DROPBATCH_COSMOS_MAX_ATTEMPTS="2",
+    )
 
     assert proc.returncode == 76, proc.stderr
     assert "Cosmos DB throttled it 2 times in a row" in proc.stderr
