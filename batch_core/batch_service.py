@@ -23,6 +23,7 @@ from azure.core.exceptions import (
 
 from batch_core.credentials import batch_credential
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
+from batch_core.fanoutbatch import FanoutCalls
 from batch_core.pools import PoolPlan, default_plan
 from batch_core.pools import autoscale_formula as autoscale_formula  # its first home was here
 from batch_core.poolstate import PoolUse
@@ -90,6 +91,7 @@ class TaskStatus:
     failure: str | None
     started_at: dt.datetime | None
     ended_at: dt.datetime | None
+    requeue_count: int = 0  # Batch put it back in the queue (a node was taken away)
 
 
 def _status(t: models.BatchTask) -> TaskStatus:
@@ -103,6 +105,7 @@ def _status(t: models.BatchTask) -> TaskStatus:
         failure=failure,
         started_at=info.start_time if info is not None else None,
         ended_at=info.end_time if info is not None else None,
+        requeue_count=int(info.requeue_count or 0) if info is not None else 0,
     )
 
 
@@ -113,7 +116,7 @@ class JobInfo:
     created_at: dt.datetime | None
 
 
-class BatchService:
+class BatchService(FanoutCalls):
     def __init__(self, client: BatchClient, settings: Settings) -> None:
         self._c = client
         self._s = settings

@@ -12,7 +12,9 @@ from batch_core.clock import iso, parse_iso
 from batch_core.errors import InvalidDocumentError
 from batch_core.states import RunState
 
-SCHEMA_VERSION = 1
+# 2 added `fanout`; a version-1 document reads as a run without it (no migration needed).
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 HISTORY_LIMIT = 50
 
 
@@ -38,6 +40,9 @@ class Run:
     history: tuple[Mapping[str, str], ...] = ()
     alerted: bool = False
     input_removed: bool = False  # a temporary input (a zip's extracted CSV) was expired
+    # A fan-out file's progress (see `batch_core.fanoutstate`): bounded counters, never one
+    # entry per member. None for a single-task run.
+    fanout: Mapping[str, Any] | None = None
     doc_etag: str | None = None  # the stored document's _etag, for optimistic concurrency
 
     def to_doc(self) -> dict[str, Any]:
@@ -63,6 +68,7 @@ class Run:
             "history": [dict(h) for h in self.history][-HISTORY_LIMIT:],
             "alerted": self.alerted,
             "input_removed": self.input_removed,
+            "fanout": dict(self.fanout) if self.fanout is not None else None,
         }
 
     @classmethod
@@ -70,7 +76,7 @@ class Run:
         """Validate a stored document and build the run; InvalidDocumentError says what is off."""
         key = doc.get("id", "?")
         version = doc.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise InvalidDocumentError(f"run {key}: schema_version {version!r} is not supported")
         try:
             state = RunState(doc["state"])
@@ -96,6 +102,7 @@ class Run:
                 history=tuple(doc.get("history") or ()),
                 alerted=bool(doc.get("alerted")),
                 input_removed=bool(doc.get("input_removed")),
+                fanout=dict(doc["fanout"]) if isinstance(doc.get("fanout"), dict) else None,
                 doc_etag=doc.get("_etag"),
             )
         except (KeyError, ValueError, TypeError) as e:

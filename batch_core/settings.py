@@ -48,6 +48,7 @@ MAX_ATTEMPTS = "DROPBATCH_MAX_ATTEMPTS"
 RETRY_BACKOFF_SECONDS = "DROPBATCH_RETRY_BACKOFF_SECONDS"
 STUCK_AFTER_SECONDS = "DROPBATCH_STUCK_AFTER_SECONDS"
 JOB_RETENTION_DAYS = "DROPBATCH_JOB_RETENTION_DAYS"
+MAX_ACTIVE_FANOUTS = "DROPBATCH_MAX_ACTIVE_FANOUTS"
 RECONCILE_SCHEDULE = "DROPBATCH_RECONCILE_SCHEDULE"
 SWEEP_SECONDS = "DROPBATCH_SWEEP_SECONDS"
 PARTS_RETENTION_HOURS = "DROPBATCH_PARTS_RETENTION_HOURS"
@@ -114,6 +115,8 @@ class Settings:
     ignore_prefixes: tuple[str, ...]
     alert_webhook_url: str | None
     alert_webhook_kind: str
+    # Fan-out files with a job of their own at once; more wait in `received`.
+    max_active_fanouts: int = 20
     # The worker's options as the task environment names them (see WORKER_OPTION_SETTINGS).
     worker_settings: Mapping[str, str] = field(default_factory=dict)
 
@@ -166,6 +169,7 @@ class Settings:
             alert_webhook_url=r.optional_url(ALERT_WEBHOOK_URL),
             alert_webhook_kind=r.choice(ALERT_WEBHOOK_KIND, WEBHOOK_KINDS, "generic"),
             worker_settings=r.worker_options(),
+            max_active_fanouts=r.integer(MAX_ACTIVE_FANOUTS, 20, minimum=1),
         )
 
 
