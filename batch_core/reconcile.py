@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from batch_core import cleanup, runflow
+from batch_core import cleanup, fanoutflow, runflow
 from batch_core.alerts import poison_alert
 from batch_core.errors import DropbatchError
 from batch_core.finish import alert_failure
@@ -42,11 +42,17 @@ def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickRe
     guard = partial(_guarded, report)
     active: list[Run] = []
     guard("reading active runs", lambda: active.extend(p.ledger.active()))
-    watch = TaskWatch(p.batch, (r for r in active if not runflow.backing_off(r, now)), now)
+    singles = (r for r in active if not runflow.backing_off(r, now) and not r.fanout)
+    watch = TaskWatch(p.batch, singles, now)
+    admission = fanoutflow.Admission.of(p, active)
     for run in active:
         report.examined += 1
         what = f"run {run.key} ({run.name})"
-        error = guard(what, partial(runflow.advance, p, watch, run, now, report))
+        if fanoutflow.is_fanout(run):
+            step = partial(fanoutflow.advance, p, admission, run, now, report)
+        else:
+            step = partial(runflow.advance, p, watch, run, now, report)
+        error = guard(what, step)
         if error is not None:
             # A run whose every tick fails still ends up in front of an operator.
             guard(f"{what} stuck", partial(runflow.check_stuck, p, run, now, report, error))
