@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from batch_core.run import Run
+
 MAX_FAILURES = 50  # failed members whose reason the document keeps
 MAX_RETRYING = 1000  # members waiting for another attempt at once
 MAX_ENDED = 10_000  # members that ended failed or rejected (at most max_members anyway)
@@ -108,3 +110,21 @@ class FanoutState:
             "merge": self.merge,
             "failed_members": [f.to_dict() for f in self.failures],
         }
+
+
+def members_cell(run: Run) -> str:
+    """A fan-out file's progress in one cell of `dropbatch status`: members done of the
+    total, and how many failed ("19/20 done, 1 failed"); empty for a single-task run."""
+    if run.fanout is None:
+        return ""
+    state = FanoutState.from_dict(dict(run.fanout))
+    if state.count is None:
+        return "planning" if state.phase == "planning" else "waiting"
+    text = f"{state.done}/{state.count} done"
+    if state.ended:
+        text += f", {state.failed} failed" + (
+            f", {state.rejected} rejected" if state.rejected else ""
+        )
+    if state.retrying:
+        text += f", {len(state.retrying)} retrying"
+    return text

@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): the four benchmarks in order, each in its own process,
+"""`python -m bench` (`make bench`): the five benchmarks in order, each in its own process,
 each printing its JSON object on stdout as one line; progress goes to stderr.
 
 The suite's sizes are chosen to finish in about 12 minutes on 2 cores; each benchmark run
@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.harness import configure, progress
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("submit", "worker_csv", "unzip", "reconcile")
+ORDER = ("submit", "worker_csv", "unzip", "reconcile", "fanout")
 
 
 def commands(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -28,6 +28,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "worker_csv": ["--rows", str(args.rows)],
         "unzip": ["--mb", str(args.mb), "--repeat", str(args.repeat)],
         "reconcile": ["--history", str(args.history), "--ticks", str(args.ticks)],
+        "fanout": ["--members", str(args.members)],
     }
 
 
@@ -57,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=2, help="unzip: rounds (best reported)")
     parser.add_argument("--history", type=int, default=10000, help="reconcile: historical files")
     parser.add_argument("--ticks", type=int, default=3, help="reconcile: ticks per scenario")
+    parser.add_argument("--members", type=int, default=1000, help="fanout: members of the sweep")
     parser.add_argument(
         "--only",
         type=lambda s: tuple(s.split(",")),

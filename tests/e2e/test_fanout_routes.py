@@ -347,3 +347,28 @@ def preempt(stack: Stack, job_id: str, task_id: str) -> None:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
+
+
+def test_a_sweep_of_1000_members_ends_with_every_output_in_few_requests_per_tick(
+    stack: Stack, tmp_path: Path
+) -> None:
+    from bench.fanout import run_sweep, sweep_pipeline
+    from bench.harness import BatchStats
+
+    tag = uuid.uuid4().hex[:8]
+    p = sweep_pipeline(Settings.from_env(stack.values), tmp_path, tag)
+    try:
+        outcome = run_sweep(p, BatchStats.of(stack), tag, 1000, timeout=600)
+    finally:
+        batch = BatchService(batch_client(p.settings), p.settings)
+        batch.delete_pool(f"sweep-{tag}")
+
+    assert outcome["state"] == "succeeded", outcome["reason"]
+    assert outcome["outputs"] == 1000
+    assert outcome["total"] == outcome["expected_total"]
+    watching = [t["requests"] for t in outcome["ticks"] if t["phase"] == "running"]
+    creating = [t["requests"] for t in outcome["ticks"] if t["phase"] != "running"]
+    # Watching: the job's task counts, one list of changed tasks (a page or two), the jobs
+    # cleanup looks at. Creating: five chunks of 100 and the merge on top of that.
+    assert watching and max(watching) <= 6, outcome["ticks"]
+    assert max(creating) <= 12, outcome["ticks"]
