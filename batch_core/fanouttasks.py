@@ -134,7 +134,7 @@ def member_task(
     `logs/<name>/<file key>/members/<index>/` (failed attempts are kept in attempt-N/)."""
     assert route.task is not None and state.count is not None
     resources.index = index
-    return render_task(
+    task = render_task(
         p,
         run,
         route,
@@ -144,6 +144,18 @@ def member_task(
         member_prefix(run.name, run.key, index),
         resources,
     )
+    if route.exit_codes.success:
+        # Batch blocks dependants of any exit code but 0: the route's own success codes
+        # must let the merge run too.
+        task.exit_conditions = models.ExitConditions(
+            exit_codes=[
+                models.ExitCodeMapping(
+                    code=code, exit_options=models.ExitOptions(dependency_action="satisfy")
+                )
+                for code in route.exit_codes.success
+            ]
+        )
+    return task
 
 
 def merge_task(

@@ -73,3 +73,40 @@ def test_every_example_fanout_renders_valid_plan_member_and_merge_tasks(
     assert json.loads(spec) == plan_spec(route)
     if route.merge is not None:
         assert bodies[2]["dependsOn"] == {"taskIdRanges": [{"start": 0, "end": 2}]}
+
+
+def test_a_member_whose_route_lists_success_codes_satisfies_the_merge_with_them() -> None:
+    from batch_core.routebook import parse_routes
+
+    book = parse_routes(
+        """
+version = 1
+[[route]]
+name = "r"
+match = ["r/*.json"]
+kind = "command"
+exit_codes = { success = [5] }
+[route.fanout]
+source = "range"
+range = { stop = 3 }
+[route.task]
+command = "probe {index}"
+[route.merge]
+command = "merge"
+"""
+    )
+    route = book.routes[0]
+    p = memory_pipeline(routes=book)
+    now = p.clock.now()
+    run = Run(
+        key="ab" * 20, container="incoming", name="r/a.json", etag="e", size=1, route="r",
+        state=RunState.RUNNING, reason="", created_at=now, updated_at=now, fanout={},
+    )  # fmt: skip
+    body = member_task(
+        p, run, route, FanoutState(count=3), 1, {}, MemberResources(p, run, None, False)
+    ).as_dict()
+    validate_task(body)
+    assert body["commandLine"] == "probe 1"
+    assert body["exitConditions"] == {
+        "exitCodes": [{"code": 5, "exitOptions": {"dependencyAction": "satisfy"}}]
+    }
