@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import time
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,7 +122,35 @@ def routes_text(tag: str, pool: str, app: str) -> str:
         body = body.replace('source = "items"\n', f'source = "items"\n{extra}')
         parts.append(body)
     head = ROUTES.format(pool=pool, tag=tag, app=app, member="member.py")
-    return head[: head.index("[[route]]")] + "\n".join(parts)
+    return head[: head.index("[[route]]")] + "\n".join(parts) + ENTRIES.format(tag=tag, app=app)
+
+
+# The render example (seed 002): one member per config entry of a zip, then recombine.
+ENTRIES = """
+[[route]]
+name = "configs"
+match = ["configs-{tag}/*.zip"]
+kind = "command"
+pool = "fan"
+exit_codes = {{ reject = [3] }}
+[route.fanout]
+source = "entries"
+entries = "configs/*.json"
+[route.task]
+command = "python3 app/render.py config.json out"
+resource_files = [
+  {{ source = "config:{app}-render/", path = "app/" }},
+  {{ source = "member:input", path = "config.json" }},
+]
+outputs = [{{ pattern = "out/**/*", to = "results:{{results}}/{{member}}/" }}]
+[route.merge]
+command = "python3 app/recombine.py parts final.txt {{count}}"
+resource_files = [
+  {{ source = "config:{app}-render/", path = "app/" }},
+  {{ source = "results:{{results}}/members/", path = "parts/" }},
+]
+outputs = [{{ pattern = "final.txt", to = "results:{{results}}/final.txt" }}]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +169,9 @@ def fan(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rout
         data = (EXAMPLES / "sweep" / "app" / program).read_bytes()
         config.upload_blob(f"{app}/{program}", data, overwrite=True)
     config.upload_blob(f"{app}/trial.py", TRIAL_MEMBER.encode(), overwrite=True)
+    for program in ("render.py", "recombine.py"):
+        data = (EXAMPLES / "recombine" / "app" / program).read_bytes()
+        config.upload_blob(f"{app}-render/{program}", data, overwrite=True)
     yield Routes(Pipeline.build(settings, routes=load_routes(routes)), tag)
     batch = BatchService(batch_client(settings), settings)
     for job in batch.jobs(f"{settings.batch_job_prefix}-fan-"):
@@ -204,6 +237,27 @@ def test_a_sweep_of_20_items_merges_their_sum(fan: Routes) -> None:
         fan.p.settings.container_logs, f"{member_prefix(run.name, run.key, 3)}/stdout.txt"
     )
     assert logs is not None and b"sum of k**2" in logs
+
+
+def test_a_zip_of_configs_renders_one_member_per_entry_and_recombines_them(fan: Routes) -> None:
+    sample = (EXAMPLES / "samples" / "render_configs.zip").read_bytes()
+    name = f"configs-{fan.tag}/{uuid.uuid4().hex[:8]}.zip"
+    run = intake.receive(fan.p, drop(fan.p, name, sample), utcnow())
+    assert run is not None and run.route == "configs"
+
+    done = drain(fan.p, run.key, timeout=TIMEOUT)
+
+    assert done.state is RunState.SUCCEEDED, done.reason
+    with zipfile.ZipFile(io.BytesIO(sample)) as z:
+        configs = [json.loads(z.read(n)) for n in sorted(z.namelist()) if n.startswith("configs/")]
+    expected = "".join(
+        f"{c['name']} frame {n} {c['colour']}\n" for c in configs for n in range(c["frames"])
+    )
+    final = fan.p.blobs.read_tail(
+        fan.p.settings.container_results, f"{output_prefix(name, run.key)}/final.txt", 1 << 20
+    )
+    assert final is not None and final.decode() == expected
+    assert state_of(done).count == len(configs) == 3
 
 
 def test_a_member_that_fails_once_is_retried_in_place_then_the_merge_runs(fan: Routes) -> None:
