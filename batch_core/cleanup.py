@@ -1,6 +1,6 @@
 """Cleanup: jobs of past days that have drained are terminated, then deleted after the
-retention period; so are the jobs of fan-out files that ended (their run is no longer
-active). Each job is handled on its own; one log line per action."""
+retention period; completed jobs of fan-out files are deleted after it too. Each job is
+handled on its own; one log line per action."""
 
 from __future__ import annotations
 
@@ -44,11 +44,6 @@ def sweep(p: Pipeline, now: dt.datetime, busy_jobs: frozenset[str] = frozenset()
     return done
 
 
-# A fan-out job younger than this is left alone even when no active run names it yet (its
-# run may be being admitted while cleanup lists the jobs).
-FANOUT_GRACE = dt.timedelta(hours=1)
-
-
 def _fanout_job(
     p: Pipeline,
     job: JobInfo,
@@ -57,20 +52,17 @@ def _fanout_job(
     busy: frozenset[str],
     done: dict[str, int],
 ) -> None:
-    """The job of a fan-out file: ended when its run has ended (the run ends it itself; this
-    catches one left behind), deleted once it is older than the retention."""
-    if job.id in busy:
+    """The job of a fan-out file, deleted once it has completed and is older than the
+    retention. Its file's run ends it (terminates it, or Batch ends it after the merge), so
+    an active fan-out job belongs to a file that is still going: it is left alone."""
+    if job.id in busy or job.state != "completed":
         return
-    age = now - job.created_at if job.created_at is not None else retention + FANOUT_GRACE
+    if job.created_at is not None and now - job.created_at <= retention:
+        return
     try:
-        if job.state == "active" and age > FANOUT_GRACE:
-            p.batch.terminate_job(job.id)
-            log.info("cleanup: terminated job %s of an ended fan-out file", job.id)
-            done["terminated"] += 1
-        elif job.state == "completed" and age > retention:
-            p.batch.delete_job(job.id)
-            log.info("cleanup: deleted fan-out job %s (older than %s)", job.id, retention)
-            done["deleted"] += 1
+        p.batch.delete_job(job.id)
+        log.info("cleanup: deleted fan-out job %s (older than %s)", job.id, retention)
+        done["deleted"] += 1
     except DropbatchError as e:
         log.warning("cleanup of job %s failed: %s", job.id, e)
 

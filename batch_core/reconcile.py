@@ -41,7 +41,7 @@ def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickRe
     report = TickReport()
     guard = partial(_guarded, report)
     active: list[Run] = []
-    guard("reading active runs", lambda: active.extend(p.ledger.active()))
+    unread = guard("reading active runs", lambda: active.extend(p.ledger.active()))
     singles = (r for r in active if not runflow.backing_off(r, now) and not r.fanout)
     watch = TaskWatch(p.batch, singles, now)
     admission = fanoutflow.Admission.of(p, active)
@@ -67,7 +67,8 @@ def tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None = None) -> TickRe
         if gate is not None:
             gate.last = now
     busy = frozenset(r.job_id for r in active if r.job_id)
-    guard("cleanup", lambda: report.cleanup.update(cleanup.sweep(p, now, busy)))
+    if unread is None:  # without the active runs, cleanup cannot tell which jobs are busy
+        guard("cleanup", lambda: report.cleanup.update(cleanup.sweep(p, now, busy)))
     log.info("reconcile tick: %s", report.as_dict(), extra={"tick": report.as_dict()})
     return report
 

@@ -4,6 +4,7 @@ writes plan.json and ends the plan task as the worker would)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from batch_core import intake, reconcile
@@ -260,3 +261,20 @@ def test_more_fanouts_than_the_limit_wait_in_arrival_order() -> None:
     assert [stored(p, r).state for r in runs] == [
         RunState.REJECTED, RunState.SUBMITTED, RunState.SUBMITTED, RunState.RECEIVED,
     ]  # fmt: skip
+
+
+def test_cleanup_deletes_completed_fanout_jobs_after_the_retention_and_never_a_day_job() -> None:
+    from batch_core.jobs import day_of_job, fanout_job_id
+
+    p = pipeline()
+    old = p.clock.now() - dt.timedelta(days=5)
+    done = fanout_job_id(p.settings, "a" * 40)
+    going = fanout_job_id(p.settings, "b" * 40)
+    p.batch.add_job(done, created_at=old, state="completed")
+    p.batch.add_job(going, created_at=old, state="active")
+    assert day_of_job(p.settings, done) is None
+
+    reconcile.tick(p, p.clock.advance(seconds=1))
+
+    assert done not in p.batch.jobs_by_id
+    assert p.batch.jobs_by_id[going].state == "active"
