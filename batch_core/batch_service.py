@@ -20,6 +20,7 @@ from azure.core.exceptions import (
 from batch_core.batchclient import batch_client as batch_client  # its first home was here
 from batch_core.batchclient import enum_text, error_code, translate
 from batch_core.errors import DropbatchError, PermanentError, TransientError
+from batch_core.fanoutbatch import FanoutCalls
 from batch_core.pools import autoscale_formula as autoscale_formula  # its first home was here
 from batch_core.poolservice import PoolNodeCounts as PoolNodeCounts
 from batch_core.poolservice import PoolService, int_fields
@@ -38,6 +39,7 @@ class TaskStatus:
     failure: str | None
     started_at: dt.datetime | None
     ended_at: dt.datetime | None
+    requeue_count: int = 0  # Batch put it back in the queue (a node was taken away)
 
 
 def _status(t: models.BatchTask) -> TaskStatus:
@@ -51,6 +53,7 @@ def _status(t: models.BatchTask) -> TaskStatus:
         failure=failure,
         started_at=info.start_time if info is not None else None,
         ended_at=info.end_time if info is not None else None,
+        requeue_count=int(info.requeue_count or 0) if info is not None else 0,
     )
 
 
@@ -63,9 +66,9 @@ class JobInfo:
     created_at: dt.datetime | None
 
 
-class BatchService(PoolService):
-    """The Batch port over the real SDK client: the pools (`PoolService`), the jobs of the
-    days, one task per file attempt."""
+class BatchService(FanoutCalls, PoolService):
+    """The Batch port over the real SDK client: the pools (`PoolService`), the calls of
+    fan-out files (`FanoutCalls`), the jobs of the days, one task per file attempt."""
 
     def __init__(self, client: BatchClient, settings: Settings) -> None:
         super().__init__(client, settings)

@@ -1,5 +1,6 @@
 """Cleanup: jobs of past days that have drained are terminated, then deleted after the
-retention period. Each job is handled on its own; one log line per action."""
+retention period; completed jobs of fan-out files are deleted after it too. Each job is
+handled on its own; one log line per action."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import dataclasses
 import datetime as dt
 import logging
 
+from batch_core.batch_service import JobInfo
 from batch_core.errors import DropbatchError
-from batch_core.jobs import day_of_job
+from batch_core.jobs import day_of_job, is_fanout_job
 from batch_core.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,9 @@ def sweep(p: Pipeline, now: dt.datetime, busy_jobs: frozenset[str] = frozenset()
     done["parts_expired"] = expire_parts(p, now)
     retention = dt.timedelta(days=p.settings.job_retention_days)
     for job in p.batch.jobs(prefix=f"{p.settings.batch_job_prefix}-"):
+        if is_fanout_job(p.settings, job.id):
+            _fanout_job(p, job, now, retention, busy_jobs, done)
+            continue
         day = day_of_job(p.settings, job.id)
         if day is None or day >= now.date() or job.id in busy_jobs:
             continue  # not a job of a past day (today's, or one that is not ours)
@@ -37,6 +42,29 @@ def sweep(p: Pipeline, now: dt.datetime, busy_jobs: frozenset[str] = frozenset()
         except DropbatchError as e:
             log.warning("cleanup of job %s failed: %s", job.id, e)
     return done
+
+
+def _fanout_job(
+    p: Pipeline,
+    job: JobInfo,
+    now: dt.datetime,
+    retention: dt.timedelta,
+    busy: frozenset[str],
+    done: dict[str, int],
+) -> None:
+    """The job of a fan-out file, deleted once it has completed and is older than the
+    retention. Its file's run ends it (terminates it, or Batch ends it after the merge), so
+    an active fan-out job belongs to a file that is still going: it is left alone."""
+    if job.id in busy or job.state != "completed":
+        return
+    if job.created_at is not None and now - job.created_at <= retention:
+        return
+    try:
+        p.batch.delete_job(job.id)
+        log.info("cleanup: deleted fan-out job %s (older than %s)", job.id, retention)
+        done["deleted"] += 1
+    except DropbatchError as e:
+        log.warning("cleanup of job %s failed: %s", job.id, e)
 
 
 def expire_parts(p: Pipeline, now: dt.datetime) -> int:

@@ -15,6 +15,7 @@ from batch_core import cost, doctor, poolcli, reconcile, replay, runview
 from batch_core.clock import iso, utcnow
 from batch_core.errors import DropbatchError, SettingError
 from batch_core.explain import explain as explain_route
+from batch_core.fanoutstate import members_cell
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import DEFAULT_ROUTES_FILE, ROUTES_FILE, load_routes, load_routes_from_env
 from batch_core.run import Run
@@ -23,7 +24,7 @@ from batch_core.states import TERMINAL as TERMINAL_STATES
 from batch_core.states import RunState
 
 LOCAL_SETTINGS = "./local.settings.json"
-COLUMNS = ("state", "route", "name", "rows", "docs", "rejects", "updated", "reason")
+COLUMNS = ("state", "route", "name", "members", "rows", "docs", "rejects", "updated", "reason")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,6 +228,7 @@ def row(run: Run) -> dict[str, Any]:
         "state": run.state.value,
         "route": run.route,
         "name": f"{run.container}/{run.name}",
+        "members": members_cell(run),
         "rows": s.get("rows", ""),
         "docs": s.get("documents", s.get("children", "")),
         "rejects": s.get("rejects", ""),

@@ -62,26 +62,77 @@ def command_task(
     task = route.task
     if task is None:
         raise PermanentError(f"route {route.name!r} has no [route.task]")
-    values = placeholder_values(run, route)
+    return render_task(
+        p,
+        run,
+        route,
+        task,
+        placeholder_values(run, route),
+        task_id(run.name, run.key, attempt),
+        attempt_log_prefix(run.name, run.key, attempt),
+        Resources(p, run),
+        attempt=attempt,
+    )
+
+
+class Resources:
+    """Where a task's resource sources come from: the dropped file pinned by a snapshot,
+    `config:` and `results:` blobs (a prefix: one file per blob), `https://` as it is."""
+
+    def __init__(self, p: Pipeline, run: Run) -> None:
+        self.p = p
+        self.run = run
+
+    def resolve(self, kind: str, rest: str, path: str) -> list[models.ResourceFile]:
+        """The resource files one source of the task stands for, placed at `path`."""
+        p, run = self.p, self.run
+        if kind == "input":
+            url = blob_url(p.settings, run.container, run.name, self.snapshot())
+            return [blob_resource(p.settings, url, path)]
+        if kind == "https":
+            return [models.ResourceFile(http_url=rest, file_path=path)]
+        if kind in ("config", "results"):
+            container = (
+                p.settings.container_config if kind == "config" else p.settings.container_results
+            )
+            return _from_container(p, container, rest, path)
+        raise PermanentError(f"resource source {kind}:{rest} is for fan-out members only")
+
+    def snapshot(self) -> str:
+        """A snapshot of the dropped file at the run's etag (VanishedError if it changed)."""
+        return self.p.blobs.snapshot(self.run.container, self.run.name, self.run.etag)
+
+
+def render_task(
+    p: Pipeline,
+    run: Run,
+    route: Route,
+    task: Task,
+    values: Mapping[str, str],
+    tid: str,
+    logs: str,
+    resources: Resources,
+    attempt: int | None = None,
+) -> models.BatchTaskCreateOptions:
+    """A task of `route` rendered with `values`; stdout and stderr go to `logs/<logs>/`."""
     env = {k: render(v, values) for k, v in task.env.items()}
     env.update(
-        {
-            ROUTE: route.name,
-            FILE_KEY: run.key,
-            INPUT_CONTAINER: run.container,
-            INPUT_BLOB: run.name,
-            ATTEMPT: str(attempt),
-        }
+        {ROUTE: route.name, FILE_KEY: run.key, INPUT_CONTAINER: run.container, INPUT_BLOB: run.name}
     )
-    logs = attempt_log_prefix(run.name, run.key, attempt)
+    if attempt is not None:
+        env[ATTEMPT] = str(attempt)
+    files: list[models.ResourceFile] = []
+    for spec in task.resource_files:
+        kind, rest = split_source(render(spec.source, values))
+        files.extend(resources.resolve(kind, rest, render(spec.path, values)))
     return models.BatchTaskCreateOptions(
-        id=task_id(run.name, run.key, attempt),
+        id=tid,
         display_name=f"{route.name} {run.name}"[:1024],
         command_line=render(task.command, values, command_line=True),
         environment_settings=[
             models.EnvironmentSetting(name=k, value=v) for k, v in sorted(env.items())
         ],
-        resource_files=_resource_files(p, run, task, values),
+        resource_files=files,
         output_files=[*_outputs(p, task, values), *log_outputs(p.settings, logs)],
         constraints=models.BatchTaskConstraints(
             max_wall_clock_time=wall_clock(p, route, task),
@@ -113,29 +164,6 @@ def wall_clock(p: Pipeline, route: Route, task: Task | None = None) -> dt.timede
         if limit is not None:
             return limit
     return dt.timedelta(seconds=p.settings.task_max_seconds)
-
-
-def _resource_files(
-    p: Pipeline, run: Run, task: Task, values: Mapping[str, str]
-) -> list[models.ResourceFile]:
-    files: list[models.ResourceFile] = []
-    for spec in task.resource_files:
-        kind, rest = split_source(render(spec.source, values))
-        path = render(spec.path, values)
-        if kind == "input":
-            snapshot = p.blobs.snapshot(run.container, run.name, run.etag)
-            url = blob_url(p.settings, run.container, run.name, snapshot)
-            files.append(blob_resource(p.settings, url, path))
-        elif kind == "https":
-            files.append(models.ResourceFile(http_url=rest, file_path=path))
-        elif kind in ("config", "results"):
-            container = (
-                p.settings.container_config if kind == "config" else p.settings.container_results
-            )
-            files.extend(_from_container(p, container, rest, path))
-        else:
-            raise PermanentError(f"resource source {spec.source!r} is for fan-out members only")
-    return files
 
 
 def _from_container(

@@ -54,6 +54,7 @@ def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         parent=blob.parent,
         replay_of=blob.replay_of,
         history=({"at": now.isoformat(), "state": "received", "reason": "received"},),
+        fanout={"phase": "waiting"} if route is not None and route.is_fanout else None,
     )
     fresh = _decided(p, received, route, now)
     run, created = p.ledger.create(fresh)
@@ -69,6 +70,10 @@ def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         log.info(
             "duplicate event for %s/%s (run %s is %s)", blob.container, blob.name, key, run.state
         )
+    if run.fanout is not None:
+        from batch_core import fanoutflow  # it builds on this module's neighbours
+
+        return fanoutflow.receive(p, run, now)
     if run.state is RunState.RECEIVED:
         if run.route == NO_ROUTE:
             return _advance_or_reread(

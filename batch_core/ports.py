@@ -206,6 +206,25 @@ class BatchPort(Protocol):
         """A job's task counts: active, running, completed, succeeded, failed."""
         ...
 
+    # A fan-out file's own job (see `batch_core.fanoutbatch`).
+
+    def create_fanout_job(self, job_id: str, pool_id: str, max_parallel: int | None) -> None:
+        """Create the job with task dependencies on and at most `max_parallel` tasks running
+        at once (None: no limit); an existing job is fine, as it is."""
+        ...
+
+    def reactivate_task(self, job_id: str, task_id: str) -> bool:
+        """Run a failed task again, same id; False when the task is not failed (any more)."""
+        ...
+
+    def delete_task(self, job_id: str, task_id: str) -> None:
+        """Delete one task; a missing one is fine."""
+        ...
+
+    def end_job_when_done(self, job_id: str) -> None:
+        """Batch ends the job once every task has completed; a completed job is fine."""
+        ...
+
 
 class AlertsPort(Protocol):
     """Telling an operator, once per incident."""

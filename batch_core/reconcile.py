@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from batch_core import cleanup, runflow, telemetry
+from batch_core import cleanup, fanoutflow, runflow, telemetry
 from batch_core.alerts import digest_alert, poison_alert
 from batch_core.errors import DropbatchError
 from batch_core.finish import alert_incident
@@ -56,12 +56,18 @@ def _tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None) -> TickReport:
     report = TickReport()
     guard = partial(_guarded, report)
     active: list[Run] = []
-    guard("reading active runs", lambda: active.extend(p.ledger.active()))
-    watch = TaskWatch(p.batch, (r for r in active if not runflow.backing_off(r, now)), now)
+    unread = guard("reading active runs", lambda: active.extend(p.ledger.active()))
+    singles = (r for r in active if not runflow.backing_off(r, now) and not r.fanout)
+    watch = TaskWatch(p.batch, singles, now)
+    admission = fanoutflow.Admission.of(p, active)
     for run in active:
         report.examined += 1
         what = f"run {run.key} ({run.name})"
-        error = guard(what, partial(runflow.advance, p, watch, run, now, report))
+        if fanoutflow.is_fanout(run):
+            step = partial(fanoutflow.advance, p, admission, run, now, report)
+        else:
+            step = partial(runflow.advance, p, watch, run, now, report)
+        error = guard(what, step)
         if error is not None:
             # A run whose every tick fails still ends up in front of an operator.
             guard(f"{what} stuck", partial(runflow.check_stuck, p, run, now, report, error))
@@ -78,7 +84,8 @@ def _tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None) -> TickReport:
         if gate is not None:
             gate.last = now
     busy = frozenset(r.job_id for r in active if r.job_id)
-    guard("cleanup", lambda: report.cleanup.update(cleanup.sweep(p, now, busy)))
+    if unread is None:  # without the active runs, cleanup cannot tell which jobs are busy
+        guard("cleanup", lambda: report.cleanup.update(cleanup.sweep(p, now, busy)))
     log.info("reconcile tick: %s", report.as_dict(), extra={"tick": report.as_dict()})
     return report
 

@@ -15,7 +15,9 @@ from batch_core.states import RunState
 # Terminal states an operator hears about (an alert each).
 INCIDENTS = frozenset({RunState.FAILED, RunState.REJECTED})
 
-SCHEMA_VERSION = 1
+# 2 added `fanout`; a version-1 document reads as a run without it (no migration needed).
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 HISTORY_LIMIT = 50
 
 
@@ -47,6 +49,9 @@ class Run:
     alert_due: bool = False
     input_removed: bool = False  # a temporary input (a zip's extracted CSV) was expired
     replay_of: str | None = None  # the file key of the run this one replays (dropbatch replay)
+    # A fan-out file's progress (see `batch_core.fanoutstate`): bounded counters, never one
+    # entry per member. None for a single-task run.
+    fanout: Mapping[str, Any] | None = None
     doc_etag: str | None = None  # the stored document's _etag, for optimistic concurrency
 
     def to_doc(self) -> dict[str, Any]:
@@ -75,6 +80,7 @@ class Run:
             "alert_due": self.alert_due,
             "input_removed": self.input_removed,
             "replay_of": self.replay_of,
+            "fanout": dict(self.fanout) if self.fanout is not None else None,
         }
 
     @classmethod
@@ -82,7 +88,7 @@ class Run:
         """Validate a stored document and build the run; InvalidDocumentError says what is off."""
         key = doc.get("id", "?")
         version = doc.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise InvalidDocumentError(f"run {key}: schema_version {version!r} is not supported")
         try:
             state = RunState(doc["state"])
@@ -110,6 +116,7 @@ class Run:
                 alert_due=bool(doc.get("alert_due")),
                 input_removed=bool(doc.get("input_removed")),
                 replay_of=doc.get("replay_of"),
+                fanout=dict(doc["fanout"]) if isinstance(doc.get("fanout"), dict) else None,
                 doc_etag=doc.get("_etag"),
             )
         except (KeyError, ValueError, TypeError) as e:

@@ -52,6 +52,7 @@ MAX_ATTEMPTS = "DROPBATCH_MAX_ATTEMPTS"
 RETRY_BACKOFF_SECONDS = "DROPBATCH_RETRY_BACKOFF_SECONDS"
 STUCK_AFTER_SECONDS = "DROPBATCH_STUCK_AFTER_SECONDS"
 JOB_RETENTION_DAYS = "DROPBATCH_JOB_RETENTION_DAYS"
+MAX_ACTIVE_FANOUTS = "DROPBATCH_MAX_ACTIVE_FANOUTS"
 RECONCILE_SCHEDULE = "DROPBATCH_RECONCILE_SCHEDULE"
 SWEEP_SECONDS = "DROPBATCH_SWEEP_SECONDS"
 PARTS_RETENTION_HOURS = "DROPBATCH_PARTS_RETENTION_HOURS"
@@ -136,6 +137,8 @@ class Settings:
     digest_hour: int | None  # UTC hour of the optional daily digest alert
     status_url: str | None  # the status page's address, linked from alerts
     submit_window_ms: int  # tasks planned this close together go to Batch in one request
+    # Fan-out files with a job of their own at once; more wait in `received`.
+    max_active_fanouts: int = 20
     # The worker's options as the task environment names them (see WORKER_OPTION_SETTINGS).
     worker_settings: Mapping[str, str] = field(default_factory=dict)
     node_hour_price: float | None = None  # what one node costs an hour (`dropbatch cost`)
@@ -204,6 +207,7 @@ class Settings:
             appinsights_authentication=r.optional(APPINSIGHTS_AUTHENTICATION_STRING),
             telemetry_sdk_logs=r.boolean(TELEMETRY_SDK_LOGS, False),
             platform_telemetry=r.boolean(PLATFORM_TELEMETRY, False),
+            max_active_fanouts=r.integer(MAX_ACTIVE_FANOUTS, 20, minimum=1),
         )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.harness import configure, progress
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("submit", "worker_csv", "unzip", "reconcile", "worker_startup")
+ORDER = ("submit", "worker_csv", "unzip", "reconcile", "worker_startup", "fanout")
 
 
 def commands(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -29,6 +29,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "unzip": ["--mb", str(args.mb), "--repeat", str(args.repeat)],
         "reconcile": ["--history", str(args.history), "--ticks", str(args.ticks)],
         "worker_startup": [],
+        "fanout": ["--members", str(args.members)],
     }
 
 
@@ -58,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=2, help="unzip: rounds (best reported)")
     parser.add_argument("--history", type=int, default=10000, help="reconcile: historical files")
     parser.add_argument("--ticks", type=int, default=3, help="reconcile: ticks per scenario")
+    parser.add_argument("--members", type=int, default=1000, help="fanout: members of the sweep")
     parser.add_argument(
         "--only",
         type=lambda s: tuple(s.split(",")),

@@ -19,12 +19,18 @@ from devstack.servers import ROOT
 TIMEOUT_SECONDS = 600
 EXAMPLES = ROOT / "examples"
 ROUTE_KINDS: dict[str, str] = {}  # route name → kind, from the routes the stack runs
-EXAMPLE_PROGRAMS = (("stations", "stations/v1/app"), ("fileinfo", "fileinfo/v1/app"))
+EXAMPLE_PROGRAMS = (
+    ("stations", "stations/v1/app"),
+    ("fileinfo", "fileinfo/v1/app"),
+    ("sweep", "sweep/v1/app"),
+    ("recombine", "recombine/v1/app"),
+)
 # (sample, folder it is dropped in): the folder picks the route.
 EXAMPLE_INPUTS = (
     ("stations_north.json", "stations"),
     ("stations_broken.json", "stations"),
     ("notes.txt", "any"),
+    ("sweep_squares.json", "sweeps"),  # a fan-out: one member per item, then the merge
 )
 
 
@@ -131,6 +137,12 @@ def highlight(r: Run) -> str:
     s = r.summary
     if kind_of(r) == "zip":
         return f"{s.get('children', len(r.children))} CSV files extracted"
+    if r.fanout is not None:
+        members = s.get("members") or {}
+        return (
+            f"route {r.route}: {members.get('succeeded', 0)}/{members.get('planned', 0)} "
+            f"members succeeded, merge {s.get('merge')}, {s.get('output_count', 0)} outputs"
+        )
     if kind_of(r) == "command":
         return f"route {r.route}: exit {s.get('exit_code')}, {s.get('output_count', 0)} outputs"
     groups = s.get("groups") or {}

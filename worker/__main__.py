@@ -1,4 +1,5 @@
-"""`python -m worker`: process one dropped file on a Batch node. Exit codes: see README."""
+"""`python -m worker`: process one dropped file on a Batch node; `python -m worker plan`:
+plan a fan-out file (`worker.plan`). Exit codes: see README."""
 
 from __future__ import annotations
 
@@ -83,4 +84,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 if __name__ == "__main__":
     configure_logging()
     signal.signal(signal.SIGTERM, _terminate)
+    if sys.argv[1:] == ["plan"]:
+        from worker.plan import main as plan_main
+
+        sys.exit(plan_main())
     sys.exit(main())

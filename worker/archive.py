@@ -20,7 +20,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -328,6 +328,10 @@ class Archive:
     def verify(self) -> dict[str, int]:
         """Decompress every CSV entry once, under the caps, keeping nothing."""
         return self.extract(lambda info: DISCARD)
+
+    def open_entry(self, info: zipfile.ZipInfo) -> AbstractContextManager[EntryReader]:
+        """A reader of one entry's blocks (`read()` until b""), under the caps."""
+        return self._entry(info, _Counter())
 
     @contextmanager
     def _entry(self, info: zipfile.ZipInfo, counter: _Counter) -> Iterator[EntryReader]:

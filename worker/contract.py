@@ -33,6 +33,10 @@ IDENTITY_CLIENT_ID = "DROPBATCH_WORKER_IDENTITY_CLIENT_ID"
 # so a task's phases appear under the file's operation in Application Insights.
 TRACEPARENT = "DROPBATCH_TRACEPARENT"
 
+# The plan task of a fan-out file (`python -m worker plan`): its route's [route.fanout], as
+# JSON (see `batch_core.fanoutspec`). Names and limits only, never a secret.
+FANOUT_SPEC = "DROPBATCH_FANOUT_SPEC"
+
 # The worker's options: how files are read, limits, and how hard services are tried. The
 # function app passes each on from its own setting of the same name with DROPBATCH_WORKER_
 # in front (see `batch_core.settings`); the worker reads only the names below.
@@ -101,6 +105,7 @@ TASK_NAMES = (
     CONTAINER_LOGS,
     IDENTITY_CLIENT_ID,
     TRACEPARENT,
+    FANOUT_SPEC,
 )
 # Every name the worker reads from its task environment, besides Batch's own AZ_BATCH_*.
 WORKER_NAMES = frozenset(TASK_NAMES + OPTION_NAMES)
@@ -171,7 +176,22 @@ def attempt_log_prefix(name: str, key: str, attempt: int) -> str:
 
 def member_attempt_log_prefix(name: str, key: str, member: int, attempt: int) -> str:
     """Where the task output of one member of a fanned-out file's attempt lives."""
-    return f"{output_prefix(name, key)}/members/{member}/attempt-{attempt}"
+    return f"{member_prefix(name, key, member)}/attempt-{attempt}"
+
+
+# What the plan task of a fan-out file writes under its results folder, and the function
+# app reads or stages for the members: the plan (count, placeholder values), the shared
+# `global` object, and per member its params (item, row or index) or its zip entry.
+PLAN_FILE = "plan.json"
+GLOBAL_FILE = "global.json"
+PARAMS_FILE = "params.json"
+MEMBER_INPUT_FILE = "input"
+MEMBERS_FOLDER = "members"
+
+
+def member_prefix(name: str, key: str, member: int) -> str:
+    """Where one member's files live in the results container (and its logs in logs)."""
+    return f"{output_prefix(name, key)}/{MEMBERS_FOLDER}/{member}"
 
 
 # --- Children extracted from a zip ---------------------------------------------------------

@@ -16,6 +16,7 @@ from batch_core.pools import PoolPlan
 from batch_core.settings import Settings
 from batch_core.testing.blobs import MemoryBlobs
 from batch_core.testing.clock import FakeClock
+from batch_core.testing.fanoutbatch import FanoutJobOptions, MemoryFanoutCalls
 from batch_core.testing.twin import Twin
 
 # What Batch records for a task that exited with any code but 0 (its failureInfo).
@@ -34,10 +35,18 @@ class MemoryTask:
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
     files: dict[str, bytes] = field(default_factory=dict)
+    requeue_count: int = 0
 
     def status(self) -> TaskStatus:
         """The task's status as the Batch port reports it."""
-        return TaskStatus(self.state, self.exit_code, self.failure, self.started_at, self.ended_at)
+        return TaskStatus(
+            self.state,
+            self.exit_code,
+            self.failure,
+            self.started_at,
+            self.ended_at,
+            self.requeue_count,
+        )
 
 
 @dataclass
@@ -51,7 +60,7 @@ class MemoryJob:
     tasks: dict[str, MemoryTask] = field(default_factory=dict)
 
 
-class MemoryBatch(Twin):
+class MemoryBatch(MemoryFanoutCalls, Twin):
     """A `BatchPort`. Like the real adapter it checks the pool and creates the job on the
     first task of each job it has not seen, and refuses tasks on an ended job."""
 
@@ -65,6 +74,7 @@ class MemoryBatch(Twin):
         self.pools: set[str] = set()
         self.jobs_by_id: dict[str, MemoryJob] = {}
         self._known_jobs: set[str] = set()
+        self.fanout_options: dict[str, FanoutJobOptions] = {}
 
     def ensure_pools(self, plans: Iterable[PoolPlan]) -> list[PoolProblem]:
         problems = []
@@ -106,7 +116,7 @@ class MemoryBatch(Twin):
             raise ValueError("at most 100 tasks per request")
         if job_id not in self._known_jobs:
             self.ensure_job(job_id, pool_id)
-        self._request("CreateTaskCollection", job_id, len(tasks))
+        self._request("CreateTaskCollection", job_id, [str(t.id) for t in tasks])
         job = self.jobs_by_id.get(job_id)
         if job is None or job.state != "active":
             self._known_jobs.discard(job_id)
@@ -251,6 +261,7 @@ class MemoryBatch(Twin):
                 task.files[name] = data
         if self.blobs is not None:
             self._upload_outputs(task, succeeded=exit_code == 0 and failure is None)
+        self._end_if_done(job_id)
 
     def _upload_outputs(self, task: MemoryTask, succeeded: bool) -> None:
         assert self.blobs is not None

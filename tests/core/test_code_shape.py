@@ -48,17 +48,40 @@ def port_methods() -> list[set[str]]:
     return [{name for name in methods(port) if public(name)} for port in ports]
 
 
+def class_methods() -> dict[str, set[str]]:
+    """The method names of every class of the product, by class name (with its bases'), so a
+    port implemented by a class and the mixins it is made of counts as implemented."""
+    found: dict[str, tuple[set[str], list[str]]] = {}
+    for _, tree, _ in modules(*PRODUCT):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases = [b.id for b in node.bases if isinstance(b, ast.Name)]
+                found[node.name] = (set(methods(node)), bases)
+
+    def all_of(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        own, bases = found.get(name, (set(), []))
+        names = set(own)
+        for base in bases:
+            if base not in seen:
+                names |= all_of(base, seen | {name})
+        return names
+
+    return {name: all_of(name) for name in found}
+
+
 def entry_points(tree: ast.Module) -> Iterator[tuple[str, Definition]]:
     """Public module-level functions and classes, and the public methods of public classes.
-    A class that has every method of a port implements it: those methods' docstrings are the
-    port's, and are not asked again."""
+    A class that has every method of a port (its own or its bases') implements it: those
+    methods' docstrings are the port's, and are not asked again."""
     ports = port_methods()
+    every = class_methods()
     for node in tree.body:
         if isinstance(node, Definition) and public(node.name):
             yield node.name, node
             if isinstance(node, ast.ClassDef):
                 own = methods(node)
-                inherited = set().union(*(port for port in ports if port <= own.keys()))
+                have = every.get(node.name, set(own))
+                inherited = set().union(*(port for port in ports if port <= have))
                 for name, method in own.items():
                     if public(name) and name not in inherited:
                         yield f"{node.name}.{name}", method
