@@ -11,6 +11,7 @@ from typing import Any
 
 from batch_core.clock import iso
 from batch_core.errors import NotFoundError, PermanentError
+from batch_core.fanoutstate import FanoutState, members_cell
 from batch_core.ledger import RunFilter
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
@@ -75,8 +76,12 @@ class RunView:
 
     def as_dict(self) -> dict[str, Any]:
         """The view as `dropbatch status NAME --json` prints it."""
+        fanout = (
+            FanoutState.from_dict(dict(self.run.fanout)).progress() if self.run.fanout else None
+        )
         return {
             "run": self.run.to_doc(),
+            "fanout": fanout,
             "outputs": list(self.outputs),
             "attempts": [
                 {"attempt": a.number, "logs": a.logs, "files": list(a.files)} for a in self.attempts
@@ -162,19 +167,14 @@ def text(v: RunView) -> str:
         f"  route     {run.route}, {run.size} bytes, etag {run.etag}",
         f"  created   {_when(run.created_at)}, updated {_when(run.updated_at)}",
     ]
-    if run.job_id:
-        lines.append(f"  task      {run.task_id} on job {run.job_id}")
-    if run.parent:
-        lines.append(f"  parent    {run.parent} (the zip this file came from)")
-    if run.children:
-        lines.append(f"  children  {len(run.children)} files extracted")
-    if run.replay_of:
-        lines.append(f"  replay of {run.replay_of}")
+    lines.extend(_links(run))
     for marker in v.replays:
         lines.append(f"  replayed  as {marker.get('new_key')} (replay {marker.get('replay_id')})")
     if run.summary:
         summary = ", ".join(f"{k} {val}" for k, val in run.summary.items() if val is not None)
         lines.append(f"  summary   {summary}")
+    if run.fanout is not None:
+        lines.extend(_fanout_lines(run))
     lines.append("history")
     for h in run.history:
         at = h.get("at", "")[:19].replace("T", " ")
@@ -193,6 +193,34 @@ def text(v: RunView) -> str:
         lines.append("where to look")
         lines.extend(f"  - {h}" for h in v.look)
     return "\n".join(lines)
+
+
+def _links(run: Run) -> list[str]:
+    """The run's task, the zip it came from, the files it gave, the run it replays."""
+    lines = []
+    if run.job_id:
+        lines.append(f"  task      {run.task_id} on job {run.job_id}")
+    if run.parent:
+        lines.append(f"  parent    {run.parent} (the zip this file came from)")
+    if run.children:
+        lines.append(f"  children  {len(run.children)} files extracted")
+    if run.replay_of:
+        lines.append(f"  replay of {run.replay_of}")
+    return lines
+
+
+def _fanout_lines(run: Run) -> list[str]:
+    """A fan-out file's members: counts, the merge, the failed members and where to look."""
+    progress = FanoutState.from_dict(dict(run.fanout or {})).progress()
+    prefix = output_prefix(run.name, run.key)
+    lines = [
+        f"  members   {members_cell(run)}; {progress['running']} running, "
+        f"{progress['retrying']} waiting to retry; merge {progress['merge']}",
+        f"            results/{prefix}/members/<i>/, logs/{prefix}/members/<i>/attempt-N/",
+    ]
+    for f in progress["failed_members"]:
+        lines.append(f"  member {f['index']:<4} {f['state']}: {f['reason']}")
+    return lines
 
 
 def _when(at: Any) -> str:
