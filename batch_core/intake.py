@@ -60,6 +60,14 @@ def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
     run, created = p.ledger.create(fresh)
     if created:
         telemetry.count("files_received", route=run.route)
+        if run.state is not RunState.RECEIVED:  # written already moved on: one transition
+            log.info(
+                "run %s received -> %s: %s (%s/%s)",
+                run.key, run.state.value, run.reason, run.container, run.name,
+            )  # fmt: skip
+            telemetry.transition(
+                run.key, run.route, "received", run.state.value, run.state.terminal
+            )
         if run.state is RunState.SUBMITTED:  # the one ledger write of a file was its plan
             submitted = create_task(p, run, now)
             if submitted.state is RunState.SUBMITTED:
