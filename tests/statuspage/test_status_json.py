@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from batch_core.clock import utcnow
+from batch_core.run import SCHEMA_VERSION
 from batch_core.states import RunState
 from tests.statuspage.conftest import Site
 
@@ -36,7 +37,7 @@ def test_status_json_filters_by_state_route_and_name(site: Site) -> None:
     assert sorted(names(every)) == ["Notes.TXT", "a.csv", "b.csv", "c.zip"]
     assert names(every)[-1] == "a.csv"
     assert names(failed) == ["b.csv"] and failed[0]["reason"] == "worker crashed"
-    assert failed[0]["schema_version"] == 1 and failed[0]["state"] == "failed"
+    assert failed[0]["schema_version"] == SCHEMA_VERSION and failed[0]["state"] == "failed"
     assert names(zips) == ["c.zip"]
     assert names(notes) == ["Notes.TXT"]
 
