@@ -60,10 +60,14 @@ def watch(p: Pipeline, run: Run, state: FanoutState, now: dt.datetime, report: T
     state = _reactivate_due(p, run, state, now, report)
     merge = changed.get(MERGE_TASK)
     merge_running = merge is not None and merge.state == "running"
+    merge_succeeded = merge is not None and merge.state == "completed" and merge.exit_code == 0
     merge_active = state.merge in ("created", "retrying") and not merge_running
     state = dataclasses.replace(
         state,
-        succeeded=max(0, counts.get("succeeded", 0) - int(state.planned_by_task)),
+        # Batch's counts hold the plan task and the merge too: members only here.
+        succeeded=max(
+            0, counts.get("succeeded", 0) - int(state.planned_by_task) - int(merge_succeeded)
+        ),
         running=max(0, counts.get("running", 0) - int(merge_running)),
         waiting=max(0, counts.get("active", 0) - int(merge_active)),
     )
@@ -177,7 +181,8 @@ def _merge(
         return False
     verdict = outcomes.verdict(route, merge)
     if verdict.state is RunState.SUCCEEDED:
-        done = dataclasses.replace(state, merge="succeeded")
+        members = (state.count or 0) - len(state.ended)
+        done = dataclasses.replace(state, merge="succeeded", succeeded=members)
         end(p, run, done, RunState.SUCCEEDED, _succeeded(done), now, report)
         return True
     attempts = state.merge_attempts + 1

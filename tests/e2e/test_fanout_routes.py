@@ -233,6 +233,7 @@ def test_a_sweep_of_20_items_merges_their_sum(fan: Routes) -> None:
         fan.p.settings.container_results, f"{output_prefix(run.name, run.key)}/summary.json"
     )
     assert summary is not None and summary["members"]["planned"] == 20
+    assert summary["members"]["succeeded"] == 20  # members only: not the plan, not the merge
     assert summary["outcome"] == "succeeded" and "total.json" in summary["outputs"]
     logs = fan.p.blobs.read_tail(
         fan.p.settings.container_logs, f"{member_prefix(run.name, run.key, 3)}/stdout.txt"
