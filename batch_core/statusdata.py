@@ -11,12 +11,13 @@ import logging
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from batch_core.batch_service import PoolNodeCounts
 from batch_core.clock import parse_iso
 from batch_core.errors import DropbatchError
+from batch_core.fanoutstate import FanoutState
 from batch_core.ledger import RunFilter
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
@@ -69,6 +70,39 @@ class PoolFigures:
 
 
 @dataclass(frozen=True)
+class FanoutFigures:
+    """One fan-out file of the window: its members done of the total, and how it stands."""
+
+    run: Run
+    members: int
+    done: int
+    failed: int
+    running: int
+    merge: str
+
+
+def fanout_figures(runs: Iterable[Run]) -> list[FanoutFigures]:
+    """The fan-out files among `runs`, active ones first, then the newest."""
+    found = []
+    for run in runs:
+        if run.fanout is None:
+            continue
+        progress = FanoutState.from_dict(dict(run.fanout)).progress()
+        failed = int(progress["failed"] or 0) + int(progress["rejected"] or 0)
+        found.append(
+            FanoutFigures(
+                run=run,
+                members=int(progress["members"] or 0),
+                done=int(progress["succeeded"] or 0) + failed,
+                failed=failed,
+                running=int(progress["running"] or 0),
+                merge=str(progress["merge"]),
+            )
+        )
+    return sorted(found, key=lambda f: (f.run.state.terminal, -f.run.updated_at.timestamp()))
+
+
+@dataclass(frozen=True)
 class StatusData:
     """Everything the status page and status.json show, read at `now`."""
 
@@ -80,6 +114,7 @@ class StatusData:
     ended: list[tuple[int, int, int]]  # (bucket start, epoch seconds; ended; of them not ok)
     routes: list[RouteFigures]
     pool: PoolFigures
+    fanouts: list[FanoutFigures] = field(default_factory=list)
     window_cut: bool = False  # more runs in the window than WINDOW_LIMIT
     stuck_after_seconds: int = 0
 
@@ -103,6 +138,7 @@ def gather(p: Pipeline, now: dt.datetime) -> StatusData:
         ended=ended_per_bucket(recent, since, now),
         routes=route_figures(window),
         pool=pool_figures(p),
+        fanouts=fanout_figures(window)[:PROBLEM_LIMIT],
         window_cut=len(recent) >= WINDOW_LIMIT,
         stuck_after_seconds=p.settings.stuck_after_seconds,
     )

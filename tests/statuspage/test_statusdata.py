@@ -10,11 +10,14 @@ import uuid
 import pytest
 
 from batch_core.clock import utcnow
+from batch_core.fanoutstate import Failure, FanoutState
 from batch_core.pipeline import Pipeline
+from batch_core.run import Run
 from batch_core.settings import Settings
 from batch_core.states import RunState
 from batch_core.statusdata import BUCKET_SECONDS, gather
 from batch_core.statuspage.render import status_html
+from batch_core.testing import memory_pipeline
 from devstack.process import free_port
 from devstack.stack import Stack
 from tests.statuspage.conftest import Site
@@ -117,3 +120,28 @@ def test_markup_in_a_reason_is_escaped_in_the_html(live_stack: Stack) -> None:
 
     assert "&lt;img src=x onerror=alert(1)&gt; &amp; more" in html
     assert "<img" not in html
+
+
+def test_a_fan_out_file_shows_its_members_done_of_the_total() -> None:
+    # Given a fan-out file with 7 of its 20 members ended (one failed), 2 running
+    p = memory_pipeline()
+    now = p.clock.now()
+    state = FanoutState(
+        phase="running", count=20, created=20, succeeded=6, running=2, ended=(4,),
+        failures=(Failure(4, "failed", "exit 1"),),
+    )  # fmt: skip
+    run = Run(
+        key="f" * 40, container="incoming", name="sweeps/s.json", etag="0x1", size=10,
+        route="sum-of-powers", state=RunState.RUNNING, reason="members running",
+        created_at=now, updated_at=now, fanout=state.to_dict(),
+    )  # fmt: skip
+    p.ledger.create(run)
+
+    # When the page is gathered and drawn
+    data = gather(p, now)
+    page = status_html(data)
+
+    # Then the file is listed with 7/20 members done and 1 failed
+    (figures,) = data.fanouts
+    assert (figures.done, figures.members, figures.failed, figures.running) == (7, 20, 1, 2)
+    assert "sweeps/s.json" in page and ">7/20<" in page
