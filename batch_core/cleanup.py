@@ -12,6 +12,7 @@ from batch_core.batch_service import JobInfo
 from batch_core.errors import DropbatchError
 from batch_core.jobs import day_of_job, is_fanout_job
 from batch_core.pipeline import Pipeline
+from batch_core.poolstate import idle_pools_to_delete
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,27 @@ def sweep(p: Pipeline, now: dt.datetime, busy_jobs: frozenset[str] = frozenset()
                 done["deleted"] += 1
         except DropbatchError as e:
             log.warning("cleanup of job %s failed: %s", job.id, e)
+    done["pools_deleted"] = delete_idle_pools(p, now)
     return done
+
+
+def delete_idle_pools(p: Pipeline, now: dt.datetime) -> int:
+    """Delete the pools dropbatch created with `delete_when_idle` once they have had nothing
+    to do for that long (a file that lands later has its pool created again). External
+    pools, and pools with no such setting, are never deleted."""
+    plans = [plan for plan in p.pools.values() if plan.managed == "data" and plan.delete_when_idle]
+    deleted = 0
+    for plan in plans:
+        try:
+            use = p.batch.pool_use(plan.pool_id)
+            if use is None or plan.pool_id not in idle_pools_to_delete([plan], [use], now):
+                continue
+            p.batch.delete_pool(plan.pool_id)
+            log.info("cleanup: deleted pool %s, idle since %s", plan.pool_id, use.last_activity)
+            deleted += 1
+        except DropbatchError as e:
+            log.warning("cleanup of pool %s failed: %s", plan.pool_id, e)
+    return deleted
 
 
 def _fanout_job(

@@ -86,13 +86,17 @@ class PoolKeeper:
             problems.extend(cached[1])
         return problems
 
+    def forget(self, pool_id: str) -> None:
+        """The pool is being deleted: check it again (create it) when a file next needs it."""
+        self._done.pop(pool_id, None)
+
     def _check(self, plan: PoolPlan) -> tuple[float | None, list[PoolProblem]]:
         found = inspect(self._c, plan)
         if found is not None:
             for p in found:
                 log.warning("%s", p.message)
-            missing = any(p.property_name == "exists" for p in found)
-            return (self._clock() + MISSING_RECHECK_SECONDS if missing else None), found
+            # Checked again after a while: another instance may delete an idle pool.
+            return self._clock() + MISSING_RECHECK_SECONDS, found
         assert plan.create is not None
         if plan.worker_wheel:
             self._upload_wheel()
@@ -103,7 +107,7 @@ class PoolKeeper:
             if error_code(e) != "PoolExists":
                 raise translate(e, f"create pool {plan.pool_id}") from e
             return self._check(plan)  # created meanwhile by another instance: compare it
-        return None, []
+        return self._clock() + MISSING_RECHECK_SECONDS, []
 
 
 def inspect(client: BatchClient, plan: PoolPlan) -> list[PoolProblem] | None:

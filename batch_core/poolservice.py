@@ -124,6 +124,8 @@ class PoolService:
 
     def delete_pool(self, pool_id: str) -> None:
         """Start deleting the pool; a pool already gone or being deleted is fine."""
+        if self._keeper is not None:
+            self._keeper.forget(pool_id)  # a later file has it created again
         try:
             self._c.begin_delete_pool(pool_id)  # started; the service finishes it
         except AzureError as e:

@@ -23,6 +23,7 @@ from batch_core.ledger import RunFilter
 from batch_core.poison import PoisonMessage
 from batch_core.poolcheck import PoolProblem
 from batch_core.pools import PoolPlan
+from batch_core.poolstate import PoolUse
 from batch_core.run import Run
 from batch_core.states import RunState
 
@@ -196,6 +197,14 @@ class BatchPort(Protocol):
 
     def delete_job(self, job_id: str) -> None:
         """Start deleting the job and its tasks; a missing job is fine."""
+        ...
+
+    def pool_use(self, pool_id: str) -> PoolUse | None:
+        """Tasks not finished on the pool and when it last did work; None without the pool."""
+        ...
+
+    def delete_pool(self, pool_id: str) -> None:
+        """Start deleting the pool (and forget it was ensured); a missing pool is fine."""
         ...
 
     def pool_node_counts(self) -> PoolNodeCounts:

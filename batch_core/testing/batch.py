@@ -4,19 +4,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from azure.batch import models
 
-from batch_core.batch_service import JobInfo, PoolNodeCounts, TaskStatus
+from batch_core.batch_service import JobInfo, TaskStatus
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError
-from batch_core.poolcheck import PoolProblem
-from batch_core.pools import PoolPlan
 from batch_core.settings import Settings
 from batch_core.testing.blobs import MemoryBlobs
 from batch_core.testing.clock import FakeClock
 from batch_core.testing.fanoutbatch import FanoutJobOptions, MemoryFanoutCalls
+from batch_core.testing.poolbatch import MemoryPools
 from batch_core.testing.twin import Twin
 
 # What Batch records for a task that exited with any code but 0 (its failureInfo).
@@ -60,7 +59,7 @@ class MemoryJob:
     tasks: dict[str, MemoryTask] = field(default_factory=dict)
 
 
-class MemoryBatch(MemoryFanoutCalls, Twin):
+class MemoryBatch(MemoryPools, MemoryFanoutCalls, Twin):
     """A `BatchPort`. Like the real adapter it checks the pool and creates the job on the
     first task of each job it has not seen, and refuses tasks on an ended job."""
 
@@ -72,22 +71,10 @@ class MemoryBatch(MemoryFanoutCalls, Twin):
         self._clock = clock
         self.blobs = blobs  # where output files go
         self.pools: set[str] = set()
+        self.pool_created: dict[str, dt.datetime] = {}
         self.jobs_by_id: dict[str, MemoryJob] = {}
         self._known_jobs: set[str] = set()
         self.fanout_options: dict[str, FanoutJobOptions] = {}
-
-    def ensure_pools(self, plans: Iterable[PoolPlan]) -> list[PoolProblem]:
-        problems = []
-        for plan in plans:
-            if plan.pool_id in self.pools:
-                continue
-            self._request("PoolExists", plan.pool_id)
-            if plan.create is None:
-                problems.append(PoolProblem(plan.alias, plan.pool_id, "exists", True, False))
-                continue
-            self._request("CreatePool", plan.pool_id)
-            self.pools.add(plan.pool_id)
-        return problems
 
     def add_task(
         self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None
@@ -171,10 +158,6 @@ class MemoryBatch(MemoryFanoutCalls, Twin):
         self._known_jobs.discard(job_id)
         self.jobs_by_id.pop(job_id, None)
 
-    def pool_node_counts(self) -> PoolNodeCounts:
-        self._request("ListPoolNodeCounts")
-        return PoolNodeCounts(self._s.batch_pool_id, {}, {})
-
     def job_task_counts(self, job_id: str) -> dict[str, int]:
         self._request("GetJobTaskCounts", job_id)
         tasks = self._job(job_id, f"count tasks of job {job_id}").tasks.values()
@@ -188,13 +171,6 @@ class MemoryBatch(MemoryFanoutCalls, Twin):
         }
 
     # The real adapter's set-up calls, which add_task makes on a job's first task.
-
-    def ensure_pool(self) -> None:
-        """Create the default pool unless it exists, as BatchService does."""
-        self._request("PoolExists", self._s.batch_pool_id)
-        if self._s.batch_pool_id not in self.pools:
-            self._request("CreatePool", self._s.batch_pool_id)
-            self.pools.add(self._s.batch_pool_id)
 
     def ensure_job(self, job_id: str, pool_id: str | None = None) -> None:
         """Create the job (on the default pool unless `pool_id`) unless it exists, as BatchService

@@ -7,8 +7,9 @@ from azure.batch.models import BatchTaskCreateOptions
 
 from batch_core import intake
 from batch_core.errors import TransientError
+from batch_core.routebook import parse_routes
 from batch_core.states import RunState
-from batch_core.testing import MemoryPipeline
+from batch_core.testing import MemoryPipeline, memory_pipeline
 from tests.core.specs.steps import CSV, pipeline, received, stored, task_ends, tick
 from worker.contract import PARENT_METADATA
 
@@ -95,3 +96,43 @@ def test_an_extracted_file_is_removed_only_after_it_its_zip_and_the_retention_ar
     assert stored(p, part_run).input_removed
     assert p.blobs.data(incoming, "NC1.zip") is not None
     assert tick(p, hours=1).cleanup["parts_expired"] == 0
+
+
+IDLE_ROUTES = """
+version = 1
+[pool.burst]
+id = "dropbatch-burst"
+delete_when_idle = "2h"
+[[route]]
+name = "burst"
+match = ["burst/*.txt"]
+kind = "command"
+pool = "burst"
+[route.task]
+command = "true"
+"""
+
+
+def test_a_pool_that_asks_for_it_is_deleted_once_idle_long_enough_and_made_again() -> None:
+    # Given a route on a pool deleted after 2 idle hours, and one file run on it
+    p = memory_pipeline(routes=parse_routes(IDLE_ROUTES, "routes.toml"))
+    run = received(p, "burst/a.txt", b"x")
+    assert "dropbatch-burst" in p.batch.pools
+    task_ends(p, run, exit_code=0)
+
+    # When the pool has been idle for one hour, then for more than two
+    assert tick(p, hours=1).cleanup["pools_deleted"] == 0
+    assert tick(p, hours=1, minutes=5).cleanup["pools_deleted"] == 1
+
+    # Then it is gone, the default pool was never touched, and the next file makes it again
+    assert "dropbatch-burst" not in p.batch.pools
+    assert p.batch.requests["DeletePool"] == 1
+    received(p, "burst/b.txt", b"y")
+    assert "dropbatch-burst" in p.batch.pools
+
+
+def test_a_busy_pool_is_never_deleted() -> None:
+    p = memory_pipeline(routes=parse_routes(IDLE_ROUTES, "routes.toml"))
+    received(p, "burst/slow.txt", b"x")  # its task never ends
+    assert tick(p, hours=5).cleanup["pools_deleted"] == 0
+    assert "dropbatch-burst" in p.batch.pools
