@@ -128,6 +128,8 @@ module batch 'app/batch.bicep' = {
     maxNodes: maxNodes
     taskSlotsPerNode: taskSlotsPerNode
     workerIdentityId: workerIdentity.outputs.id
+    workerIdentityClientId: workerIdentity.outputs.clientId
+    appInsightsConnectionString: monitoring.outputs.connectionString
     workerPackageUrl: '${storage.outputs.blobEndpoint}${containers.config}/${workerPackageBlob}'
   }
 }

@@ -11,6 +11,10 @@ param taskSlotsPerNode int
 param workerIdentityId string
 @description('Blob URL of the worker package the start task installs (read with the pool identity).')
 param workerPackageUrl string
+@description('Client id of the worker identity: the worker sends telemetry with it (Entra auth).')
+param workerIdentityClientId string
+@description('Application Insights connection string (not a secret: ingestion needs Entra tokens).')
+param appInsightsConnectionString string
 
 // The same formula as batch_core.batch_service.autoscale_formula: nodes follow the pending
 // tasks, at most maxNodes, none when idle (an idle pool costs nothing).
@@ -32,6 +36,9 @@ var installWorker = join([
   'rm -rf "${venv}"'
   'python3 -m venv "${venv}"'
   '"${venv}/bin/pip" install --quiet --disable-pip-version-check ./dropbatch.zip'
+  // The node's credentials file (worker/credentials.py) holds no key: only where the worker
+  // sends its telemetry, and that it signs in with the pool identity.
+  '"${venv}/bin/python" -m worker.nodefile'
 ], '; ')
 
 resource account 'Microsoft.Batch/batchAccounts@2024-07-01' = {
@@ -82,6 +89,13 @@ resource pool 'Microsoft.Batch/batchAccounts/pools@2024-07-01' = {
           httpUrl: workerPackageUrl
           filePath: 'dropbatch.zip'
           identityReference: { resourceId: workerIdentityId }
+        }
+      ]
+      environmentSettings: [
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'Authorization=AAD;ClientId=${workerIdentityClientId}'
         }
       ]
       userIdentity: {
