@@ -14,6 +14,7 @@ import logging
 import re
 import stat
 import struct
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -112,6 +113,12 @@ def unsafe_name_reason(name: str) -> str | None:
     if "." in parts or "" in parts:
         return "empty or '.' path segment"
     return None
+
+
+def folded_name(name: str) -> str:
+    """An entry name as a case-insensitive, normalising file system sees it: two entries with
+    the same folded name would overwrite each other there, and look alike to an operator."""
+    return unicodedata.normalize("NFC", name.rstrip("/")).casefold()
 
 
 def _entry_type_problem(info: zipfile.ZipInfo) -> str | None:
@@ -263,6 +270,7 @@ class Archive:
                 f" ({ZIP_MAX_ENTRIES})"
             )
         seen: set[str] = set()
+        folded: dict[str, str] = {}
         csv_entries: list[zipfile.ZipInfo] = []
         skipped: list[Skipped] = []
         for info in infos:
@@ -274,6 +282,13 @@ class Archive:
             if name in seen:
                 raise RejectedInput("duplicate entry name", where)
             seen.add(name)
+            other = folded.setdefault(folded_name(name), name)
+            if other != name:
+                raise RejectedInput(
+                    f"entries {other!r} and {name!r} differ only in letter case or Unicode"
+                    " normalization; they would overwrite each other when unpacked",
+                    where,
+                )
             problem = _entry_type_problem(info)
             if problem:
                 raise RejectedInput(f"entry is {problem}", where)
