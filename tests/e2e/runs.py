@@ -21,5 +21,5 @@ def wait_for_runs(p: Pipeline, prefix: str, expected: int, timeout: float = 240.
         if len(runs) >= expected and all(r.state.terminal for r in runs):
             return runs
         time.sleep(1)
-    states = sorted((r.name, r.state.value) for r in runs)
+    states = sorted((r.name, r.state.value, r.reason) for r in runs if not r.state.terminal)
     raise AssertionError(f"{len(runs)}/{expected} runs, not all ended: {states}")
