@@ -8,6 +8,7 @@ import logging
 
 from batch_core import telemetry
 from batch_core.alerts import pool_alert
+from batch_core.blobnames import name_problem, shown_name
 from batch_core.blobstore import BlobRef
 from batch_core.errors import ConflictError, PermanentError, UnsafeValueError, VanishedError
 from batch_core.keys import file_key, task_id
@@ -83,6 +84,9 @@ def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
 
         return fanoutflow.receive(p, run, now)
     if run.state is RunState.RECEIVED:
+        if problem := name_problem(blob.name):
+            reason = f"{shown_name(blob.name)}: {problem}"
+            return _advance_or_reread(p, run, RunState.REJECTED, reason, now)
         if run.route == NO_ROUTE:
             return _advance_or_reread(
                 p, run, RunState.REJECTED, p.routes.no_route_reason(blob.name), now

@@ -4,7 +4,9 @@ A job with a handful of active runs is read task by task. A job with many is rea
 paged list of the tasks that changed state since the oldest of those runs was last updated
 (`stateTransitionTime ge ...`), so a tick costs requests in proportion to what changed, not to
 the job's history. A run whose task is not in that list has not changed; once in a while
-(RECHECK) it is read on its own, which also finds planned tasks that were never created.
+(RECHECK) it is read on its own, which also finds planned tasks that were never created; a
+run waiting for its next attempt is always read on its own (its task is created after the
+backoff).
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class TaskWatch:
             if listed is not None:
                 if run.task_id in listed:
                     return listed[run.task_id]
-                if self._now - run.updated_at < RECHECK:
+                # A next attempt planned after a backoff has no task yet: it is read on its
+                # own, so that it is created once the backoff is over, not a RECHECK later.
+                if self._now - run.updated_at < RECHECK and run.next_attempt_at is None:
                     return UNCHANGED
         return self._batch.task_status(run.job_id, run.task_id)
 

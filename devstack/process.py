@@ -72,6 +72,9 @@ class ManagedProcess:
         return self.proc.pid
 
     def start(self, timeout: float = 60.0) -> ManagedProcess:
+        """Start the process (again, after `stop`) and wait until it is ready."""
+        self._ready.clear()
+        self.ready_info = {}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(

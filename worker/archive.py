@@ -17,6 +17,7 @@ import logging
 import re
 import stat
 import struct
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -118,6 +119,30 @@ def unsafe_name_reason(name: str) -> str | None:
     if "." in parts or "" in parts:
         return "empty or '.' path segment"
     return None
+
+
+def folded_name(name: str) -> str:
+    """An entry name as a case-insensitive, normalising file system sees it: two entries with
+    the same folded name would overwrite each other there, and look alike to an operator."""
+    return unicodedata.normalize("NFC", name.rstrip("/")).casefold()
+
+
+def _check_name(name: str, where: str, seen: set[str], folded: dict[str, str]) -> None:
+    """Refuse an unsafe name, a repeated one, or one that another entry's name equals once
+    letter case and Unicode normalization are set aside (they would overwrite each other)."""
+    reason = unsafe_name_reason(name)
+    if reason:
+        raise RejectedInput(reason, where)
+    if name in seen:
+        raise RejectedInput("duplicate entry name", where)
+    seen.add(name)
+    other = folded.setdefault(folded_name(name), name)
+    if other != name:
+        raise RejectedInput(
+            f"entries {other!r} and {name!r} differ only in letter case or Unicode"
+            " normalization; they would overwrite each other when unpacked",
+            where,
+        )
 
 
 def _entry_type_problem(info: zipfile.ZipInfo) -> str | None:
@@ -271,17 +296,13 @@ class Archive:
                 f" ({ZIP_MAX_ENTRIES})"
             )
         seen: set[str] = set()
+        folded: dict[str, str] = {}
         csv_entries: list[zipfile.ZipInfo] = []
         skipped: list[Skipped] = []
         for info in infos:
             name = info.orig_filename
             where = entry_where(name)
-            reason = unsafe_name_reason(name)
-            if reason:
-                raise RejectedInput(reason, where)
-            if name in seen:
-                raise RejectedInput("duplicate entry name", where)
-            seen.add(name)
+            _check_name(name, where, seen, folded)
             problem = _entry_type_problem(info)
             if problem:
                 raise RejectedInput(f"entry is {problem}", where)

@@ -60,6 +60,11 @@ class _Undecodable(Exception):
         self.byte = byte
 
 
+class _NotText(Exception):
+    def __init__(self, column: int) -> None:
+        self.column = column
+
+
 # Undecodable bytes come through as lone surrogates (errors="surrogateescape"), so the row
 # holding them is known exactly; the text codec would fail a whole 8 KiB chunk at once.
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -92,6 +97,9 @@ class Table:
             bad = _SURROGATE.search(line)
             if bad:
                 raise _Undecodable(ord(bad.group()) - 0xDC00)
+            nul = line.find("\x00")
+            if nul >= 0:
+                raise _NotText(nul + 1)
             yield line
 
     def _next_record(self, number: int) -> tuple[list[str] | str, int] | None:
@@ -113,6 +121,12 @@ class Table:
                 raise RejectedInput(
                     f"not valid {self._options.encoding} (byte 0x{e.byte:02x}); set {CSV_ENCODING}"
                     " if the file uses another encoding",
+                    where,
+                ) from None
+            except _NotText as e:
+                raise RejectedInput(
+                    f"a NUL byte (0x00) at character {e.column} of line {self._lines_read}:"
+                    " the file is binary, not CSV text",
                     where,
                 ) from None
             except csv.Error as e:

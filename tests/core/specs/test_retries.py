@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from batch_core.states import RunState
+from batch_core.taskwatch import BULK_THRESHOLD
 from tests.core.specs.steps import pipeline, received, stored, task_ends, tick
 from worker.contract import output_prefix
 
@@ -108,3 +109,24 @@ def test_exit_codes_decide_between_another_attempt_and_an_end(
     assert after.state is (ends_as or RunState.SUBMITTED)
     incident = {RunState.FAILED: ["failed"], RunState.REJECTED: ["rejected"]}
     assert p.alerts.kinds(run.key) == incident.get(ends_as or RunState.SUBMITTED, [])
+
+
+def test_a_next_attempt_is_created_after_its_backoff_when_many_runs_share_the_job() -> None:
+    # Given more active runs on one job than the reconciler reads one by one, and a few of
+    # them failing transiently (as when Cosmos DB restarts under load)
+    p = pipeline(DROPBATCH_MAX_ATTEMPTS="3", DROPBATCH_RETRY_BACKOFF_SECONDS="30")
+    runs = [received(p, f"f{i:02d}.csv") for i in range(BULK_THRESHOLD + 5)]
+    failing = runs[:3]
+    for run in failing:
+        task_ends(p, run, exit_code=75)
+    tick(p, seconds=5)
+    assert all(stored(p, r).attempt == 2 for r in failing)
+
+    # When the backoff has passed
+    tick(p, seconds=31)
+
+    # Then each failed run's attempt 2 exists in Batch at once, not after the recheck period
+    for run in failing:
+        second = stored(p, run)
+        assert second.job_id and second.task_id
+        assert p.batch.task(second.job_id, second.task_id).state == "active", second.task_id
