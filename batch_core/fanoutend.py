@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 from typing import Any
 
-from batch_core.errors import ConflictError, DropbatchError
+from batch_core.errors import DropbatchError
 from batch_core.fanoutstate import FanoutState
-from batch_core.finish import alert_incident, last_line
+from batch_core.finish import alert_incident, last_line, write_summary
+from batch_core.moves import advance_or_reread
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.states import RunState
@@ -52,14 +52,7 @@ def move(
     **changes: Any,
 ) -> Run:
     """Advance the run; when another delivery moved it first, its move stands."""
-    try:
-        return p.ledger.advance(run, state, reason, now, fanout=fanout.to_dict(), **changes)
-    except ConflictError:
-        stored = p.ledger.get(run.key)
-        if stored is None:
-            raise
-        log.info("run %s was moved concurrently to %s; leaving it", run.key, stored.state)
-        return stored
+    return advance_or_reread(p, run, state, reason, now, fanout=fanout.to_dict(), **changes)
 
 
 def member_reason(p: Pipeline, logs_prefix: str, verdict_reason: str) -> str:
@@ -128,13 +121,7 @@ def _summary(
         "output_count": len(outputs),
         "logs": f"{p.settings.container_logs}/{prefix}/",
     }
-    p.blobs.write(
-        p.settings.container_results,
-        f"{prefix}/{SUMMARY_FILE}",
-        json.dumps(summary, indent=2),
-        "application/json",
-    )
-    return summary
+    return write_summary(p, prefix, summary)
 
 
 def _highlights(summary: dict[str, Any]) -> dict[str, Any]:

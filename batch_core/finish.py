@@ -135,6 +135,11 @@ def _command_summary(
         "output_count": len(outputs),
         "logs": f"{p.settings.container_logs}/{logs}/",
     }
+    return write_summary(p, prefix, summary)
+
+
+def write_summary(p: Pipeline, prefix: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Write `results/<prefix>/summary.json` (what `dropbatch status` and the page read)."""
     p.blobs.write(
         p.settings.container_results,
         f"{prefix}/{SUMMARY_FILE}",

@@ -10,8 +10,9 @@ from batch_core import telemetry
 from batch_core.alerts import pool_alert
 from batch_core.blobnames import name_problem, shown_name
 from batch_core.blobstore import BlobRef
-from batch_core.errors import ConflictError, PermanentError, UnsafeValueError, VanishedError
+from batch_core.errors import PermanentError, UnsafeValueError, VanishedError
 from batch_core.keys import file_key, task_id
+from batch_core.moves import advance_or_reread
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import Route, is_ignored
 from batch_core.run import Run
@@ -86,9 +87,9 @@ def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
     if run.state is RunState.RECEIVED:
         if problem := name_problem(blob.name):
             reason = f"{shown_name(blob.name)}: {problem}"
-            return _advance_or_reread(p, run, RunState.REJECTED, reason, now)
+            return advance_or_reread(p, run, RunState.REJECTED, reason, now)
         if run.route == NO_ROUTE:
-            return _advance_or_reread(
+            return advance_or_reread(
                 p, run, RunState.REJECTED, p.routes.no_route_reason(blob.name), now
             )
         submitted = submit(p, run, attempt=1, now=now)
@@ -138,7 +139,7 @@ def plan(
     job = job_for(p, route_of(p, run), now.date())
     tid = task_id(run.name, run.key, attempt)
     when = f", not before {not_before:%H:%M:%S}" if not_before else ""
-    return _advance_or_reread(
+    return advance_or_reread(
         p,
         run,
         RunState.SUBMITTED,
@@ -166,22 +167,8 @@ def create_task(p: Pipeline, run: Run, now: dt.datetime) -> Run:
     try:
         task = task_for(p, run, run.attempt)
     except UnsafeValueError as e:
-        return _advance_or_reread(p, run, RunState.REJECTED, f"{run.name}: {e}", now)
+        return advance_or_reread(p, run, RunState.REJECTED, f"{run.name}: {e}", now)
     except VanishedError as e:
-        return _advance_or_reread(p, run, RunState.VANISHED, str(e), now)
+        return advance_or_reread(p, run, RunState.VANISHED, str(e), now)
     p.submitter.add(run.job_id, task, pool.pool_id)
     return run
-
-
-def _advance_or_reread(
-    p: Pipeline, run: Run, state: RunState, reason: str, now: dt.datetime, **changes: object
-) -> Run:
-    try:
-        return p.ledger.advance(run, state, reason, now, **changes)
-    except ConflictError:
-        # Another delivery of the same event got there first; its result stands.
-        stored = p.ledger.get(run.key)
-        if stored is None:
-            raise
-        log.info("run %s was moved concurrently to %s; leaving it", run.key, stored.state)
-        return stored
