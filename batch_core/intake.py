@@ -111,8 +111,11 @@ def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
 
 def _decided(p: Pipeline, run: Run, route: Route | None, now: dt.datetime) -> Run:
     """What the ledger's first (and usually only) write of a file holds: already rejected
-    when no route takes it, already planned (job and task ids are deterministic) when its
-    route runs one task; a fan-out file stays received until it is admitted."""
+    when its name cannot travel intact or no route takes it, already planned (job and task
+    ids are deterministic) when its route runs one task; a fan-out file stays received until
+    it is admitted."""
+    if problem := name_problem(run.name):
+        return run.moved(RunState.REJECTED, f"{shown_name(run.name)}: {problem}", now)
     if route is None:
         return run.moved(RunState.REJECTED, p.routes.no_route_reason(run.name), now)
     if route.is_fanout:

@@ -28,6 +28,7 @@ from batch_core.batch_service import BatchService, batch_client
 from batch_core.batchclient import enum_text
 from batch_core.blobstore import blob_service
 from batch_core.clock import utcnow
+from batch_core.cosmosdb import cosmos_client, provision
 from batch_core.fanoutend import state_of
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import load_routes
@@ -161,7 +162,16 @@ def fan(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rout
     folder: Path = tmp_path_factory.mktemp("fanroutes")
     routes = folder / "routes.toml"
     routes.write_text(routes_text(tag, f"fan-{tag}", app), encoding="utf-8")
-    settings = Settings.from_env({**stack.values, "DROPBATCH_RETRY_BACKOFF_SECONDS": "0"})
+    # A ledger of its own: the reconciler's requests per tick are this module's files' only,
+    # not those of runs other tests of the session left active.
+    settings = Settings.from_env(
+        {
+            **stack.values,
+            "DROPBATCH_RETRY_BACKOFF_SECONDS": "0",
+            "DROPBATCH_COSMOS_DATABASE": f"fan{tag}",
+        }
+    )
+    provision(cosmos_client(settings), settings)
     service = blob_service(settings)
     with contextlib.suppress(ResourceExistsError):
         service.create_container(settings.container_config)
