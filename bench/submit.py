@@ -156,6 +156,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     params = {"files": args.files, "rows_per_file": args.rows}
     overrides = {"DROPBATCH_RECONCILE_SCHEDULE": args.reconcile_schedule}
+    if args.nodes is not None:
+        # A fixed pool of that many nodes; with 0 no task runs, so the figure is the trigger
+        # path alone (intake, the ledger, the submitter), not the machine's workers.
+        overrides |= {
+            "DROPBATCH_BATCH_AUTOSCALE": "false",
+            "DROPBATCH_BATCH_MAX_NODES": str(args.nodes),
+        }
     with local_stack(NAME, with_functions=True, overrides=overrides) as stack:
         settings = Settings.from_env(stack.values)
         params.update(
@@ -200,7 +207,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         at_submitted = stats.snapshot()
         own_at_submitted = dict(watch.own)
 
-        docs = wait_terminal(runs, prefix, len(files), deadline, args.poll)
+        # With no node no run can end: only the submission is measured.
+        docs = (
+            [] if args.nodes == 0 else wait_terminal(runs, prefix, len(files), deadline, args.poll)
+        )
         seen_terminal = time.time() - t0
         at_end = stats.snapshot()
         own_at_end = dict(watch.own)
@@ -248,12 +258,16 @@ def summarize(
     created_at = [v.created.timestamp() for v in tasks.values() if v.created is not None]
     ended_at = [v.ended.timestamp() for v in tasks.values() if v.ended is not None]
     all_terminal = len(docs) == n and all(d["state"] in TERMINAL for d in docs)
+    last_upload = max((d.uploaded_at for d in dropped.values()), default=t0)
     total_at_submitted = sum(requests_at_submitted.values())
     total = sum(requests_at_end.values())
     return {
-        "complete": created == n and all_terminal,
+        "complete": created == n and (all_terminal or not docs),
         "upload_seconds": round(upload_seconds, 2),
         "seconds_until_all_submitted": rounded(max(created_at) - t0 if created_at else None, 2),
+        "seconds_after_last_upload_until_all_submitted": rounded(
+            max(created_at) - last_upload if created_at else None, 2
+        ),
         "seconds_until_all_tasks_completed": rounded(
             max(ended_at) - t0 if len(ended_at) == n else None, 2
         ),
@@ -298,6 +312,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between look-ups")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after (seconds)")
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=None,
+        help="a fixed pool of this many nodes (0: no task runs; the submitter alone)",
+    )
     return parser.parse_args(argv)
 
 
