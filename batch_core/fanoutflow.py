@@ -38,8 +38,8 @@ from batch_core.outcomes import backoff, max_attempts
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import Route, render
 from batch_core.run import Run
-from batch_core.runflow import RECEIVED_GRACE, check_stuck
 from batch_core.states import RunState, verdict_for_task
+from batch_core.stuck import RECEIVED_GRACE, check_stuck
 from batch_core.submission import pool_for, route_of
 from batch_core.tickreport import TickReport
 from worker.contract import PLAN_FILE, SUMMARY_FILE, output_prefix

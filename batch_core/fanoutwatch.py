@@ -23,8 +23,8 @@ from batch_core.outcomes import backoff, max_attempts
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import Route
 from batch_core.run import Run
-from batch_core.runflow import check_stuck
 from batch_core.states import RunState
+from batch_core.stuck import check_stuck
 from batch_core.submission import route_of
 from batch_core.taskwatch import CLOCK_SKEW
 from batch_core.tickreport import TickReport

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from batch_core import telemetry
+from batch_core import fanoutflow, telemetry
 from batch_core.alerts import pool_alert
 from batch_core.blobnames import name_problem, shown_name
 from batch_core.blobstore import BlobRef
@@ -81,8 +81,6 @@ def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
             "duplicate event for %s/%s (run %s is %s)", blob.container, blob.name, key, run.state
         )
     if run.fanout is not None:
-        from batch_core import fanoutflow  # it builds on this module's neighbours
-
         return fanoutflow.receive(p, run, now)
     if run.state is RunState.RECEIVED:
         if problem := name_problem(blob.name):

@@ -19,6 +19,7 @@ from batch_core.finish import alert_incident
 from batch_core.ledger import RunFilter
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
+from batch_core.stuck import check_stuck
 from batch_core.sweep import sweep
 from batch_core.taskwatch import TaskWatch
 from batch_core.tickreport import TickReport
@@ -70,7 +71,7 @@ def _tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None) -> TickReport:
         error = guard(what, step)
         if error is not None:
             # A run whose every tick fails still ends up in front of an operator.
-            guard(f"{what} stuck", partial(runflow.check_stuck, p, run, now, report, error))
+            guard(f"{what} stuck", partial(check_stuck, p, run, now, report, error))
     untold: list[Run] = []
     guard("reading unalerted runs", lambda: untold.extend(p.ledger.unalerted()))
     for run in untold:

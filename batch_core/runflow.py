@@ -9,19 +9,16 @@ import datetime as dt
 import logging
 
 from batch_core import intake, outcomes
-from batch_core.alerts import stuck_alert
 from batch_core.finish import finish
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.states import RunState
+from batch_core.stuck import RECEIVED_GRACE, check_stuck
 from batch_core.submission import job_for, route_of
 from batch_core.taskwatch import UNCHANGED, TaskWatch
 from batch_core.tickreport import TickReport
 
 log = logging.getLogger(__name__)
-
-# A run recorded but never planned (its trigger died in between) is picked up after this.
-RECEIVED_GRACE = dt.timedelta(seconds=30)
 
 
 def backing_off(run: Run, now: dt.datetime) -> bool:
@@ -62,21 +59,6 @@ def advance(p: Pipeline, watch: TaskWatch, run: Run, now: dt.datetime, report: T
         check_stuck(p, run, now, report)
         return
     finish(p, run, route, verdict, status, now, report)
-
-
-def is_stuck(run: Run, now: dt.datetime, stuck_after_seconds: int) -> bool:
-    """An active run that has not moved for `stuck_after_seconds` (the stuck alert's rule)."""
-    limit = dt.timedelta(seconds=stuck_after_seconds)
-    return not run.state.terminal and now - run.updated_at >= limit
-
-
-def check_stuck(
-    p: Pipeline, run: Run, now: dt.datetime, report: TickReport, error: str | None = None
-) -> None:
-    """Alert (once) on a run that has not moved for `stuck_after_seconds`."""
-    if not is_stuck(run, now, p.settings.stuck_after_seconds):
-        return
-    report.alerts += int(p.alerts.raise_alert(stuck_alert(run, now, error)))
 
 
 def _create_missing_task(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:

@@ -21,8 +21,8 @@ from batch_core.fanoutstate import FanoutState
 from batch_core.ledger import RunFilter
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
-from batch_core.runflow import is_stuck
 from batch_core.states import RunState
+from batch_core.stuck import is_stuck
 from worker.contract import attempt_log_prefix, output_prefix
 
 log = logging.getLogger(__name__)
