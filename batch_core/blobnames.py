@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import unicodedata
 
-from worker.contract import STDERR_FILE, attempt_log_prefix
+from worker.contract import MAX_BLOB_NAME_CHARS, MAX_DROPPED_NAME_CHARS
 
-# Azure Storage's limit on a blob name.
-MAX_BLOB_NAME_CHARS = 1024
-# The longest path the pipeline writes for a file: an attempt's task log, attempts up to 99.
-_LONGEST_OUTPUT = f"{attempt_log_prefix('', '0' * 40, 99)}/{STDERR_FILE}"
-MAX_NAME_CHARS = MAX_BLOB_NAME_CHARS - len(_LONGEST_OUTPUT)
+MAX_NAME_CHARS = MAX_DROPPED_NAME_CHARS
 # Not characters at all (XML, and so blob listings, cannot carry them).
 _NONCHARACTERS = frozenset("\ufffe\uffff")
 

@@ -194,6 +194,17 @@ def member_prefix(name: str, key: str, member: int) -> str:
     return f"{output_prefix(name, key)}/{MEMBERS_FOLDER}/{member}"
 
 
+# --- How long a dropped name may be ---------------------------------------------------------
+# Azure Storage's limit on a blob name.
+MAX_BLOB_NAME_CHARS = 1024
+# The longest path the pipeline writes for a dropped file: a fan-out member's attempt log
+# (members numbered below 100,000, above the routes' cap; attempts up to 99; a 40-character
+# file key).
+_LONGEST_OUTPUT = f"{member_attempt_log_prefix('', '0' * 40, 99_999, 99)}/{STDERR_FILE}"
+# The longest name a file (a zip's child included) may have for all its outputs to fit.
+MAX_DROPPED_NAME_CHARS = MAX_BLOB_NAME_CHARS - len(_LONGEST_OUTPUT)
+
+
 # --- Children extracted from a zip ---------------------------------------------------------
 # Each CSV entry of a zip goes back to the incoming container as
 # `<zip name>.parts/<first 12 characters of the zip's file key>/<entry>`, with metadata naming

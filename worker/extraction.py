@@ -18,14 +18,18 @@ from urllib.parse import quote
 
 from worker.archive import DISCARD, Archive, EntrySink
 from worker.context import TaskContext, WorkerOutcome
-from worker.contract import ENTRY_METADATA, PARENT_METADATA, SUMMARY_FILE, child_blob_name
+from worker.contract import (
+    ENTRY_METADATA,
+    MAX_DROPPED_NAME_CHARS,
+    PARENT_METADATA,
+    SUMMARY_FILE,
+    child_blob_name,
+)
 from worker.errors import RejectedInput
 from worker.storage import StagedBlob
 from worker.summary import REJECTED, SUCCEEDED, Child, Skipped, encode_json, zip_summary
 
 log = logging.getLogger(__name__)
-
-MAX_BLOB_NAME_CHARS = 1024
 
 
 def metadata_value(text: str) -> str:
@@ -55,9 +59,10 @@ def run_zip(context: TaskContext, path: Path, rejection: RejectedInput | None) -
                 raise RejectedInput("the archive holds no CSV entries")
             for info in archive.plan.csv:
                 blob = child_blob_name(s.input_blob, s.file_key, info.orig_filename)
-                if len(blob) > MAX_BLOB_NAME_CHARS:
+                if len(blob) > MAX_DROPPED_NAME_CHARS:
                     raise RejectedInput(
-                        f"child blob name would pass {MAX_BLOB_NAME_CHARS} characters",
+                        f"child blob name would pass {MAX_DROPPED_NAME_CHARS} characters,"
+                        " the longest a file's results and logs can be named under",
                         f"entry {info.orig_filename!r}",
                     )
             # Only now, with every entry read to its end under the caps, does any child appear.
@@ -103,7 +108,7 @@ def _sink_for(
     (a re-run) or its name is too long to be one (refused once the pass is over)."""
     s = context.settings
     blob = child_blob_name(s.input_blob, s.file_key, info.orig_filename)
-    if len(blob) > MAX_BLOB_NAME_CHARS or context.storage.exists(s.container_incoming, blob):
+    if len(blob) > MAX_DROPPED_NAME_CHARS or context.storage.exists(s.container_incoming, blob):
         return DISCARD
     staged[info.orig_filename] = context.storage.stage(s.container_incoming, blob)
     return staged[info.orig_filename]

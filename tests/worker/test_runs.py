@@ -21,9 +21,11 @@ from tests.worker.node import (
 )
 from worker.contract import (
     ENTRY_METADATA,
+    MAX_DROPPED_NAME_CHARS,
     REJECTS_FILE,
     STARTED_FILE,
     SUMMARY_FILE,
+    child_blob_name,
     child_prefix,
     parts_folder,
     worker_log_path,
@@ -385,15 +387,20 @@ def test_an_input_larger_than_the_cap_is_rejected_before_download(
 def test_an_entry_whose_child_blob_name_would_be_too_long_is_refused(
     worker_stack: WorkerStack,
 ) -> None:
-    name = unique("z" * 700 + ".zip")
-    entry = "/".join(["d" * 100] * 3) + ".csv"
+    # Under storage's 1,024 characters, but too long for the child's own member logs.
+    name = unique("z" * 600 + ".zip")
+    short = child_blob_name(name, "0" * 64, "")
+    entry = "d" * (MAX_DROPPED_NAME_CHARS - len(short) - len(".csv") + 1) + ".csv"
 
     run = worker_stack.process("zip", name, corpus.zip_of([(entry, corpus.good_csv())]))
 
     assert run.code == 3
     assert run.summary()["reason"] == (
-        f"{INCOMING}/{name}: entry {entry!r}: child blob name would pass 1024 characters"
+        f"{INCOMING}/{name}: entry {entry!r}: child blob name would pass"
+        f" {MAX_DROPPED_NAME_CHARS} characters, the longest a file's results and logs can be"
+        " named under"
     )
+    assert len(short + entry) < 1024
 
 
 def test_without_a_credentials_file_a_plain_http_endpoint_is_a_configuration_error(

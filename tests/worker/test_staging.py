@@ -22,6 +22,7 @@ from tests.worker import corpus
 from tests.worker.node import INCOMING, WorkerStack, unique
 from worker.contract import (
     ENTRY_METADATA,
+    MAX_DROPPED_NAME_CHARS,
     PARENT_METADATA,
     ZIP_MAX_TOTAL_BYTES,
     child_blob_name,
@@ -138,7 +139,8 @@ def trigger_sees(stack: WorkerStack, prefix: str) -> list[str]:
             ),
             {},
             "b" * 400 + ".csv",
-            "child blob name would pass 1024 characters",
+            f"child blob name would pass {MAX_DROPPED_NAME_CHARS} characters, the longest a file's"
+            " results and logs can be named under",
         ),
     ],
     ids=["ratio", "crc", "total", "nested", "long-child-name"],
