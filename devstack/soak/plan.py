@@ -54,13 +54,26 @@ class Mix:
                 "non-negative and add up to at most 1"
             )
 
-    def kind_of(self, index: int) -> Kind:
-        """The kind of file number `index`: spread evenly, so every wave has its share."""
-        if _crosses(index, self.csv):
-            return Kind.CSV
-        if _crosses(index, self.unrouted):
-            return Kind.UNROUTED
-        return Kind.LIGHT
+    def kinds(self, files: int) -> list[Kind]:
+        """The kinds of `files` files, each share spread evenly so every wave has its own. An
+        unrouted file due where a CSV falls takes the next light file's place
+        (at the end, the last light file's)."""
+        out: list[Kind] = []
+        owed = 0
+        for index in range(files):
+            owed += _crosses(index, self.unrouted)
+            if _crosses(index, self.csv):
+                out.append(Kind.CSV)
+            elif owed:
+                out.append(Kind.UNROUTED)
+                owed -= 1
+            else:
+                out.append(Kind.LIGHT)
+        for index in range(files - 1, -1, -1):  # due at the very end: the last light files
+            if owed and out[index] is Kind.LIGHT:
+                out[index] = Kind.UNROUTED
+                owed -= 1
+        return out
 
     def as_json(self) -> dict[str, float]:
         return {
@@ -102,11 +115,10 @@ def plan_waves(files: int, wave: int, prefix: str, mix: Mix | None = None) -> li
         raise ValueError(f"files ({files}) and wave size ({wave}) must be at least 1")
     mix = mix or Mix()
     waves: list[list[Planned]] = []
-    for index in range(files):
+    for index, kind in enumerate(mix.kinds(files)):
         number = index // wave
         if number == len(waves):
             waves.append([])
-        kind = mix.kind_of(index)
         name = f"{prefix}w{number:03d}/{kind.value}-{index:06d}.{EXTENSIONS[kind]}"
         waves[number].append(Planned(index, number, name, kind))
     return waves
