@@ -80,7 +80,7 @@ def memory_series(points: Sequence[tuple[str, Sample]]) -> list[dict[str, Any]]:
         {
             "at": label,
             "seconds": sample.at,
-            "rss_mib": {n: round(u.rss_bytes / 2**20, 1) for n, u in sample.servers.items()},
+            "rss_mib": {n: u.rss_mib for n, u in sample.servers.items()},
             "cpu_seconds": {n: round(u.cpu_seconds, 1) for n, u in sample.servers.items()},
         }
         for label, sample in points

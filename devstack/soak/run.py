@@ -84,9 +84,15 @@ def _soak_on(
     for planned in waves:
         wave_started = time.monotonic()
         drops.append(drop_wave(incoming, planned, opts.upload_concurrency, keys, settings))
-        points.append((f"wave {planned[0].wave}", sampler.sample()))
-        states = _state_counts(runs, prefix)
-        progress("wave_dropped", wave=planned[0].wave, files=len(planned), ledger=states)
+        point = sampler.sample()
+        points.append((f"wave {planned[0].wave}", point))
+        progress(
+            "wave_dropped",
+            wave=planned[0].wave,
+            files=len(planned),
+            ledger=_state_counts(runs, prefix),
+            rss_mib={n: u.rss_mib for n, u in point.servers.items()},
+        )
         if planned is not waves[-1]:
             time.sleep(max(0.0, wave_started + opts.interval - time.monotonic()))
     all_planned = [f for planned in waves for f in planned]

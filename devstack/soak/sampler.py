@@ -79,13 +79,9 @@ class Usage:
     cpu_seconds: float
     processes: int
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "rss_mib": round(self.rss_bytes / MiB, 1),
-            "leader_rss_mib": round(self.leader_rss_bytes / MiB, 1),
-            "cpu_seconds": round(self.cpu_seconds, 2),
-            "processes": self.processes,
-        }
+    @property
+    def rss_mib(self) -> float:
+        return round(self.rss_bytes / MiB, 1)
 
 
 def usage(root: int, stats: Mapping[int, ProcStat]) -> Usage | None:
