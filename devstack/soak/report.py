@@ -75,13 +75,23 @@ def wave_figures(
 
 
 def memory_series(points: Sequence[tuple[str, Sample]]) -> list[dict[str, Any]]:
-    """One labelled point per wave (and the end): each server's RSS in MiB and CPU seconds."""
-    return [
-        {
-            "at": label,
-            "seconds": sample.at,
-            "rss_mib": {n: u.rss_mib for n, u in sample.servers.items()},
-            "cpu_seconds": {n: round(u.cpu_seconds, 1) for n, u in sample.servers.items()},
-        }
-        for label, sample in points
-    ]
+    """One labelled point per wave (and the end): each server's RSS in MiB, its CPU seconds
+    so far and since the point before (does a wave cost more as the stack fills?)."""
+    series: list[dict[str, Any]] = []
+    before: Sample | None = None
+    for label, sample in points:
+        series.append(
+            {
+                "at": label,
+                "seconds": sample.at,
+                "rss_mib": {n: u.rss_mib for n, u in sample.servers.items()},
+                "cpu_seconds": {n: round(u.cpu_seconds, 1) for n, u in sample.servers.items()},
+                "cpu_seconds_since_previous": {
+                    n: round(u.cpu_seconds - before.servers[n].cpu_seconds, 1)
+                    for n, u in sample.servers.items()
+                    if before is not None and n in before.servers
+                },
+            }
+        )
+        before = sample
+    return series

@@ -17,8 +17,8 @@ import pytest
 from batch_core.keys import task_id
 from devstack.soak.checks import Verdict, expected_record_ids, judge, output_blob, task_attempt
 from devstack.soak.plan import CSV_ROWS, Kind, Mix, Planned, plan_waves
-from devstack.soak.report import TaskTimes, WaveDrop, wave_figures
-from devstack.soak.sampler import MiB, Sampler, all_stats, read_stat, usage
+from devstack.soak.report import TaskTimes, WaveDrop, memory_series, wave_figures
+from devstack.soak.sampler import MiB, Sample, Sampler, Usage, all_stats, read_stat, usage
 
 ALLOCATED_MIB = 64
 CHILD = (
@@ -235,3 +235,15 @@ def test_trigger_latency_is_per_wave_and_overall() -> None:
     assert per_wave[0]["seconds_until_tasks_ended"] == 8.0
     assert per_wave[1]["trigger_latency_seconds"]["count"] == 0
     assert overall["p50"] == 3.0
+
+
+def test_the_memory_series_has_a_point_per_wave_with_the_cpu_spent_since_the_last() -> None:
+    def at(seconds: float, rss_mib: int, cpu: float) -> Sample:
+        return Sample(seconds, {"batch": Usage(rss_mib * MiB, rss_mib * MiB, cpu, 1)})
+
+    series = memory_series([("start", at(0, 40, 1.0)), ("wave 0", at(5, 60, 3.5))])
+
+    assert [p["at"] for p in series] == ["start", "wave 0"]
+    assert series[1]["rss_mib"] == {"batch": 60.0}
+    assert series[0]["cpu_seconds_since_previous"] == {}
+    assert series[1]["cpu_seconds_since_previous"] == {"batch": 2.5}
