@@ -70,13 +70,28 @@ def _soak_on(
 ) -> tuple[dict[str, Any], dict[str, Any], bool]:
     settings = Settings.from_env(stack.values)
     params = parameters(opts, settings, stack.values)
+    sampler = Sampler(
+        lambda: {p.name: p.pid for p in stack.processes() if p.running()}, opts.sample_seconds
+    ).start()
+    try:
+        return _drop_and_judge(stack, opts, waves, prefix, sampler, params)
+    finally:
+        sampler.stop()
+
+
+def _drop_and_judge(
+    stack: Stack,
+    opts: Options,
+    waves: list[list[Planned]],
+    prefix: str,
+    sampler: Sampler,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    settings = Settings.from_env(stack.values)
     blobs = blob_service(settings)
     incoming = blobs.get_container_client(settings.container_incoming)
     database = cosmos_client(settings).get_database_client(settings.cosmos_database)
     runs = database.get_container_client(RUNS)
-    sampler = Sampler(
-        lambda: {p.name: p.pid for p in stack.processes() if p.running()}, opts.sample_seconds
-    ).start()
     points: list[tuple[str, Sample]] = [("start", sampler.sample())]
     keys: dict[str, str] = {}
     drops: list[WaveDrop] = []
@@ -100,7 +115,6 @@ def _soak_on(
     docs = wait_terminal(runs, prefix, len(all_planned), deadline, opts.poll_seconds)
     seen_terminal = time.time() - t0
     points.append(("end", sampler.sample()))
-    sampler.stop()
 
     full_docs = ledger_docs(runs, prefix)
     watch = BatchWatch(stack)
