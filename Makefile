@@ -3,6 +3,7 @@
 #   make test   the test suite (starts and stops its own servers)
 #   make up / make down / make status   the local stack in the background
 #   make lint   ruff and mypy;  make bench   the benchmarks (JSON)
+#   make soak FILES=10000   files in waves onto a local stack (about an hour; not in CI)
 #   make azcli-test   the Azure CLI against the local Batch service (own venv, opt-in)
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps demo test up down status lint format bench clean azcli azcli-test
+.PHONY: deps demo test up down status lint format bench soak clean azcli azcli-test
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -67,6 +68,11 @@ azcli-test: deps azcli
 
 bench: deps
 	$(BIN)/python -m bench
+
+# Its own stack on free ports; the JSON goes to stdout and bench/results/soak-*.json.
+FILES ?= 1000
+soak: deps
+	$(BIN)/python -m devstack.soak --files $(FILES) $(SOAK_ARGS)
 
 clean: down
 	rm -rf .devstack demo-data local.settings.json
