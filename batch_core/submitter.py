@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from azure.batch import models
 
+from batch_core import phases
 from batch_core.batch_service import MAX_TASKS_PER_REQUEST
 from batch_core.errors import DropbatchError, TransientError
 from batch_core.ports import BatchPort
@@ -29,6 +30,8 @@ class _Group:
     outcomes: dict[str, bool | DropbatchError] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
     sealed: bool = False
+    sent_at: float = 0.0  # monotonic, when its request went out
+    call_seconds: float = 0.0  # how long the request took
 
 
 class GroupSubmitter:
@@ -46,7 +49,9 @@ class GroupSubmitter:
         """Add `task` to job `job_id`: True if created, False if it existed; raises the
         DropbatchError of its request (or of the task itself)."""
         if self._window <= 0:
-            return self._batch.add_task(job_id, task, pool_id)
+            with phases.timed("batch_call"):
+                return self._batch.add_task(job_id, task, pool_id)
+        joined = time.monotonic()
         with self._lock:
             group = self._open.get(job_id)
             leader = group is None
@@ -59,6 +64,9 @@ class GroupSubmitter:
             self._lead(group)
         if not group.done.wait(ANSWER_TIMEOUT_SECONDS):
             raise TransientError(f"add task {task.id}: no answer from its group in time")
+        phases.note("submit_wait", max(group.sent_at - joined, 0.0))
+        phases.note("batch_call", group.call_seconds)
+        phases.note("group_count", len(group.tasks))
         outcome = group.outcomes[str(task.id)]
         if isinstance(outcome, DropbatchError):
             raise outcome
@@ -70,6 +78,7 @@ class GroupSubmitter:
             time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
         with self._lock:
             self._seal(group)
+        group.sent_at = time.monotonic()
         try:
             group.outcomes = self._batch.add_tasks(group.job_id, group.tasks, group.pool_id)
         except DropbatchError as e:
@@ -78,6 +87,7 @@ class GroupSubmitter:
             error = TransientError(f"add {len(group.tasks)} tasks: {type(e).__name__}: {e}")
             group.outcomes = {str(t.id): error for t in group.tasks}
         finally:
+            group.call_seconds = time.monotonic() - group.sent_at
             group.done.set()
 
     def _seal(self, group: _Group) -> None:

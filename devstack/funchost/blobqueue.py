@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -206,6 +207,7 @@ class BlobTriggerProcessor:
                 self._slots.notify_all()
 
     def _handle(self, message: QueueMessage) -> None:
+        taken = time.monotonic()
         lease = _Lease(message)
         text = self._queue.codec.decode(str(message.content))
         try:
@@ -242,7 +244,8 @@ class BlobTriggerProcessor:
             )
             self._delete(lease)
             return
-        self._invoke(function, message, lease, text, account, blob, properties, etag)
+        check_ms = round((time.monotonic() - taken) * 1000, 1)
+        self._invoke(function, message, lease, text, account, blob, properties, etag, check_ms)
 
     def _invoke(
         self,
@@ -254,6 +257,7 @@ class BlobTriggerProcessor:
         blob: Any,
         properties: Any,
         etag: str,
+        check_ms: float,
     ) -> None:
         stream = LazyBlobStream(
             blob,
@@ -276,6 +280,8 @@ class BlobTriggerProcessor:
                 "etag": etag,
                 "dequeue_count": message.dequeue_count,
                 "message_id": message.id,
+                # Reading the message and the blob's properties before the invocation.
+                "check_ms": check_ms,
             },
             heartbeat=lambda: self._renew(lease),
             after=lambda: {"content_downloads": stream.downloads},
