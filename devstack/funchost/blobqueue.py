@@ -117,13 +117,22 @@ class BlobWorkQueue:
         self.account = account
         self.client = account.queue(self.name)
         self.codec = codec
+        # Set when this host sends work, so its processor looks at once instead of at its
+        # next poll (the real host's queue watcher does the same for its own messages).
+        self._sent = threading.Event()
 
     def ensure(self) -> None:
         self.account.ensure_queue(self.name)
 
     def send(self, message: BlobTriggerMessage) -> str:
         sent = self.client.send_message(self.codec.encode(message.to_json()))
+        self._sent.set()
         return str(sent.id)
+
+    def wait_sent(self, timeout: float) -> None:
+        """Wait until this host sends work or `timeout` passes."""
+        self._sent.wait(timeout)
+        self._sent.clear()
 
 
 class _Lease:
@@ -189,8 +198,8 @@ class BlobTriggerProcessor:
                     daemon=True,
                     name=f"blob-message-{message.id}",
                 ).start()
-            if not messages:
-                stop.wait(self._poll_seconds)
+            if not messages and not stop.is_set():
+                self._queue.wait_sent(self._poll_seconds)
 
     def wait_idle(self, timeout: float | None) -> bool:
         with self._slots:
