@@ -7,6 +7,7 @@ one batch_core function and returns; the pipeline is built once, on first use.""
 import datetime as dt
 import functools
 import logging
+import threading
 from pathlib import Path
 
 import azure.functions as func
@@ -29,9 +30,19 @@ ROUTES = routes_for(SETTINGS, Path(__file__).resolve().parent)
 SWEEP = reconcile.SweepGate(every=dt.timedelta(seconds=SETTINGS.sweep_seconds))
 
 
+_BUILDING = threading.Lock()
+
+
 @functools.cache
-def pipeline() -> Pipeline:
+def _built() -> Pipeline:
     return Pipeline.build(SETTINGS, ROUTES)
+
+
+def pipeline() -> Pipeline:
+    """The one pipeline of this process: the first files of a burst arrive together, and
+    each would build its own (its own Batch client, job and pool checks) without the lock."""
+    with _BUILDING:
+        return _built()
 
 
 @app.blob_trigger(
