@@ -7,12 +7,13 @@ one batch_core function and returns; the pipeline is built once, on first use.""
 import datetime as dt
 import functools
 import logging
+import threading
 from pathlib import Path
 
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
-from batch_core import intake, reconcile, telemetry
+from batch_core import intake, phases, reconcile, telemetry
 from batch_core.bindings import blob_ref
 from batch_core.clock import utcnow
 from batch_core.pipeline import Pipeline, routes_for
@@ -29,9 +30,19 @@ ROUTES = routes_for(SETTINGS, Path(__file__).resolve().parent)
 SWEEP = reconcile.SweepGate(every=dt.timedelta(seconds=SETTINGS.sweep_seconds))
 
 
+_BUILDING = threading.Lock()
+
+
 @functools.cache
-def pipeline() -> Pipeline:
+def _built() -> Pipeline:
     return Pipeline.build(SETTINGS, ROUTES)
+
+
+def pipeline() -> Pipeline:
+    """The one pipeline of this process: the first files of a burst arrive together, and
+    each would build its own (its own Batch client, job and pool checks) without the lock."""
+    with _BUILDING:
+        return _built()
 
 
 @app.blob_trigger(
@@ -43,8 +54,10 @@ def pipeline() -> Pipeline:
 def on_blob(client: blob.BlobClient) -> None:
     """A file landed in `incoming`: record it and submit its task. The binding is an SDK
     client, so the host never downloads the file; only its properties are read."""
-    with telemetry.span("function.on_blob", blob=f"{client.container_name}/{client.blob_name}"):
-        ref = blob_ref(client)
+    blob_path = f"{client.container_name}/{client.blob_name}"
+    with phases.invocation("on_blob"), telemetry.span("function.on_blob", blob=blob_path):
+        with phases.timed("properties"):
+            ref = blob_ref(client)
         if ref is not None:
             intake.receive(pipeline(), ref, utcnow())
 

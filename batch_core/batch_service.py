@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ class BatchService(FanoutCalls, PoolService):
     def __init__(self, client: BatchClient, settings: Settings) -> None:
         super().__init__(client, settings)
         self._known_jobs: set[str] = set()
+        self._jobs_lock = threading.Lock()  # the first tasks of a day create its job once
 
     def ensure_job(self, job_id: str, pool_id: str | None = None) -> None:
         """Create the job on `pool_id` (the default pool when None) unless it exists."""
@@ -90,13 +92,19 @@ class BatchService(FanoutCalls, PoolService):
                 raise translate(e, f"create job {job_id}") from e
         self._known_jobs.add(job_id)
 
+    def _ensure_known_job(self, job_id: str, pool_id: str | None) -> None:
+        if job_id in self._known_jobs:  # its pool was ensured by the caller
+            return
+        with self._jobs_lock:
+            if job_id not in self._known_jobs:
+                self.ensure_job(job_id, pool_id)
+
     def add_task(
         self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None
     ) -> bool:
         """Add a task (its job on `pool_id`, default the settings' pool, made when missing);
         True if created, False if it existed already (a duplicate event)."""
-        if job_id not in self._known_jobs:  # its pool was ensured by the caller
-            self.ensure_job(job_id, pool_id)
+        self._ensure_known_job(job_id, pool_id)
         try:
             self._c.create_task(job_id, task)
             return True
@@ -119,8 +127,7 @@ class BatchService(FanoutCalls, PoolService):
         is raised (no task of it is assumed created)."""
         if len(tasks) > MAX_TASKS_PER_REQUEST:
             raise ValueError(f"at most {MAX_TASKS_PER_REQUEST} tasks per request")
-        if job_id not in self._known_jobs:  # its pool was ensured by the caller
-            self.ensure_job(job_id, pool_id)
+        self._ensure_known_job(job_id, pool_id)
         try:
             result = self._c.create_task_collection(
                 job_id, models.BatchTaskGroup(task_values=list(tasks))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from batch_core import fanoutflow, telemetry
+from batch_core import fanoutflow, phases, telemetry
 from batch_core.alerts import pool_alert
 from batch_core.blobnames import name_problem, shown_name
 from batch_core.blobstore import BlobRef
@@ -59,7 +59,8 @@ def _receive(p: Pipeline, blob: BlobRef, now: dt.datetime) -> Run | None:
         fanout={"phase": "waiting"} if route is not None and route.is_fanout else None,
     )
     fresh = _decided(p, received, route, now)
-    run, created = p.ledger.create(fresh)
+    with phases.timed("ledger"):
+        run, created = p.ledger.create(fresh)
     if created:
         telemetry.count("files_received", route=run.route)
         if run.state is not RunState.RECEIVED:  # written already moved on: one transition
@@ -159,14 +160,17 @@ def create_task(p: Pipeline, run: Run, now: dt.datetime) -> Run:
     `vanished`. Returns the run as it now stands."""
     if not run.job_id or not run.task_id:
         raise ValueError(f"run {run.key} has no planned task: plan() it first")
-    pool = pool_for(p, route_of(p, run))
-    for problem in p.batch.ensure_pools([pool]):
+    with phases.timed("plan"):
+        pool = pool_for(p, route_of(p, run))
+        problems = p.batch.ensure_pools([pool])
+    for problem in problems:
         log.warning("%s", problem.message)
         p.alerts.raise_alert(pool_alert(problem, now))
         if problem.property_name == "exists":
             raise PermanentError(problem.message)  # the reconciler tries again each tick
     try:
-        task = task_for(p, run, run.attempt)
+        with phases.timed("plan"):
+            task = task_for(p, run, run.attempt)
     except UnsafeValueError as e:
         return advance_or_reread(p, run, RunState.REJECTED, f"{run.name}: {e}", now)
     except VanishedError as e:

@@ -5,6 +5,7 @@ recreated); a missing external pool is reported, never created."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class PoolKeeper:
         self._upload_wheel = upload_wheel
         self._clock = clock
         self._done: dict[str, tuple[float | None, list[PoolProblem]]] = {}
+        self._lock = threading.Lock()
 
     def ensure(self, plans: Iterable[PoolPlan]) -> list[PoolProblem]:
         """Create the missing data pools and return every problem found (pools that differ
@@ -80,11 +82,19 @@ class PoolKeeper:
         problems: list[PoolProblem] = []
         for plan in plans:
             cached = self._done.get(plan.pool_id)
-            if cached is None or (cached[0] is not None and self._clock() >= cached[0]):
-                cached = self._check(plan)
-                self._done[plan.pool_id] = cached
+            if self._stale(cached):
+                # The first files of a burst come at once: one of them checks, the rest wait.
+                with self._lock:
+                    cached = self._done.get(plan.pool_id)
+                    if self._stale(cached):
+                        cached = self._check(plan)
+                        self._done[plan.pool_id] = cached
+            assert cached is not None
             problems.extend(cached[1])
         return problems
+
+    def _stale(self, cached: tuple[float | None, list[PoolProblem]] | None) -> bool:
+        return cached is None or (cached[0] is not None and self._clock() >= cached[0])
 
     def forget(self, pool_id: str) -> None:
         """The pool is being deleted: check it again (create it) when a file next needs it."""

@@ -3,22 +3,32 @@ window go to Batch together, up to 100 per add-task-collection request, instead 
 request each. The first caller of a window waits it out and sends the group; each caller
 gets its own task's outcome (TaskExists counts as success). When the whole request fails,
 every caller of the group gets that error: its run stays planned and the reconciler creates
-the missing task later — a task is never dropped silently. A window of 0 sends at once."""
+the missing task later — a task is never dropped silently. A window of 0 sends at once.
+
+Under a burst the window widens: when at least `BURST_TASKS` tasks came in the last second, a
+group waits up to `BURST_FACTOR` windows (or until it holds 100), so a host that hands over
+files a few at a time still fills its requests. A file landing alone waits one window only.
+Groups are sent by their first caller, each on its own thread: several are in flight at once."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from azure.batch import models
 
+from batch_core import phases
 from batch_core.batch_service import MAX_TASKS_PER_REQUEST
 from batch_core.errors import DropbatchError, TransientError
 from batch_core.ports import BatchPort
 
 # How long a caller waits at most for its group's answer beyond the window.
 ANSWER_TIMEOUT_SECONDS = 120.0
+# This many tasks within the last second make a burst; a burst's groups wait this many windows.
+BURST_TASKS = 8
+BURST_FACTOR = 10
 
 
 @dataclass
@@ -28,7 +38,11 @@ class _Group:
     tasks: list[models.BatchTaskCreateOptions] = field(default_factory=list)
     outcomes: dict[str, bool | DropbatchError] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
+    full: threading.Event = field(default_factory=threading.Event)  # sealed before its time
     sealed: bool = False
+    window: float = 0.0
+    sent_at: float = 0.0  # monotonic, when its request went out
+    call_seconds: float = 0.0  # how long the request took
 
 
 class GroupSubmitter:
@@ -39,6 +53,7 @@ class GroupSubmitter:
         self._window = window_seconds
         self._lock = threading.Lock()
         self._open: dict[str, _Group] = {}
+        self._recent: deque[float] = deque()  # when the tasks of the last second came
 
     def add(
         self, job_id: str, task: models.BatchTaskCreateOptions, pool_id: str | None = None
@@ -46,12 +61,15 @@ class GroupSubmitter:
         """Add `task` to job `job_id`: True if created, False if it existed; raises the
         DropbatchError of its request (or of the task itself)."""
         if self._window <= 0:
-            return self._batch.add_task(job_id, task, pool_id)
+            with phases.timed("batch_call"):
+                return self._batch.add_task(job_id, task, pool_id)
+        joined = time.monotonic()
         with self._lock:
+            window = self._window_now(joined)
             group = self._open.get(job_id)
             leader = group is None
             if group is None:
-                group = self._open[job_id] = _Group(job_id, pool_id)
+                group = self._open[job_id] = _Group(job_id, pool_id, window=window)
             group.tasks.append(task)
             if len(group.tasks) >= MAX_TASKS_PER_REQUEST:
                 self._seal(group)
@@ -59,17 +77,28 @@ class GroupSubmitter:
             self._lead(group)
         if not group.done.wait(ANSWER_TIMEOUT_SECONDS):
             raise TransientError(f"add task {task.id}: no answer from its group in time")
+        phases.note("submit_wait", max(group.sent_at - joined, 0.0))
+        phases.note("batch_call", group.call_seconds)
+        phases.note("group_count", len(group.tasks))
         outcome = group.outcomes[str(task.id)]
         if isinstance(outcome, DropbatchError):
             raise outcome
         return outcome
 
+    def _window_now(self, now: float) -> float:
+        """Count a task coming `now`; the window of a group opening now (lock held): wider
+        in a burst."""
+        recent = self._recent
+        while recent and recent[0] < now - 1.0:
+            recent.popleft()
+        recent.append(now)
+        return self._window * (BURST_FACTOR if len(recent) > BURST_TASKS else 1)
+
     def _lead(self, group: _Group) -> None:
-        deadline = time.monotonic() + self._window
-        while not group.sealed and time.monotonic() < deadline:
-            time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
+        group.full.wait(group.window)
         with self._lock:
             self._seal(group)
+        group.sent_at = time.monotonic()
         try:
             group.outcomes = self._batch.add_tasks(group.job_id, group.tasks, group.pool_id)
         except DropbatchError as e:
@@ -78,10 +107,12 @@ class GroupSubmitter:
             error = TransientError(f"add {len(group.tasks)} tasks: {type(e).__name__}: {e}")
             group.outcomes = {str(t.id): error for t in group.tasks}
         finally:
+            group.call_seconds = time.monotonic() - group.sent_at
             group.done.set()
 
     def _seal(self, group: _Group) -> None:
         """No more tasks join `group` (lock held): a new one opens for the job."""
         group.sealed = True
+        group.full.set()
         if self._open.get(group.job_id) is group:
             del self._open[group.job_id]

@@ -13,7 +13,6 @@ Measures, from the moment the uploads start:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import uuid
 from collections import Counter
@@ -40,6 +39,8 @@ from bench.harness import (
     rounded,
     run_main,
 )
+from bench.submitprofile import cpu_seconds, cpu_used, profile, read_lines, worker_phases
+from devstack.stack import Stack
 
 NAME = "submit"
 TERMINAL = {"succeeded", "rejected", "failed", "vanished"}
@@ -62,6 +63,37 @@ def upload_all(
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload") as pool:
         return list(pool.map(one, files))
+
+
+def upload_spaced(
+    incoming: ContainerClient, files: list[tuple[str, bytes]], spacing: float
+) -> list[Dropped]:
+    """One file at a time, `spacing` seconds apart: each trigger finds its file alone."""
+    dropped: list[Dropped] = []
+    for i, (name, data) in enumerate(files):
+        if i:
+            time.sleep(spacing)
+        props = incoming.get_blob_client(name).upload_blob(data, overwrite=True)
+        dropped.append(Dropped(name, normalize_etag(str(props["etag"])), time.time()))
+    return dropped
+
+
+def host_profile(
+    stack: Stack, container: str, dropped: list[Dropped], deadline: float
+) -> dict[str, Any]:
+    """The per-phase profile of the files' invocations from the host's log, once every
+    invocation has logged its end (its task exists before it does)."""
+    log = stack.functions.log_path if stack.functions is not None else None
+    if log is None:
+        return {}
+    uploaded = {f"{container}/{d.name}": d.uploaded_at for d in dropped}
+    wait_until = min(deadline, time.monotonic() + 15)
+    while True:
+        found = profile(read_lines(log), uploaded)
+        ended = found["seconds"].get("invocation", {}).get("n", 0)
+        if ended >= len(dropped) or time.monotonic() >= wait_until:
+            return found
+        time.sleep(0.5)
 
 
 def run_states(runs: ContainerProxy, prefix: str) -> list[dict[str, Any]]:
@@ -116,45 +148,11 @@ def wait_terminal(
     return docs
 
 
-def worker_phases(logs: ContainerClient, prefix: str) -> dict[str, Any]:
-    """Phase timings from every task's worker log: p50/p95 over all files, and the median
-    of the first and the last tenth of the files by start time (does a phase grow as the
-    containers fill?)."""
-    names = [
-        b.name
-        for b in logs.list_blobs(name_starts_with=prefix)
-        if b.name.endswith("worker-log.json")
-    ]
-
-    def read(name: str) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads(logs.get_blob_client(name).download_blob().readall())
-        return doc
-
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="logs") as pool:
-        docs = sorted(pool.map(read, names), key=lambda d: str(d.get("started_at")))
-    tenth = max(len(docs) // 10, 1)
-    out: dict[str, Any] = {"task_logs": len(docs)}
-    phase_names = sorted({k for d in docs for k in (d.get("timings_seconds") or {})})
-    for phase in phase_names:
-        values = [
-            float(d["timings_seconds"][phase])
-            for d in docs
-            if phase in (d.get("timings_seconds") or {})
-        ]
-        first = values[:tenth]
-        last = values[-tenth:]
-        out[phase] = {
-            "p50": rounded(percentile(values, 50)),
-            "p95": rounded(percentile(values, 95)),
-            "first_tenth_p50": rounded(percentile(first, 50)),
-            "last_tenth_p50": rounded(percentile(last, 50)),
-        }
-    return out
-
-
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
-    params = {"files": args.files, "rows_per_file": args.rows}
+    params: dict[str, Any] = {"files": args.files, "rows_per_file": args.rows}
+    if args.one_at_a_time:
+        params |= {"one_at_a_time": True, "spacing_seconds": args.spacing}
     overrides = {"DROPBATCH_RECONCILE_SCHEDULE": args.reconcile_schedule}
     if args.nodes is not None:
         # A fixed pool of that many nodes; with 0 no task runs, so the figure is the trigger
@@ -190,9 +188,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         progress("files_generated", files=len(files), bytes=sum(len(d) for _, d in files))
 
         stats.reset()
+        cpu_before = cpu_seconds(stack)
         t0 = time.time()
         deadline = time.monotonic() + args.timeout
-        dropped = upload_all(incoming, files, args.upload_concurrency)
+        if args.one_at_a_time:
+            dropped = upload_spaced(incoming, files, args.spacing)
+        else:
+            dropped = upload_all(incoming, files, args.upload_concurrency)
         upload_seconds = time.time() - t0
         progress("uploaded", files=len(dropped), seconds=round(upload_seconds, 2))
 
@@ -206,6 +208,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         seen_submitted = time.time() - t0
         at_submitted = stats.snapshot()
         own_at_submitted = dict(watch.own)
+        cpu = cpu_used(cpu_before, cpu_seconds(stack))
+        host = host_profile(stack, settings.container_incoming, dropped, deadline)
 
         # With no node no run can end: only the submission is measured.
         docs = (
@@ -232,6 +236,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         statuses=at_end.get("statuses", {}),
     )
     measurements["worker_phase_seconds"] = phases
+    measurements["profile"] = host | {"cpu_seconds_until_all_submitted": cpu}
     return result(NAME, params, measurements, started)
 
 
@@ -305,6 +310,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--files", type=int, default=1000, help="CSV files dropped at once")
     parser.add_argument("--rows", type=int, default=20, help="data rows per file")
     parser.add_argument("--upload-concurrency", type=int, default=16)
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="upload the files one by one, --spacing seconds apart, instead of all at once",
+    )
+    parser.add_argument(
+        "--spacing", type=float, default=2.0, help="seconds between uploads (--one-at-a-time)"
+    )
     parser.add_argument(
         "--reconcile-schedule",
         default="*/15 * * * * *",

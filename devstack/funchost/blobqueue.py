@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,13 +117,22 @@ class BlobWorkQueue:
         self.account = account
         self.client = account.queue(self.name)
         self.codec = codec
+        # Set when this host sends work, so its processor looks at once instead of at its
+        # next poll (the real host's queue watcher does the same for its own messages).
+        self._sent = threading.Event()
 
     def ensure(self) -> None:
         self.account.ensure_queue(self.name)
 
     def send(self, message: BlobTriggerMessage) -> str:
         sent = self.client.send_message(self.codec.encode(message.to_json()))
+        self._sent.set()
         return str(sent.id)
+
+    def wait_sent(self, timeout: float) -> None:
+        """Wait until this host sends work or `timeout` passes."""
+        self._sent.wait(timeout)
+        self._sent.clear()
 
 
 class _Lease:
@@ -188,8 +198,8 @@ class BlobTriggerProcessor:
                     daemon=True,
                     name=f"blob-message-{message.id}",
                 ).start()
-            if not messages:
-                stop.wait(self._poll_seconds)
+            if not messages and not stop.is_set():
+                self._queue.wait_sent(self._poll_seconds)
 
     def wait_idle(self, timeout: float | None) -> bool:
         with self._slots:
@@ -206,6 +216,7 @@ class BlobTriggerProcessor:
                 self._slots.notify_all()
 
     def _handle(self, message: QueueMessage) -> None:
+        taken = time.monotonic()
         lease = _Lease(message)
         text = self._queue.codec.decode(str(message.content))
         try:
@@ -242,7 +253,8 @@ class BlobTriggerProcessor:
             )
             self._delete(lease)
             return
-        self._invoke(function, message, lease, text, account, blob, properties, etag)
+        check_ms = round((time.monotonic() - taken) * 1000, 1)
+        self._invoke(function, message, lease, text, account, blob, properties, etag, check_ms)
 
     def _invoke(
         self,
@@ -254,6 +266,7 @@ class BlobTriggerProcessor:
         blob: Any,
         properties: Any,
         etag: str,
+        check_ms: float,
     ) -> None:
         stream = LazyBlobStream(
             blob,
@@ -276,6 +289,8 @@ class BlobTriggerProcessor:
                 "etag": etag,
                 "dequeue_count": message.dequeue_count,
                 "message_id": message.id,
+                # Reading the message and the blob's properties before the invocation.
+                "check_ms": check_ms,
             },
             heartbeat=lambda: self._renew(lease),
             after=lambda: {"content_downloads": stream.downloads},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,8 +78,11 @@ class BlobScanner:
         pages = container.list_blobs(
             name_starts_with=function.path.prefix or None, results_per_page=self._page_size
         ).by_page()
+        scan_started = time.monotonic()
+        claim_seconds = 0.0
         try:
             for page in pages:
+                listed_at = time.time()
                 candidates: list[tuple[str, str, str]] = []
                 for item in page:
                     if function.path.match(item.name) is None:
@@ -89,7 +93,9 @@ class BlobScanner:
                     else:
                         blob_type = str(getattr(item.blob_type, "value", item.blob_type))
                         candidates.append((item.name, etag, blob_type))
-                outcomes = self._claim_all(function, candidates)
+                claim_started = time.monotonic()
+                outcomes = self._claim_all(function, candidates, listed_at)
+                claim_seconds += time.monotonic() - claim_started
                 for (name, etag, _), outcome in zip(candidates, outcomes, strict=True):
                     if outcome is not ReceiptOutcome.BUSY:
                         current[name] = etag
@@ -105,24 +111,43 @@ class BlobScanner:
             return 0
         self._missing_containers.discard(function.path.container)
         self._known[function.function_id] = current
+        if enqueued:
+            total = time.monotonic() - scan_started
+            log.info(
+                "scan of %s for %s: %d new blobs enqueued",
+                function.path.container,
+                function.name,
+                enqueued,
+                extra={
+                    "fields": {
+                        "event": "blob_scan",
+                        "function": function.name,
+                        "enqueued": enqueued,
+                        "listed": len(current),
+                        "list_ms": round((total - claim_seconds) * 1000, 1),
+                        "claim_ms": round(claim_seconds * 1000, 1),
+                    }
+                },
+            )
         return enqueued
 
     def _claim_all(
-        self, function: BlobFunction, candidates: list[tuple[str, str, str]]
+        self, function: BlobFunction, candidates: list[tuple[str, str, str]], listed_at: float
     ) -> list[ReceiptOutcome]:
         # A claim is several storage round trips; many new blobs (an unpacked archive, a
         # first start on a full container) are claimed side by side.
         if len(candidates) <= 1:
-            return [self._claim_safely(function, *c) for c in candidates]
+            return [self._claim_safely(function, c, listed_at) for c in candidates]
         workers = min(self._claim_workers, len(candidates))
         with ThreadPoolExecutor(workers, thread_name_prefix="blob-claim") as pool:
-            return list(pool.map(lambda c: self._claim_safely(function, *c), candidates))
+            return list(pool.map(lambda c: self._claim_safely(function, c, listed_at), candidates))
 
     def _claim_safely(
-        self, function: BlobFunction, name: str, etag: str, blob_type: str
+        self, function: BlobFunction, candidate: tuple[str, str, str], listed_at: float
     ) -> ReceiptOutcome:
+        name, etag, blob_type = candidate
         try:
-            return self._claim(function, name, etag, blob_type)
+            return self._claim(function, name, etag, blob_type, listed_at)
         except AzureError as e:
             log.warning(
                 "claiming blob %s/%s failed; retried on the next scan: %s",
@@ -133,8 +158,9 @@ class BlobScanner:
             return ReceiptOutcome.BUSY
 
     def _claim(
-        self, function: BlobFunction, name: str, etag: str, blob_type: str
+        self, function: BlobFunction, name: str, etag: str, blob_type: str, listed_at: float
     ) -> ReceiptOutcome:
+        started = time.monotonic()
         message = BlobTriggerMessage(
             function_id=function.function_id,
             blob_type=blob_type or "BlockBlob",
@@ -165,6 +191,10 @@ class BlobScanner:
                         "blob": f"{function.path.container}/{name}",
                         "etag": etag,
                         "message_id": sent[0],
+                        # When its listing page arrived (epoch seconds), and how long the
+                        # receipt and the message took: where a file waits before its queue.
+                        "listed_at": round(listed_at, 3),
+                        "claim_ms": round((time.monotonic() - started) * 1000, 1),
                     }
                 },
             )

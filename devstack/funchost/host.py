@@ -28,7 +28,7 @@ from devstack.funchost.errors import StartupError
 from devstack.funchost.hostconfig import HostConfig
 from devstack.funchost.httpkeys import FunctionKeys
 from devstack.funchost.httpserver import HttpListener
-from devstack.funchost.invoker import Invoker
+from devstack.funchost.invoker import THREAD_COUNT_SETTING, Invoker, thread_count
 from devstack.funchost.listenerlock import ListenerLock
 from devstack.funchost.receipts import ReceiptStore
 from devstack.funchost.schedulemonitor import ScheduleMonitor
@@ -95,7 +95,8 @@ class FunctionsHost:
         os.chdir(app_dir)
         app = import_app(app_dir, settings)
         catalog = build_catalog(app, settings, utc_now(), config.functions)
-        self._invoker = Invoker(config.function_timeout, str(app_dir))
+        threads = thread_count(os.environ.get(THREAD_COUNT_SETTING))
+        self._invoker = Invoker(config.function_timeout, str(app_dir), threads)
         if catalog.blob_functions or catalog.timer_functions:
             try:
                 self._start_listeners(catalog, config, settings)
@@ -115,6 +116,7 @@ class FunctionsHost:
                     "function_timeout": str(config.function_timeout),
                     "max_dequeue_count": config.max_dequeue_count,
                     "max_degree_of_parallelism": config.max_degree_of_parallelism,
+                    "worker_threads": threads,
                     "http": self.http.url if self.http else None,
                 }
             },

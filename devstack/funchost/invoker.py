@@ -1,9 +1,12 @@
 """Runs one function invocation, bounded by ``functionTimeout``, and logs one line for it.
 
-Each invocation runs on its own thread so the caller can wait with a deadline and keep
-its queue message alive meanwhile. Python cannot stop a thread: when the timeout
-passes, the invocation is reported ``timed_out`` (its trigger retries as after a
-failure) and the thread is left to finish in the background.
+A synchronous function runs on the worker's thread pool, as the Python worker runs it:
+``PYTHON_THREADPOOL_THREAD_COUNT`` threads (1-32; unset, Python's default of
+``min(32, cores + 4)``), so at most that many run at once whatever the triggers allow; an
+``async`` one runs on a thread of its own. The caller waits with a deadline and keeps its
+queue message alive meanwhile. Python cannot stop a thread: when the timeout passes, the
+invocation is reported ``timed_out`` (its trigger retries as after a failure) and the thread
+is left to finish in the background.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import datetime as dt
 import enum
 import inspect
 import logging
+import os
+import queue
 import threading
 import time
 import uuid
@@ -23,11 +28,30 @@ from typing import Any
 
 from azure.functions import Context
 
+from devstack.funchost.errors import ConfigError
 from devstack.funchost.logs import scope
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 20.0
+THREAD_COUNT_SETTING = "PYTHON_THREADPOOL_THREAD_COUNT"
+MAX_THREAD_COUNT = 32  # the Python worker's limit
+
+
+def thread_count(value: str | None) -> int:
+    """The worker's thread pool size from its setting (unset: Python's default)."""
+    if value is None or not value.strip():
+        return min(MAX_THREAD_COUNT, (os.cpu_count() or 1) + 4)
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_THREAD_COUNT:
+        raise ConfigError(
+            f"{THREAD_COUNT_SETTING} must be a whole number from 1 to {MAX_THREAD_COUNT}, "
+            f"got {value!r}"
+        )
+    return count
 
 
 class Outcome(enum.StrEnum):
@@ -89,11 +113,12 @@ class InvocationContext(Context):
 class Invoker:
     """Invokes functions with the host's timeout and counts what is still running."""
 
-    def __init__(self, timeout: dt.timedelta | None, app_dir: str) -> None:
+    def __init__(self, timeout: dt.timedelta | None, app_dir: str, threads: int = 1) -> None:
         self._timeout = timeout.total_seconds() if timeout is not None else None
         self._app_dir = app_dir
         self._running = 0
         self._idle = threading.Condition()
+        self._pool = _WorkerThreads(threads)
 
     def invoke(
         self,
@@ -112,6 +137,7 @@ class Invoker:
             kwargs["context"] = InvocationContext(invocation_id, function_name, self._app_dir)
         outcome: list[BaseException | None] = []
         returned: list[Any] = []
+        finished = threading.Event()
         started = time.monotonic()
 
         def run() -> None:
@@ -126,6 +152,7 @@ class Invoker:
                 outcome.append(e)
             finally:
                 scope.function_name = scope.invocation_id = None
+                finished.set()
 
         log.info(
             "Executing 'Functions.%s' (Id=%s)",
@@ -143,11 +170,14 @@ class Invoker:
         )
         with self._idle:
             self._running += 1
-        thread = threading.Thread(target=run, name=f"invocation-{function_name}", daemon=True)
-        thread.start()
+        if inspect.iscoroutinefunction(call):
+            name = f"invocation-{function_name}"
+            threading.Thread(target=run, name=name, daemon=True).start()
+        else:
+            self._pool.submit(run)
         try:
             result = self._conclude(
-                function_name, invocation_id, thread, started, outcome, fields, heartbeat, after
+                function_name, invocation_id, finished, started, outcome, fields, heartbeat, after
             )
             return dataclasses.replace(result, value=returned[0]) if returned else result
         finally:
@@ -159,14 +189,14 @@ class Invoker:
         self,
         function_name: str,
         invocation_id: str,
-        thread: threading.Thread,
+        finished: threading.Event,
         started: float,
         outcome: list[BaseException | None],
         fields: Mapping[str, Any],
         heartbeat: Callable[[], None] | None,
         after: Callable[[], Mapping[str, Any]] | None,
     ) -> InvocationResult:
-        timed_out = not self._wait(thread, started, heartbeat)
+        timed_out = not self._wait(finished, started, heartbeat)
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         error = outcome[0] if outcome else None
         if timed_out:
@@ -186,7 +216,7 @@ class Invoker:
         return result
 
     def _wait(
-        self, thread: threading.Thread, started: float, heartbeat: Callable[[], None] | None
+        self, finished: threading.Event, started: float, heartbeat: Callable[[], None] | None
     ) -> bool:
         while True:
             remaining = (
@@ -195,8 +225,7 @@ class Invoker:
             if remaining is not None and remaining <= 0:
                 return False
             step = HEARTBEAT_SECONDS if remaining is None else min(remaining, HEARTBEAT_SECONDS)
-            thread.join(step)
-            if not thread.is_alive():
+            if finished.wait(step):
                 return True
             if heartbeat is not None:
                 heartbeat()
@@ -253,6 +282,23 @@ class Invoker:
     @property
     def timeout_seconds(self) -> float | None:
         return self._timeout
+
+
+class _WorkerThreads:
+    """A fixed set of daemon threads taking calls in order. Daemon threads, unlike a
+    ThreadPoolExecutor's, do not hold up the process's exit behind a timed-out invocation."""
+
+    def __init__(self, count: int) -> None:
+        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        for i in range(count):
+            threading.Thread(target=self._serve, name=f"invocation-{i}", daemon=True).start()
+
+    def submit(self, call: Callable[[], None]) -> None:
+        self._calls.put(call)
+
+    def _serve(self) -> None:
+        while True:
+            self._calls.get()()
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -4,7 +4,10 @@ A receipt is an empty blob in ``azure-webjobs-hosts`` named
 ``blobreceipts/{hostId}/{functionId}/{etag}/{container}/{blobName}`` (the ETag comes
 before the blob name because names may contain slashes). It is created with metadata
 ``Incomplete=true``, leased, and completed (metadata cleared) once the work message is
-on the queue, so a restart never enqueues the same blob version twice.
+on the queue, so a restart never enqueues the same blob version twice. The real host reads
+before it creates and releases the lease when done; here a new blob's receipt is created
+first, read again only when its ETag moved, and its lease left to lapse once complete: four
+storage requests per new blob instead of seven, with the same outcome for every claimant.
 """
 
 from __future__ import annotations
@@ -57,22 +60,32 @@ class ReceiptStore:
         receipt = self._container.get_blob_client(
             receipt_name(self._host_id, function_id, etag, container, blob)
         )
-        completed = _read(receipt)
-        if completed is True:
-            return ReceiptOutcome.ALREADY_DONE
-        if completed is None and not _create(self._container, receipt):
+        # A blob the scanner has not seen has no receipt yet, almost always: create first
+        # (if none exists) and read only when one was there.
+        created = _create(self._container, receipt)
+        if created is None:
+            completed = _read(receipt)
+            if completed is True:
+                return ReceiptOutcome.ALREADY_DONE
+            if completed is None:
+                return ReceiptOutcome.BUSY  # deleted meanwhile: the next scan claims it
+        lease = _acquire_lease(receipt)
+        if lease is None:
             return ReceiptOutcome.BUSY
-        lease_id = _acquire_lease(receipt)
-        if lease_id is None:
-            return ReceiptOutcome.BUSY
+        lease_id, leased_etag = lease
         try:
-            if _read(receipt) is True:
+            # Completing changes the receipt's ETag: one still as we created it is incomplete.
+            if (created is None or leased_etag != created) and _read(receipt) is True:
+                _release_lease(receipt, lease_id)
                 return ReceiptOutcome.ALREADY_DONE
             enqueue()
             receipt.set_blob_metadata({}, lease=lease_id)
-            return ReceiptOutcome.ENQUEUED
-        finally:
+        except BaseException:
             _release_lease(receipt, lease_id)
+            raise
+        # A complete receipt is never leased again (a claim reads it complete first), so its
+        # lease is left to lapse instead of costing a request per blob.
+        return ReceiptOutcome.ENQUEUED
 
 
 def _read(receipt: BlobClient) -> bool | None:
@@ -85,24 +98,25 @@ def _read(receipt: BlobClient) -> bool | None:
     return INCOMPLETE_KEY.lower() not in metadata
 
 
-def _create(container: ContainerClient, receipt: BlobClient) -> bool:
-    """Create an incomplete receipt; False if another claimant created it first."""
+def _create(container: ContainerClient, receipt: BlobClient) -> str | None:
+    """Create an incomplete receipt and return its ETag; None if one exists already."""
     for attempt in range(2):
         try:
-            receipt.upload_blob(b"", metadata={INCOMPLETE_KEY: "true"}, overwrite=False)
-            return True
+            made = receipt.upload_blob(b"", metadata={INCOMPLETE_KEY: "true"}, overwrite=False)
+            return str(made.get("etag") or "")
         except ResourceExistsError:
-            return False
+            return None
         except ResourceNotFoundError:
             if attempt:
                 raise
             # The hosts container went missing (deleted while running): make it again.
             with contextlib.suppress(ResourceExistsError):
                 container.create_container()
-    return False
+    return None
 
 
-def _acquire_lease(receipt: BlobClient) -> str | None:
+def _acquire_lease(receipt: BlobClient) -> tuple[str, str] | None:
+    """The lease id and the receipt's ETag when leased; None if another claimant holds it."""
     try:
         lease = receipt.acquire_lease(lease_duration=LEASE_SECONDS)
     except ResourceNotFoundError:
@@ -111,7 +125,7 @@ def _acquire_lease(receipt: BlobClient) -> str | None:
         if e.status_code == 409:  # LeaseAlreadyPresent
             return None
         raise
-    return str(lease.id)
+    return str(lease.id), str(lease.etag or "")
 
 
 def _release_lease(receipt: BlobClient, lease_id: str) -> None:

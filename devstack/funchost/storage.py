@@ -11,14 +11,18 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import os
 import re
 import socket
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueServiceClient
+from urllib3.util.retry import Retry
 
 from devstack.funchost.errors import ConfigError
 
@@ -30,7 +34,37 @@ _HOST_ID = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*$")
 _MAX_HOST_ID = 32
 
 # Local servers answer at once; short timeouts keep shutdown prompt when they do not.
-_CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 60, "retry_total": 3}
+_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 3}
+_CONNECTION_TIMEOUT, _READ_TIMEOUT = 10, 60
+# Connections kept per storage endpoint: one per thread that may use it at once (the scanner's
+# claims, the invocations), so a burst does not open and drop a connection per request.
+_POOL_CONNECTIONS = 64
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
+def _transport() -> RequestsTransport:
+    """One HTTP session for an account's blob and queue clients. Unless a proxy is set,
+    the session does not look at the environment per request: `requests` would otherwise
+    look for a ~/.netrc file and re-check the CA bundle on every call, the host's largest
+    cost per blob after the requests themselves. The CA bundle is read once instead."""
+    session = requests.Session()
+    # Retries are the SDK pipeline's, as in the transport the SDK would build itself.
+    no_retries = Retry(total=False, redirect=False, raise_on_status=False)
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=4, pool_maxsize=_POOL_CONNECTIONS, max_retries=no_retries
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if not any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARIABLES):
+        session.trust_env = False
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        session.verify = bundle or True
+    return RequestsTransport(
+        session=session,
+        session_owner=True,
+        connection_timeout=_CONNECTION_TIMEOUT,
+        read_timeout=_READ_TIMEOUT,
+    )
 
 
 def validate_host_id(host_id: str) -> str:
@@ -103,19 +137,25 @@ class StorageAccount:
         if isinstance(connection_string, IdentityConnection):
             credential = connection_string.credential()
             self.blobs = BlobServiceClient(
-                connection_string.blob_uri, credential=credential, **_CLIENT_OPTIONS
+                connection_string.blob_uri,
+                credential=credential,
+                transport=_transport(),
+                **_CLIENT_OPTIONS,
             )
             self.queues = QueueServiceClient(
-                connection_string.queue_uri, credential=credential, **_CLIENT_OPTIONS
+                connection_string.queue_uri,
+                credential=credential,
+                transport=_transport(),
+                **_CLIENT_OPTIONS,
             )
             self.account_name = self.blobs.account_name or "account"
             return
         try:
             self.blobs = BlobServiceClient.from_connection_string(
-                connection_string, **_CLIENT_OPTIONS
+                connection_string, transport=_transport(), **_CLIENT_OPTIONS
             )
             self.queues = QueueServiceClient.from_connection_string(
-                connection_string, **_CLIENT_OPTIONS
+                connection_string, transport=_transport(), **_CLIENT_OPTIONS
             )
         except ValueError as e:
             raise ConfigError(f"storage connection string is not valid: {e}") from e

@@ -102,6 +102,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'DROPBATCH_WORKER_COMMAND', value: workerCommand }
         { name: 'DROPBATCH_WORKER_IDENTITY_CLIENT_ID', value: workerIdentityClientId }
         { name: 'DROPBATCH_RECONCILE_SCHEDULE', value: reconcileSchedule }
+        // Files landing together are planned side by side and go to Batch in one request:
+        // the worker's widest thread pool lets a burst fill those groups.
+        { name: 'PYTHON_THREADPOOL_THREAD_COUNT', value: '32' }
       ]
     }
   }

@@ -4,6 +4,7 @@ request that fails leaves its runs planned for the reconciler — never a task l
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from batch_core import intake
@@ -78,3 +79,23 @@ def _receive_or_error(p: MemoryPipeline, blob: BlobRef) -> Run | TransientError 
         return intake.receive(p, blob, p.clock.now())
     except TransientError as e:
         return e
+
+
+def test_files_handed_over_a_few_at_a_time_in_a_burst_still_share_requests() -> None:
+    # Given a host that hands over a burst in waves of 10, each wave further apart than the
+    # window: without widening, every wave would be a request of its own
+    p = pipeline(DROPBATCH_SUBMIT_WINDOW_MS="50")
+    waves = 6
+    blobs = [p.blobs.upload(p.settings.container_incoming, f"w{i}.csv", CSV) for i in range(60)]
+
+    def land(i: int) -> Run | None:
+        time.sleep(0.08 * (i // 10))
+        return intake.receive(p, blobs[i], p.clock.now())
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        runs = list(pool.map(land, range(60)))
+
+    # Then once the burst is seen, its groups wait longer and fill up
+    assert all(r is not None and r.state is RunState.SUBMITTED for r in runs)
+    assert len(task_ids(p)) == 60
+    assert p.batch.requests["CreateTaskCollection"] < waves
