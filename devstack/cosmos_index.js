@@ -74,22 +74,33 @@ function valueOf(node, parameters) {
   }
 }
 
+// A set of candidates is a list of sets of _rids (a document is one if any set holds it),
+// so that a large side of an AND is looked into, never copied.
 function matching(items, property, values) {
   const byValue = fieldIndex(items).get(property) || new Map();
-  const rids = new Set();
+  const sets = [];
   for (const value of values) {
     if (!isScalar(value)) return null; // an object or array value: not indexed
-    for (const rid of byValue.get(keyOf(value)) || []) rids.add(rid);
+    if (byValue.has(keyOf(value))) sets.push(byValue.get(keyOf(value)));
   }
-  return rids;
+  return sets;
+}
+
+function sizeOf(sets) {
+  return sets.reduce((n, s) => n + s.size, 0);
 }
 
 function intersect(a, b) {
-  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
-  return new Set([...small].filter(rid => large.has(rid)));
+  const [small, large] = sizeOf(a) <= sizeOf(b) ? [a, b] : [b, a];
+  const both = new Set();
+  for (const set of small) {
+    for (const rid of set) if (large.some(s => s.has(rid))) both.add(rid);
+  }
+  return [both];
 }
 
-// The _rids of the documents `node` can be true for, or null when it cannot tell.
+// The _rids of the documents `node` can be true for (as a list of sets), or null when it
+// cannot tell.
 function candidates(items, node, alias, parameters) {
   if (!node) return null;
   if (node.type === "scalar_binary_expression") {
@@ -102,7 +113,7 @@ function candidates(items, node, alias, parameters) {
     if (node.operator === "OR") {
       const left = candidates(items, node.left, alias, parameters);
       const right = candidates(items, node.right, alias, parameters);
-      return left === null || right === null ? null : new Set([...left, ...right]);
+      return left === null || right === null ? null : [...left, ...right];
     }
     if (node.operator === "=") {
       for (const [member, other] of [[node.left, node.right], [node.right, node.left]]) {
@@ -155,11 +166,11 @@ function install() {
   const query = Items.prototype.query;
   Items.prototype.query = function (params, options) {
     if (!this._parent.read()) return null;
-    const rids = plan(this, this._getQuery(params.query), params.parameters);
-    if (rids === null) return query.call(this, params, options);
+    const sets = plan(this, this._getQuery(params.query), params.parameters);
+    if (sets === null) return query.call(this, params, options);
     const all = this._data;
     const some = new Map();
-    for (const rid of rids) if (all.has(rid)) some.set(rid, all.get(rid));
+    for (const set of sets) for (const rid of set) if (all.has(rid)) some.set(rid, all.get(rid));
     this._data = some; // the package's query, over the documents the index found
     try {
       return query.call(this, params, options);
