@@ -134,8 +134,8 @@ class Ledger:
         """At most `limit` ended runs whose file is still where it was dropped."""
         ended = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL))
         query = (
-            f"SELECT TOP {int(limit)} * FROM c "
-            f"WHERE c.input_removed = false AND c.state IN ({ended})"
+            f"SELECT TOP {int(limit)} * FROM c WHERE c.input_removed = false "
+            f"AND c.original = null AND c.state IN ({ended})"
         )
         return list(self._query(query, []))
 

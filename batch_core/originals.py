@@ -11,7 +11,9 @@ and both may be done again: a retry after a crash in between finds the copy made
 its path names exactly this version) and completes the delete.
 
 An extracted CSV stays until its zip's run has ended: a zip task that runs again skips the
-children that exist, and would extract (and process) a removed one a second time."""
+children that exist, and would extract (and process) a removed one a second time. A file
+whose name cannot travel intact (rejected for it) stays where it is, for its owner to rename:
+storage would resolve or refuse its name in a copy or a delete."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from batch_core.blobnames import name_problem
 from batch_core.errors import DropbatchError
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
@@ -52,6 +55,8 @@ def settle(p: Pipeline, run: Run, state: RunState, parent_ended: bool | None = N
     extracted file whose zip is still going is copied when failed, and otherwise left for
     `settle_ended` to move once the zip has ended."""
     s = p.settings
+    if name_problem(run.name):
+        return Settled(None, {"original": f"{run.container}/{run.name}"})  # left in place
     keep = s.terminal_originals == KEEP or not (
         parent_ended if parent_ended is not None else _parent_ended(p, run)
     )

@@ -69,8 +69,8 @@ class LedgerPort(Protocol):
         ...
 
     def unsettled(self, limit: int = 200) -> list[Run]:
-        """At most `limit` ended runs whose file is still where it was dropped (not
-        `input_removed`)."""
+        """At most `limit` ended runs whose file is still where it was dropped and was not
+        settled there (not `input_removed`, `original` null)."""
         ...
 
     def known_keys(self, keys: Iterable[str]) -> set[str]:

@@ -50,7 +50,9 @@ class Run:
     # The file is no longer at container/name: moved to `original`, deleted (DROPBATCH_
     # TERMINAL_ORIGINALS) or, for a zip's extracted CSV, expired.
     input_removed: bool = False
-    original: str | None = None  # "container/name" the file was moved to once the run ended
+    # "container/name" where the file is once the run's end settled it (moved, or left in
+    # place when its name cannot travel); None until then, and when it was deleted.
+    original: str | None = None
     replay_of: str | None = None  # the file key of the run this one replays (dropbatch replay)
     # A fan-out file's progress (see `batch_core.fanoutstate`): bounded counters, never one
     # entry per member. None for a single-task run.

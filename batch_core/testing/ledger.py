@@ -86,7 +86,13 @@ class MemoryLedger(Twin):
         self._request("query")
         ended = {s.value for s in TERMINAL}
         return self._select(
-            lambda d: d.get("input_removed") is False and d.get("state") in ended, limit
+            lambda d: (
+                d.get("input_removed") is False
+                and "original" in d  # as Cosmos compares: a missing field is not null
+                and d["original"] is None
+                and d.get("state") in ended
+            ),
+            limit,
         )
 
     def known_keys(self, keys: Iterable[str]) -> set[str]:

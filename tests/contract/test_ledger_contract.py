@@ -177,6 +177,19 @@ def test_expirable_parts_are_old_ended_extracted_runs_whose_input_is_still_there
     assert len(ledger.port.expirable_parts(cutoff, limit=1)) == 1
 
 
+def test_unsettled_are_ended_runs_whose_file_is_still_where_it_was_dropped(
+    ledger: LedgerSide,
+) -> None:
+    ended = [ledger.port.create(a_run(s))[0] for s in (RunState.SUCCEEDED, RunState.VANISHED)]
+    ledger.port.create(a_run(RunState.RUNNING))  # not ended
+    ledger.port.create(a_run(RunState.FAILED, input_removed=True, original="failed/x"))  # moved
+    ledger.port.create(a_run(RunState.REJECTED, original="incoming/x"))  # settled in place
+    assert sorted(r.key for r in ledger.port.unsettled()) == sorted(r.key for r in ended)
+    assert len(ledger.port.unsettled(limit=1)) == 1
+    ledger.port.save(dataclasses.replace(ended[0], input_removed=True))
+    assert [r.key for r in ledger.port.unsettled()] == [ended[1].key]
+
+
 def test_known_keys_are_the_asked_keys_that_have_a_run_whatever_its_state(
     ledger: LedgerSide,
 ) -> None:

@@ -58,6 +58,25 @@ def test_a_rejected_file_is_archived_too_even_when_intake_rejected_it() -> None:
     assert p.blobs.names("incoming") == ()
 
 
+def test_a_file_rejected_for_its_name_stays_where_it_is_for_its_owner_to_rename() -> None:
+    # Given a file whose name storage would resolve to another (rejected at intake)
+    p = pipeline()
+    blob = p.blobs.upload("incoming", "dots/../a.csv", CSV)
+    run = intake.receive(p, blob, p.clock.now())
+    assert run is not None and run.state is RunState.REJECTED
+
+    # When the reconciler ticks, twice
+    tick(p, seconds=5)
+    copies = p.blobs.requests["copy"]
+    tick(p, seconds=5)
+
+    # Then the file is neither copied nor deleted, and its run is settled once, in place
+    assert copies == p.blobs.requests["copy"] == 0 and p.blobs.requests["delete"] == 0
+    assert p.blobs.names("incoming") == ("dots/../a.csv",)
+    assert stored(p, run).original == "incoming/dots/../a.csv"
+    assert p.ledger.unsettled() == []
+
+
 def test_keep_leaves_the_file_in_incoming_and_delete_deletes_it() -> None:
     kept, deleted = (
         pipeline(DROPBATCH_TERMINAL_ORIGINALS="keep"),
