@@ -96,6 +96,7 @@ class BlobStore:
             self._s.container_results,
             self._s.container_logs,
             self._s.container_failed,
+            self._s.container_archive,
         ):
             try:
                 self._svc.create_container(name)
@@ -223,19 +224,53 @@ class BlobStore:
         dst_container: str,
         dst_name: str,
         metadata: Mapping[str, str] | None = None,
+        etag: str | None = None,
     ) -> bool:
         """Server-side copy within the account (the source's metadata, updated with
-        `metadata`); False when the source is gone."""
+        `metadata`); False when the source is gone, or with `etag`, has another one now."""
+        from azure.core import MatchConditions
+
         src = self._svc.get_blob_client(src_container, name)
+        dst = self._svc.get_blob_client(dst_container, dst_name)
+        doing = f"copy {src_container}/{name} to {dst_container}"
         try:
             kwargs: dict[str, Any] = {}
             if metadata:
                 kwargs["metadata"] = {**(src.get_blob_properties().metadata or {}), **metadata}
-            self._svc.get_blob_client(dst_container, dst_name).start_copy_from_url(
-                src.url, **kwargs
-            )
-        except ResourceNotFoundError:
+            if etag:
+                kwargs["source_etag"] = f'"{etag}"'
+                kwargs["source_match_condition"] = MatchConditions.IfNotModified
+            started = dst.start_copy_from_url(src.url, **kwargs)
+            if started.get("copy_status") == "pending":
+                _wait_for_copy(dst, doing)
+        except (ResourceNotFoundError, ResourceModifiedError):
             return False
+        except HttpResponseError as e:
+            if e.status_code == 412:  # the source's etag is not `etag` any more
+                return False
+            raise translate(e, doing) from e
         except AzureError as e:
-            raise translate(e, f"copy {src_container}/{name} to {dst_container}") from e
+            raise translate(e, doing) from e
         return True
+
+
+COPY_WAIT_SECONDS = 10.0
+
+
+def _wait_for_copy(dst: Any, doing: str) -> None:
+    """A copy within one account is done at once or nearly; TransientError if it is not done
+    within COPY_WAIT_SECONDS (copying again later restarts it), PermanentError if it failed."""
+    import time
+
+    deadline = time.monotonic() + COPY_WAIT_SECONDS
+    while True:
+        copy = dst.get_blob_properties().copy
+        if copy.status == "success":
+            return
+        if copy.status != "pending":
+            raise PermanentError(
+                f"{doing}: the copy ended {copy.status}: {copy.status_description}"
+            )
+        if time.monotonic() > deadline:
+            raise TransientError(f"{doing}: still copying after {COPY_WAIT_SECONDS:.0f}s")
+        time.sleep(0.2)

@@ -11,6 +11,7 @@ import logging
 from batch_core.batch_service import JobInfo
 from batch_core.errors import DropbatchError
 from batch_core.jobs import day_of_job, is_fanout_job
+from batch_core.originals import KEEP
 from batch_core.pipeline import Pipeline
 from batch_core.poolstate import idle_pools_to_delete
 
@@ -91,7 +92,10 @@ def _fanout_job(
 def expire_parts(p: Pipeline, now: dt.datetime) -> int:
     """Delete CSV files extracted from zips once they and their zip have ended and the
     retention has passed. Never earlier: a zip task that runs again skips children that exist,
-    and a deleted child would be extracted (and processed) a second time."""
+    and a deleted child would be extracted (and processed) a second time. Only when ended
+    files stay in `incoming` (`keep`): otherwise they leave it as any file does (`originals`)."""
+    if p.settings.terminal_originals != KEEP:
+        return 0
     cutoff = now - dt.timedelta(hours=p.settings.parts_retention_hours)
     expired = 0
     for run in p.ledger.expirable_parts(cutoff):

@@ -137,6 +137,7 @@ def storage(d: Doctor) -> list[CheckResult]:
         ("logs", s.container_logs),
         ("failed", s.container_failed),
         ("config", s.container_config),
+        *((("archive", s.container_archive),) if s.terminal_originals == "archive" else ()),
     ):
         what = f"storage container {name} ({role})"
         probe = d.blobs.get_blob_client(name, f"{PROBE_FOLDER}/{uuid.uuid4().hex}/")

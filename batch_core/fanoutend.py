@@ -11,8 +11,9 @@ from typing import Any
 
 from batch_core.errors import DropbatchError
 from batch_core.fanoutstate import FanoutState
-from batch_core.finish import alert_incident, last_line, write_summary
+from batch_core.finish import alert_incident, last_line, quarantine_note, write_summary
 from batch_core.moves import advance_or_reread
+from batch_core.originals import settle
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.states import RunState
@@ -80,10 +81,20 @@ def end(
         p.batch.terminate_job(run.job_id)
     fanout = dataclasses.replace(fanout, terminated=True, retrying={})
     summary = _summary(p, run, fanout, outcome, reason)
+    # Its members and merge are done: the file can leave (see `originals`).
+    settled = settle(p, run, outcome)
     if outcome is RunState.FAILED:
-        reason = _quarantine(p, run, reason)
+        reason = f"{reason}; {quarantine_note(p, settled)}"
     done = move(
-        p, run, outcome, reason, now, fanout, summary=_highlights(summary), next_attempt_at=None
+        p,
+        run,
+        outcome,
+        reason,
+        now,
+        fanout,
+        summary=_highlights(summary),
+        next_attempt_at=None,
+        **settled.changes,
     )
     report.moved[outcome.value] += 1
     if done.alert_due:
@@ -130,11 +141,3 @@ def _highlights(summary: dict[str, Any]) -> dict[str, Any]:
         "output_count": summary["output_count"],
         "merge": summary["merge"],
     }
-
-
-def _quarantine(p: Pipeline, run: Run, reason: str) -> str:
-    prefix = output_prefix(run.name, run.key)
-    base = run.name.rsplit("/", 1)[-1]
-    if not p.blobs.copy(run.container, run.name, p.settings.container_failed, f"{prefix}/{base}"):
-        return f"{reason}; the blob is gone, nothing to quarantine"
-    return f"{reason}; quarantined in {p.settings.container_failed}"

@@ -1,6 +1,7 @@
 """What finishing means: a run's task has ended. Either another attempt is planned (with
 backoff), or the run takes its terminal state — with its summary's highlights, its file
-quarantined and its partly written documents removed when it failed, and an alert."""
+archived (or quarantined, with its partly written documents removed, when it failed; see
+`originals`), and an alert."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from batch_core import intake
 from batch_core.alerts import failed_alert, rejected_alert
 from batch_core.batch_service import TaskStatus
 from batch_core.errors import DropbatchError
+from batch_core.originals import Settled, settle
 from batch_core.outcomes import backoff, max_attempts
 from batch_core.pipeline import Pipeline
 from batch_core.routebook import Route
@@ -77,8 +79,11 @@ def finish(
         # the zip's summary.json.
         changes["children"] = tuple(str(c.get("blob", "")) for c in children[:MAX_CHILDREN])
         changes["summary"]["children"] = len(children)
+    # The file moves before the run ends: a crash in between leaves the run to finish again.
+    settled = settle(p, run, state)
+    changes.update(settled.changes)
     if state is RunState.FAILED:
-        reason = _quarantine(p, run, verdict.reason, last_line(stderr))
+        reason = _quarantined(p, run, settled, verdict.reason, last_line(stderr))
     if state in (RunState.FAILED, RunState.VANISHED):
         # An attempt may have written part of the file's documents: none may outlive the run.
         removed = p.records.purge(run.key)
@@ -149,17 +154,18 @@ def write_summary(p: Pipeline, prefix: str, summary: dict[str, Any]) -> dict[str
     return summary
 
 
-def _quarantine(p: Pipeline, run: Run, why: str, said: str) -> str:
-    """Copy a failed run's file to the failed container; return the run's reason."""
+def _quarantined(p: Pipeline, run: Run, settled: Settled, why: str, said: str) -> str:
+    """The reason of a failed run whose file `settle` quarantined (or found gone)."""
     attempts = f" after {run.attempt} attempt{'s' if run.attempt > 1 else ''}"
     cause = f"{why} ({said})" if said else why
-    prefix = output_prefix(run.name, run.key)
-    quarantined = p.blobs.copy(
-        run.container, run.name, p.settings.container_failed, f"{prefix}/{_base(run.name)}"
-    )
-    if not quarantined:
-        return f"{cause}{attempts}; the blob is gone, nothing to quarantine"
-    return f"{cause}{attempts}; quarantined in {p.settings.container_failed}"
+    return f"{cause}{attempts}; {quarantine_note(p, settled)}"
+
+
+def quarantine_note(p: Pipeline, settled: Settled) -> str:
+    """How a failed run's reason ends: where its file was quarantined, or that it was gone."""
+    if settled.kept is None:
+        return "the blob is gone, nothing to quarantine"
+    return f"quarantined in {p.settings.container_failed}"
 
 
 def alert_incident(p: Pipeline, run: Run, now: dt.datetime) -> int:
@@ -193,7 +199,3 @@ def last_line(output: bytes, limit: int = 300) -> str:
         return ""
     line = lines[-1]
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _base(name: str) -> str:
-    return name.rsplit("/", 1)[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,8 @@ from batch_core.run import Run
 from batch_core.states import ACTIVE, TERMINAL, RunState
 
 log = logging.getLogger(__name__)
+
+KEYS_PER_QUERY = 100  # keys looked up in one query (the IN list of `known_keys`)
 
 
 @dataclass(frozen=True)
@@ -99,15 +101,20 @@ class Ledger:
         """Move a run forward (never backward) and store it; logs one line per transition."""
         return advance_with(self.save, run, state, reason, at, **changes)
 
+    # The tick's queries filter on equality (and IN) of indexed properties, so that Cosmos DB
+    # reads only the documents that match them, never the history: a NOT, a function or a
+    # range alone would read every document of the container.
+
     def active(self) -> list[Run]:
-        query = "SELECT * FROM c WHERE ARRAY_CONTAINS(@states, c.state)"
-        params = [{"name": "@states", "value": [s.value for s in ACTIVE]}]
-        return list(self._query(query, params))
+        states = ", ".join(f"'{s.value}'" for s in ACTIVE)  # our own constants
+        return list(self._query(f"SELECT * FROM c WHERE c.state IN ({states})", []))
 
     def unalerted(self) -> list[Run]:
         """Failed or rejected runs whose alert is not stored yet (`alert_due`), and failed
         runs of documents written before that flag (not `alerted`)."""
-        query = "SELECT * FROM c WHERE c.alert_due = true OR (c.state = @failed AND NOT c.alerted)"
+        query = (
+            "SELECT * FROM c WHERE c.alert_due = true OR (c.state = @failed AND c.alerted = false)"
+        )
         return list(self._query(query, [{"name": "@failed", "value": RunState.FAILED.value}]))
 
     def expirable_parts(self, before: dt.datetime, limit: int = 100) -> list[Run]:
@@ -115,7 +122,7 @@ class Ledger:
         query = (
             f"SELECT TOP {int(limit)} * FROM c WHERE IS_STRING(c.parent) "
             "AND ARRAY_CONTAINS(@ended, c.state) AND c.updated_at < @before "
-            "AND NOT c.input_removed"
+            "AND c.input_removed = false"
         )
         params: list[dict[str, Any]] = [
             {"name": "@ended", "value": [s.value for s in TERMINAL]},
@@ -123,15 +130,31 @@ class Ledger:
         ]
         return list(self._query(query, params))
 
-    def keys_in(self, container: str) -> set[str]:
-        query = "SELECT VALUE c.id FROM c WHERE c.container = @c"
-        with translated("list run keys"):
-            items = self._c.query_items(
-                query,
-                parameters=[{"name": "@c", "value": container}],
-                enable_cross_partition_query=True,
-            )
-            return {str(i) for i in items}
+    def unsettled(self, limit: int = 200) -> list[Run]:
+        """At most `limit` ended runs whose file is still where it was dropped."""
+        ended = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL))
+        query = (
+            f"SELECT TOP {int(limit)} * FROM c WHERE c.input_removed = false "
+            f"AND c.original = null AND c.state IN ({ended})"
+        )
+        return list(self._query(query, []))
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        wanted = sorted(set(keys))
+        known: set[str] = set()
+        for start in range(0, len(wanted), KEYS_PER_QUERY):
+            chunk = wanted[start : start + KEYS_PER_QUERY]
+            names = [f"@k{i}" for i in range(len(chunk))]
+            query = f"SELECT VALUE c.id FROM c WHERE c.id IN ({', '.join(names)})"
+            params: list[dict[str, object]] = [
+                {"name": n, "value": k} for n, k in zip(names, chunk, strict=True)
+            ]
+            with translated("look up run keys"):
+                items = self._c.query_items(
+                    query, parameters=params, enable_cross_partition_query=True
+                )
+                known.update(str(i) for i in items)
+        return known
 
     def recent(self, limit: int = 200, state: RunState | None = None) -> list[Run]:
         return self.newest(RunFilter(state=state), limit)

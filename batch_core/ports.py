@@ -68,8 +68,14 @@ class LedgerPort(Protocol):
         updated before `before`, whose input is not yet removed."""
         ...
 
-    def keys_in(self, container: str) -> set[str]:
-        """The keys of every run of files in `container`, whatever their state."""
+    def unsettled(self, limit: int = 200) -> list[Run]:
+        """At most `limit` ended runs whose file is still where it was dropped and was not
+        settled there (not `input_removed`, `original` null)."""
+        ...
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of `keys` have a run, whatever its state (read by key: the cost follows
+        `keys`, not the ledger's history)."""
         ...
 
     def recent(self, limit: int = 200, state: RunState | None = None) -> list[Run]:
@@ -138,10 +144,12 @@ class BlobsPort(Protocol):
         dst_container: str,
         dst_name: str,
         metadata: Mapping[str, str] | None = None,
+        etag: str | None = None,
     ) -> bool:
         """Copy a blob (content and metadata, updated with `metadata`) within the account,
         overwriting the target: True if copied, False when the source (or the target's
-        container) is gone. The target gets a new etag, even when it is the source."""
+        container) is gone, or with `etag`, when the source has another etag now (nothing
+        is copied). The target gets a new etag, even when it is the source."""
         ...
 
 

@@ -17,6 +17,7 @@ from batch_core.alerts import digest_alert, poison_alert
 from batch_core.errors import DropbatchError
 from batch_core.finish import alert_incident
 from batch_core.ledger import RunFilter
+from batch_core.originals import settle_ended
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.stuck import check_stuck
@@ -76,6 +77,7 @@ def _tick(p: Pipeline, now: dt.datetime, gate: SweepGate | None) -> TickReport:
     guard("reading unalerted runs", lambda: untold.extend(p.ledger.unalerted()))
     for run in untold:
         guard(f"alert for {run.name}", partial(_count_alert, p, run, now, report))
+    guard("moving ended files", partial(_settle, p, report))
     guard("poison queue", partial(_poisoned, p, now, report))
     guard("alert delivery", partial(p.alerts.redeliver, now))
     if p.settings.digest_hour is not None and now.hour == p.settings.digest_hour:
@@ -105,6 +107,11 @@ def _guarded(report: TickReport, what: str, step: Callable[[], object]) -> str |
         report.errors.append(f"{what}: {type(e).__name__}: {e}")
         return f"{type(e).__name__}: {e}"
     return None
+
+
+def _settle(p: Pipeline, report: TickReport) -> None:
+    """Ended runs' files still in `incoming` leave it (see `originals`)."""
+    report.cleanup["originals_moved"] = settle_ended(p)
 
 
 def _count_alert(p: Pipeline, run: Run, now: dt.datetime, report: TickReport) -> None:

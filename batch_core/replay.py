@@ -1,9 +1,10 @@
 """`dropbatch replay`: run chosen files again. Each file goes back into `incoming` under its
-own name — copied from where it still is, `incoming` itself or its quarantined copy in
-`failed` — so it gets a new etag and is a new run, as any re-uploaded file is. Its blob
-metadata names the run it replays (the new run keeps that as `replay_of`) and the replay's
-id; a marker `results/_replays/<replay id>/<old file key>` records it, so replaying again
-with the same id creates nothing new."""
+own name — copied from where it still is: `incoming` itself, where its run's end moved it
+(the run's `original`, in `archive` or `failed`), or its quarantined copy — so it gets a new
+etag and is a new run, as any re-uploaded file is. Its blob metadata names the run it
+replays (the new run keeps that as `replay_of`) and the replay's id; a marker
+`results/_replays/<replay id>/<old file key>` records it, so replaying again with the same
+id creates nothing new."""
 
 from __future__ import annotations
 
@@ -143,11 +144,16 @@ def _source(p: Pipeline, run: Run, current: BlobRef | None) -> tuple[str, str] |
     s = p.settings
     if current is not None and current.etag == run.etag:
         return s.container_incoming, run.name
+    if run.original:
+        container, _, name = run.original.partition("/")
+        if _blob(p, container, name) is not None:
+            return container, name
     quarantined = f"{output_prefix(run.name, run.key)}/{run.name.rsplit('/', 1)[-1]}"
     if _blob(p, s.container_failed, quarantined) is not None:
         return s.container_failed, quarantined
     if current is None:
-        return "the file is gone: not in incoming, and not quarantined in failed"
+        kept = f", not in {run.original}" if run.original else ""
+        return f"the file is gone: not in incoming{kept}, and not quarantined in failed"
     return (
         f"{s.container_incoming}/{run.name} is a newer version now (a run of its own); this "
         "version was not kept"

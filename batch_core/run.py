@@ -47,7 +47,12 @@ class Run:
     # An incident (failed or rejected) an operator has not been told of yet: set with the
     # state, cleared when the alert is stored, so a crash in between is alerted next tick.
     alert_due: bool = False
-    input_removed: bool = False  # a temporary input (a zip's extracted CSV) was expired
+    # The file is no longer at container/name: moved to `original`, deleted (DROPBATCH_
+    # TERMINAL_ORIGINALS) or, for a zip's extracted CSV, expired.
+    input_removed: bool = False
+    # "container/name" where the file is once the run's end settled it (moved, or left in
+    # place when its name cannot travel); None until then, and when it was deleted.
+    original: str | None = None
     replay_of: str | None = None  # the file key of the run this one replays (dropbatch replay)
     # A fan-out file's progress (see `batch_core.fanoutstate`): bounded counters, never one
     # entry per member. None for a single-task run.
@@ -79,6 +84,7 @@ class Run:
             "alerted": self.alerted,
             "alert_due": self.alert_due,
             "input_removed": self.input_removed,
+            "original": self.original,
             "replay_of": self.replay_of,
             "fanout": dict(self.fanout) if self.fanout is not None else None,
         }
@@ -115,6 +121,7 @@ class Run:
                 alerted=bool(doc.get("alerted")),
                 alert_due=bool(doc.get("alert_due")),
                 input_removed=bool(doc.get("input_removed")),
+                original=doc.get("original"),
                 replay_of=doc.get("replay_of"),
                 fanout=dict(doc["fanout"]) if isinstance(doc.get("fanout"), dict) else None,
                 doc_etag=doc.get("_etag"),

@@ -189,6 +189,10 @@ def text(v: RunView) -> str:
     lines.extend(f"  {o}" for o in v.outputs)
     if v.quarantined:
         lines.append(f"quarantined  {v.quarantined}")
+    if v.run.original and v.run.original != v.quarantined:
+        lines.append(f"file now in  {v.run.original}")
+    elif v.run.input_removed and not v.run.original:
+        lines.append(f"file  deleted from {v.run.container} once the run ended")
     if v.look:
         lines.append("where to look")
         lines.extend(f"  - {h}" for h in v.look)

@@ -42,6 +42,7 @@ CONTAINER_INCOMING = "DROPBATCH_CONTAINER_INCOMING"
 CONTAINER_RESULTS = "DROPBATCH_CONTAINER_RESULTS"
 CONTAINER_LOGS = "DROPBATCH_CONTAINER_LOGS"
 CONTAINER_FAILED = "DROPBATCH_CONTAINER_FAILED"
+CONTAINER_ARCHIVE = "DROPBATCH_CONTAINER_ARCHIVE"
 CONTAINER_CONFIG = "DROPBATCH_CONTAINER_CONFIG"
 ROUTES_FILE = "DROPBATCH_ROUTES_FILE"
 WORKER_IDENTITY_ID = "DROPBATCH_WORKER_IDENTITY_ID"
@@ -56,6 +57,7 @@ MAX_ACTIVE_FANOUTS = "DROPBATCH_MAX_ACTIVE_FANOUTS"
 RECONCILE_SCHEDULE = "DROPBATCH_RECONCILE_SCHEDULE"
 SWEEP_SECONDS = "DROPBATCH_SWEEP_SECONDS"
 PARTS_RETENTION_HOURS = "DROPBATCH_PARTS_RETENTION_HOURS"
+TERMINAL_ORIGINALS = "DROPBATCH_TERMINAL_ORIGINALS"
 IGNORE_PREFIXES = "DROPBATCH_IGNORE_PREFIXES"
 ALERT_WEBHOOK_URL = "DROPBATCH_ALERT_WEBHOOK_URL"
 ALERT_WEBHOOK_KIND = "DROPBATCH_ALERT_WEBHOOK_KIND"
@@ -81,6 +83,8 @@ WORKER_OPTION_SETTINGS = {
 }
 
 WEBHOOK_KINDS = ("generic", "teams", "slack")
+# What becomes of a dropped file once its run has ended (`batch_core.originals`).
+ORIGINALS_POLICIES = ("archive", "keep", "delete")
 
 # Settings with no default: a deployment must set each of these, plus the host storage in one
 # of its forms (a connection string in STORAGE, or batch_core.credentials' identity-based ones).
@@ -118,6 +122,7 @@ class Settings:
     container_logs: str
     container_failed: str
     container_config: str
+    container_archive: str
     routes_file: str | None  # as set; None: routes.toml next to the app if there is one
     worker_command: str
     worker_identity_client_id: str | None
@@ -130,6 +135,8 @@ class Settings:
     job_retention_days: int
     sweep_seconds: int
     parts_retention_hours: int
+    # archive: an ended run's file moves to container_archive; keep: it stays; delete: it goes.
+    terminal_originals: str
     ignore_prefixes: tuple[str, ...]
     alert_webhook_url: str | None
     alert_webhook_kind: str
@@ -181,6 +188,7 @@ class Settings:
             container_logs=r.container(CONTAINER_LOGS, "logs"),
             container_failed=r.container(CONTAINER_FAILED, "failed"),
             container_config=r.container(CONTAINER_CONFIG, "config"),
+            container_archive=r.container(CONTAINER_ARCHIVE, "archive"),
             routes_file=r.optional(ROUTES_FILE),
             worker_command=r.text(WORKER_COMMAND, "python3 -m worker"),
             worker_identity_client_id=r.optional(WORKER_IDENTITY_CLIENT_ID),
@@ -192,6 +200,7 @@ class Settings:
             job_retention_days=r.integer(JOB_RETENTION_DAYS, 2, minimum=0),
             sweep_seconds=r.integer(SWEEP_SECONDS, 120, minimum=0),
             parts_retention_hours=r.integer(PARTS_RETENTION_HOURS, 24, minimum=0),
+            terminal_originals=r.choice(TERMINAL_ORIGINALS, ORIGINALS_POLICIES, "archive"),
             ignore_prefixes=tuple(
                 p for p in (r.optional(IGNORE_PREFIXES) or "").split(",") if p.strip()
             ),

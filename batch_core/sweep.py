@@ -26,11 +26,13 @@ Guard = Callable[[str, Callable[[], object]], str | None]
 def sweep(p: Pipeline, now: dt.datetime, report: TickReport, guard: Guard) -> None:
     """Submit each unrecorded blob of `incoming`; each blob is guarded on its own."""
     container = p.settings.container_incoming
-    known = p.ledger.keys_in(container)
-    for blob in p.blobs.list(container):
-        if is_ignored(blob.name, p.settings.ignore_prefixes):
-            continue
-        if file_key(p.blobs.account, container, blob.name, blob.etag) in known:
+    blobs = [
+        b for b in p.blobs.list(container) if not is_ignored(b.name, p.settings.ignore_prefixes)
+    ]
+    keys = [file_key(p.blobs.account, container, b.name, b.etag) for b in blobs]
+    known = p.ledger.known_keys(keys)  # the listed files' runs only, never the history
+    for blob, key in zip(blobs, keys, strict=True):
+        if key in known:
             continue
         if blob.last_modified is not None and now - blob.last_modified < SWEEP_GRACE:
             continue

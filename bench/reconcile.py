@@ -2,9 +2,11 @@
 idle pipeline, first with no history, then with N completed historical files.
 
 The history is what a busy day leaves behind, built cheaply but for real:
-- N small files in the incoming container (files stay there after processing);
-- N ledger runs in the terminal state `succeeded`, keyed by those files' etags, with the
-  job and task ids the pipeline would have given them;
+- N small files in the archive container, where each run's end moved its file from
+  incoming (DROPBATCH_TERMINAL_ORIGINALS=archive, the default): incoming holds none of them;
+- N ledger runs in the terminal state `succeeded`, keyed by the etags the files had in
+  incoming, with the job and task ids the pipeline would have given them, and the archive
+  copy as their `original`;
 - N Batch tasks with those ids on the job of the day, added with `create_tasks` (100 per
   request) running a no-op command, all completed before the ticks.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +36,7 @@ from batch_core.batch_service import BatchService
 from batch_core.blobstore import blob_service
 from batch_core.clock import utcnow
 from batch_core.cosmosdb import RUNS, cosmos_client
-from batch_core.keys import file_key, normalize_etag, task_id
+from batch_core.keys import file_key, task_id
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from batch_core.settings import Settings
@@ -42,6 +45,7 @@ from batch_core.submission import job_id_for
 from bench.batchwatch import BatchWatch
 from bench.data import csv_bytes
 from bench.harness import BatchStats, local_stack, progress, result, rounded, run_main
+from worker.contract import output_prefix
 
 NAME = "reconcile"
 NOOP_COMMAND = "/bin/true"
@@ -71,13 +75,15 @@ def one_tick(p: Pipeline, stats: BatchStats, gate: reconcile.SweepGate) -> dict[
 def parts(p: Pipeline) -> dict[str, float]:
     """Seconds of the tick's read-only parts, each alone: where the time of a tick goes."""
     container = p.settings.container_incoming
-    cutoff = utcnow() - dt.timedelta(hours=1)
+    account = p.blobs.account
     timed: dict[str, Callable[[], object]] = {
         "ledger_active_query": p.ledger.active,
         "ledger_unalerted_query": p.ledger.unalerted,
-        "ledger_expirable_parts_query": lambda: p.ledger.expirable_parts(cutoff),
-        "sweep_ledger_keys_query": lambda: p.ledger.keys_in(container),
+        "ledger_unsettled_query": p.ledger.unsettled,
         "sweep_list_incoming": lambda: sum(1 for _ in p.blobs.list(container)),
+        "sweep_ledger_keys_query": lambda: p.ledger.known_keys(
+            file_key(account, container, b.name, b.etag) for b in p.blobs.list(container)
+        ),
     }
     seconds: dict[str, float] = {}
     for name, call in timed.items():
@@ -119,13 +125,24 @@ def scenario(p: Pipeline, stats: BatchStats, ticks: int, label: str) -> dict[str
     }
 
 
-def upload_history(incoming: ContainerClient, names: list[str]) -> dict[str, tuple[str, int]]:
-    """The historical files; returns name -> (etag, size)."""
+def archived_name(account: str, incoming: str, name: str, etag: str) -> str:
+    """Where the end of its run moved a file of incoming in the archive container."""
+    key = file_key(account, incoming, name, etag)
+    return f"{output_prefix(name, key)}/{name.rsplit('/', 1)[-1]}"
+
+
+def upload_history(
+    archive: ContainerClient, names: list[str], account: str, incoming: str
+) -> dict[str, tuple[str, int]]:
+    """The historical files, where their runs' ends left them in the archive (under the
+    file key of the version incoming had: a made-up etag); returns name -> (etag, size)."""
     data = csv_bytes(1)
 
     def one(name: str) -> tuple[str, str, int]:
-        props = incoming.get_blob_client(name).upload_blob(data, overwrite=True)
-        return name, normalize_etag(str(props["etag"])), len(data)
+        etag = "0x8DE" + hashlib.sha256(name.encode()).hexdigest()[:13].upper()
+        kept = archived_name(account, incoming, name, etag)
+        archive.get_blob_client(kept).upload_blob(data, overwrite=True)
+        return name, etag, len(data)
 
     with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="history") as pool:
         return {name: (etag, size) for name, etag, size in pool.map(one, names)}
@@ -135,14 +152,15 @@ def history_runs(
     p: Pipeline, files: dict[str, tuple[str, int]], job: str, now: dt.datetime
 ) -> list[Run]:
     created, ended = now - dt.timedelta(hours=2), now - dt.timedelta(hours=1)
+    incoming, archive = p.settings.container_incoming, p.settings.container_archive
     runs = []
     for name, (etag, size) in files.items():
-        key = file_key(p.blobs.account, p.settings.container_incoming, name, etag)
+        key = file_key(p.blobs.account, incoming, name, etag)
         tid = task_id(name, key)
         runs.append(
             Run(
                 key=key,
-                container=p.settings.container_incoming,
+                container=incoming,
                 name=name,
                 etag=etag,
                 size=size,
@@ -155,6 +173,8 @@ def history_runs(
                 job_id=job,
                 task_id=tid,
                 summary={"rows": 1, "documents": 1, "rejects": 0},
+                input_removed=True,
+                original=f"{archive}/{archived_name(p.blobs.account, incoming, name, etag)}",
                 history=(
                     {"at": created.isoformat(), "state": "received", "reason": "received"},
                     {
@@ -175,10 +195,9 @@ def build_history(p: Pipeline, stack_watch: BatchWatch, n: int) -> dict[str, Any
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
-    incoming = blob_service(p.settings).get_container_client(p.settings.container_incoming)
-    files = upload_history(
-        incoming, [f"history/{i // 1000:03d}/file-{i:06d}.csv" for i in range(n)]
-    )
+    archive = blob_service(p.settings).get_container_client(p.settings.container_archive)
+    names = [f"history/{i // 1000:03d}/file-{i:06d}.csv" for i in range(n)]
+    files = upload_history(archive, names, p.blobs.account, p.settings.container_incoming)
     timings["upload_files"] = time.perf_counter() - t
     progress("history_files", files=len(files), seconds=round(timings["upload_files"], 1))
 

@@ -11,6 +11,8 @@ const stream = require("stream");
 // (cosmos_batch.js) takes its place before the package builds its route table.
 require("@vercel/cosmosdb-server/lib/handler/batch-documents").default = require("./cosmos_batch").handleBatch;
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
+// Queries read what their equality filters match, as Cosmos DB's indexes do (cosmos_index.js).
+require("./cosmos_index").install();
 
 function parseArgs(argv) {
   const args = { port: 0, host: "127.0.0.1" };

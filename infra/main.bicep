@@ -52,6 +52,7 @@ var containers = {
   results: 'results'
   logs: 'logs'
   failed: 'failed'
+  archive: 'archive'
   config: 'config'
   deployment: 'app-package-${resourceToken}'
 }
@@ -88,6 +89,7 @@ module storage 'app/storage.bicep' = {
       containers.results
       containers.logs
       containers.failed
+      containers.archive
       containers.config
       containers.deployment
     ]
@@ -158,6 +160,7 @@ module functionApp 'app/functions.bicep' = {
     containerResults: containers.results
     containerLogs: containers.logs
     containerFailed: containers.failed
+    containerArchive: containers.archive
     workerIdentityClientId: workerIdentity.outputs.clientId
     reconcileSchedule: reconcileSchedule
   }
@@ -213,4 +216,5 @@ output DROPBATCH_CONTAINER_INCOMING string = containers.incoming
 output DROPBATCH_CONTAINER_RESULTS string = containers.results
 output DROPBATCH_CONTAINER_LOGS string = containers.logs
 output DROPBATCH_CONTAINER_FAILED string = containers.failed
+output DROPBATCH_CONTAINER_ARCHIVE string = containers.archive
 output DROPBATCH_WORKER_IDENTITY_CLIENT_ID string = workerIdentity.outputs.clientId

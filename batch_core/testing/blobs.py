@@ -49,6 +49,7 @@ class MemoryBlobs(Twin):
             s.container_results,
             s.container_logs,
             s.container_failed,
+            s.container_archive,
         ):
             self._request("create_container", name)
             self.containers.setdefault(name, {})
@@ -118,10 +119,13 @@ class MemoryBlobs(Twin):
         dst_container: str,
         dst_name: str,
         metadata: Mapping[str, str] | None = None,
+        etag: str | None = None,
     ) -> bool:
         self._request("copy", src_container, name, dst_container, dst_name)
         source = self.containers.get(src_container, {}).get(name)
         if source is None or dst_container not in self.containers:
+            return False
+        if etag is not None and source.etag != etag.strip('"'):
             return False
         merged = {**source.metadata, **(metadata or {})}
         self.put(dst_container, dst_name, source.data, merged, source.content_type)

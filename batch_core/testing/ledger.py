@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from batch_core.clock import iso
@@ -64,7 +64,7 @@ class MemoryLedger(Twin):
         return self._select(
             lambda d: (
                 d.get("alert_due") is True
-                or (d.get("state") == RunState.FAILED and not d.get("alerted"))
+                or (d.get("state") == RunState.FAILED and d.get("alerted") is False)
             )
         )
 
@@ -77,14 +77,27 @@ class MemoryLedger(Twin):
                 isinstance(d.get("parent"), str)
                 and d.get("state") in ended
                 and str(d.get("updated_at")) < cutoff
-                and not d.get("input_removed")
+                and d.get("input_removed") is False
             ),
             limit,
         )
 
-    def keys_in(self, container: str) -> set[str]:
+    def unsettled(self, limit: int = 200) -> list[Run]:
         self._request("query")
-        return {key for key, d in self.docs.items() if d.get("container") == container}
+        ended = {s.value for s in TERMINAL}
+        return self._select(
+            lambda d: (
+                d.get("input_removed") is False
+                and "original" in d  # as Cosmos compares: a missing field is not null
+                and d["original"] is None
+                and d.get("state") in ended
+            ),
+            limit,
+        )
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        self._request("query")
+        return {key for key in keys if key in self.docs}
 
     def recent(self, limit: int = 200, state: RunState | None = None) -> list[Run]:
         self._request("query")

@@ -22,6 +22,7 @@ param containerIncoming string
 param containerResults string
 param containerLogs string
 param containerFailed string
+param containerArchive string
 param workerIdentityClientId string
 param reconcileSchedule string
 @description('Instances the app may scale out to (it scales to zero when idle).')
@@ -99,6 +100,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'DROPBATCH_CONTAINER_RESULTS', value: containerResults }
         { name: 'DROPBATCH_CONTAINER_LOGS', value: containerLogs }
         { name: 'DROPBATCH_CONTAINER_FAILED', value: containerFailed }
+        { name: 'DROPBATCH_CONTAINER_ARCHIVE', value: containerArchive }
         { name: 'DROPBATCH_WORKER_COMMAND', value: workerCommand }
         { name: 'DROPBATCH_WORKER_IDENTITY_CLIENT_ID', value: workerIdentityClientId }
         { name: 'DROPBATCH_RECONCILE_SCHEDULE', value: reconcileSchedule }

@@ -30,7 +30,7 @@ def own_containers() -> dict[str, str]:
     base = fresh_name("c")
     return {
         f"DROPBATCH_CONTAINER_{role.upper()}": f"{base}-{role}"
-        for role in ("incoming", "results", "logs", "failed")
+        for role in ("incoming", "results", "logs", "failed", "archive")
     }
 
 
@@ -49,7 +49,8 @@ def blobs(side: str, request: pytest.FixtureRequest) -> Iterator[BlobsSide]:
     store.provision()
     yield BlobsSide(store, settings, _real_put(service), _real_content(service))
     for name in (settings.container_incoming, settings.container_results,
-                 settings.container_logs, settings.container_failed):  # fmt: skip
+                 settings.container_logs, settings.container_failed,
+                 settings.container_archive):  # fmt: skip
         service.delete_container(name)
 
 
@@ -169,3 +170,17 @@ def test_copy_with_metadata_adds_it_to_the_sources_and_onto_itself_makes_a_new_v
     assert again.etag != first.etag and again.replay_of is None
     assert again.metadata["dropbatch_replay_id"] == "r1"
     assert blobs.content(incoming, "b.csv") == b"id\n2\n"
+
+
+def test_copy_of_a_version_copies_only_that_version(blobs: BlobsSide) -> None:
+    incoming, archive = blobs.settings.container_incoming, blobs.settings.container_archive
+    first = blobs.put(incoming, "v.csv", b"id\n1\n", {})
+    assert blobs.port.copy(incoming, "v.csv", archive, "k1/v.csv", etag=first.etag) is True
+    assert blobs.content(archive, "k1/v.csv") == b"id\n1\n"
+
+    newer = blobs.put(incoming, "v.csv", b"id\n2\n", {})  # a newer upload under the same name
+
+    assert blobs.port.copy(incoming, "v.csv", archive, "k2/v.csv", etag=first.etag) is False
+    assert [b.name for b in blobs.port.list(archive, prefix="k2/")] == []
+    assert blobs.port.copy(incoming, "v.csv", archive, "k2/v.csv", etag=newer.etag) is True
+    assert blobs.content(archive, "k2/v.csv") == b"id\n2\n"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from batch_core.errors import ConflictError, NotFoundError
-from batch_core.ledger import Ledger, RunFilter
+from batch_core.ledger import KEYS_PER_QUERY, Ledger, RunFilter
 from batch_core.ports import LedgerPort
 from batch_core.run import Run
 from batch_core.states import RunState
@@ -177,11 +177,33 @@ def test_expirable_parts_are_old_ended_extracted_runs_whose_input_is_still_there
     assert len(ledger.port.expirable_parts(cutoff, limit=1)) == 1
 
 
-def test_keys_in_lists_every_run_of_a_container_whatever_its_state(ledger: LedgerSide) -> None:
-    mine = {ledger.port.create(a_run(s, container="mine"))[0].key for s in RunState}
-    ledger.port.create(a_run(container="theirs"))
-    assert ledger.port.keys_in("mine") == mine
-    assert ledger.port.keys_in("nobody") == set()
+def test_unsettled_are_ended_runs_whose_file_is_still_where_it_was_dropped(
+    ledger: LedgerSide,
+) -> None:
+    ended = [ledger.port.create(a_run(s))[0] for s in (RunState.SUCCEEDED, RunState.VANISHED)]
+    ledger.port.create(a_run(RunState.RUNNING))  # not ended
+    ledger.port.create(a_run(RunState.FAILED, input_removed=True, original="failed/x"))  # moved
+    ledger.port.create(a_run(RunState.REJECTED, original="incoming/x"))  # settled in place
+    assert sorted(r.key for r in ledger.port.unsettled()) == sorted(r.key for r in ended)
+    assert len(ledger.port.unsettled(limit=1)) == 1
+    ledger.port.save(dataclasses.replace(ended[0], input_removed=True))
+    assert [r.key for r in ledger.port.unsettled()] == [ended[1].key]
+
+
+def test_known_keys_are_the_asked_keys_that_have_a_run_whatever_its_state(
+    ledger: LedgerSide,
+) -> None:
+    runs = {ledger.port.create(a_run(s))[0].key for s in RunState}
+    unknown = {uuid.uuid4().hex[:40] for _ in range(3)}
+    assert ledger.port.known_keys([*runs, *unknown]) == runs
+    assert ledger.port.known_keys(unknown) == set()
+    assert ledger.port.known_keys([]) == set()
+
+
+def test_known_keys_answers_for_more_keys_than_one_query_holds(ledger: LedgerSide) -> None:
+    made = [ledger.port.create(a_run(RunState.SUCCEEDED))[0].key for _ in range(3)]
+    unknown = [uuid.uuid4().hex[:40] for _ in range(2 * KEYS_PER_QUERY)]
+    assert ledger.port.known_keys([*unknown, *made]) == set(made)
 
 
 def test_recent_is_newest_first_within_the_limit_and_filters_by_state(ledger: LedgerSide) -> None:

@@ -62,8 +62,11 @@ def test_extracted_files_expire_only_after_they_and_their_zip_have_ended(stack: 
     from batch_core.states import RunState
     from tests.core.pipeline_helpers import drop, unique
 
-    # Given a zip run still active and one of its extracted files whose run has ended
-    p = pipeline_with(stack, DROPBATCH_PARTS_RETENTION_HOURS="0")
+    # Given ended files kept in incoming, a zip run still active and one of its extracted
+    # files whose run has ended
+    p = pipeline_with(
+        stack, DROPBATCH_PARTS_RETENTION_HOURS="0", DROPBATCH_TERMINAL_ORIGINALS="keep"
+    )
     now = utcnow()
     zip_run = Run(
         key=f"zip{uuid.uuid4().hex}"[:40], container="incoming", name=unique("a.zip"),

@@ -30,10 +30,10 @@ def replays(p: MemoryPipeline, prefix: str, rid: str, state: RunState | None = N
 
 
 def test_a_quarantined_file_comes_back_as_a_new_run_that_names_the_old_one() -> None:
-    # Given a failed run whose file was quarantined, then removed from incoming
+    # Given a failed run whose file was quarantined, and so left incoming
     p = pipeline()
     old = failed(p, "in/a.csv")
-    assert p.blobs.delete("incoming", "in/a.csv", old.etag)
+    assert p.blobs.data("incoming", "in/a.csv") is None
 
     # When it is replayed
     (done,) = replay.replay(p, replay.chosen(p, "in/", RunState.FAILED), "fix-1", p.clock.now())
@@ -71,7 +71,7 @@ def test_replaying_again_with_the_same_id_creates_nothing_new() -> None:
     # Then nothing is copied: the old run was done, the new one is this replay's own
     assert outcomes == ["already"]
     assert p.blobs.requests["copy"] == copies
-    assert [b.etag for b in p.blobs.list("incoming", "b.csv")] == [blob.etag]
+    assert list(p.blobs.list("incoming", "b.csv")) == []  # the new run's file left as it ended
     # But another replay id is another replay: the newest failed run of the name goes again
     assert replays(p, "b", "later", RunState.FAILED) == ["replayed", "skipped"]
     assert stored(p, old).state is RunState.FAILED
@@ -106,8 +106,28 @@ def test_a_file_still_in_incoming_is_copied_onto_itself_as_a_new_version() -> No
     assert p.blobs.data("incoming", "notes.txt") == b"hello"
 
 
-def test_files_that_cannot_be_replayed_are_skipped_with_the_reason() -> None:
+def test_an_archived_file_comes_back_from_the_archive() -> None:
+    # Given a run that succeeded, whose file moved to the archive
     p = pipeline()
+    old = received(p, "arch/a.csv")
+    task_ends(p, old, exit_code=0)
+    tick(p, seconds=5)
+    done = stored(p, old)
+    assert done.original == f"archive/{output_prefix(old.name, old.key)}/a.csv"
+    assert p.blobs.data("incoming", "arch/a.csv") is None
+
+    # When it is replayed
+    (outcome,) = replay.replay(p, replay.chosen(p, "arch/", None), "r", p.clock.now())
+
+    # Then incoming has it again, copied from the archive, as a new version
+    assert outcome.outcome == "replayed" and outcome.detail == f"copied from {done.original}"
+    (blob,) = p.blobs.list("incoming", "arch/a.csv")
+    assert blob.etag != old.etag and blob.replay_of == old.key
+    assert p.blobs.data("incoming", "arch/a.csv") == p.blobs.data(*done.original.split("/", 1))
+
+
+def test_files_that_cannot_be_replayed_are_skipped_with_the_reason() -> None:
+    p = pipeline(DROPBATCH_TERMINAL_ORIGINALS="keep")
     gone = received(p, "d/gone.csv")
     task_ends(p, gone, exit_code=0)
     replaced = received(p, "d/replaced.csv")

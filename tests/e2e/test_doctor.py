@@ -51,7 +51,8 @@ def failed(lines: dict[str, str]) -> set[str]:
 
 
 STORAGE = {
-    f"storage container {c} ({c})" for c in ("incoming", "results", "logs", "failed", "config")
+    f"storage container {c} ({c})"
+    for c in ("incoming", "results", "logs", "failed", "config", "archive")
 }
 COSMOS = {"Cosmos DB database dropbatch"}
 BATCH = {"Batch account devbatchaccount", "pool 'default' (dropbatch)"}

@@ -104,6 +104,7 @@ def test_the_storage_containers_include_every_one_the_settings_name() -> None:
         defaults.container_results,
         defaults.container_logs,
         defaults.container_failed,
+        defaults.container_archive,
     }
     assert wanted <= declared
 

@@ -1,5 +1,6 @@
 """Cleanup: jobs of past days that drained are terminated, then deleted after the retention;
-files extracted from zips are removed once they, their zip and the retention are over."""
+when ended files stay in incoming, files extracted from zips are removed once they, their zip
+and the retention are over."""
 
 from __future__ import annotations
 
@@ -70,8 +71,9 @@ def test_a_past_days_job_is_kept_while_a_run_points_at_it_or_a_task_is_unfinishe
 
 
 def test_an_extracted_file_is_removed_only_after_it_its_zip_and_the_retention_are_over() -> None:
-    # Given a zip being processed, and a CSV extracted from it that was processed
-    p = pipeline(DROPBATCH_PARTS_RETENTION_HOURS="24")
+    # Given ended files kept in incoming, a zip being processed, and a CSV extracted from it
+    # that was processed
+    p = pipeline(DROPBATCH_PARTS_RETENTION_HOURS="24", DROPBATCH_TERMINAL_ORIGINALS="keep")
     zipped = received(p, "NC1.zip", b"PK\x05\x06" + b"\0" * 18)
     incoming = p.settings.container_incoming
     part = p.blobs.put(incoming, "NC1/part-1.csv", CSV, {PARENT_METADATA: zipped.key})

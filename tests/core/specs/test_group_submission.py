@@ -65,7 +65,7 @@ def test_a_failed_request_leaves_its_runs_planned_and_the_reconciler_creates_the
     # Then every trigger heard of it, and every run is planned with its task missing
     assert all(isinstance(o, TransientError) for o in outcomes)
     assert task_ids(p) == []
-    assert len(p.ledger.keys_in(p.settings.container_incoming)) == 10
+    assert len(p.ledger.docs) == 10
 
     # When the reconciler ticks, every planned task is created, once
     tick(p, seconds=5)

@@ -22,15 +22,13 @@ def test_an_unrecorded_file_older_than_the_grace_is_submitted_and_a_young_one_is
 
     # Then only the old file is submitted
     assert report.swept == 1
-    keys = p.ledger.keys_in(p.settings.container_incoming)
+    keys = set(p.ledger.docs)
     assert keys == {file_key(p.blobs.account, old.container, old.name, old.etag)}
     assert p.batch.requests["CreateTask"] == 1
 
     # When the young file's grace has passed too, it is submitted on the next sweep
     assert tick(p, seconds=30).swept == 1
-    assert file_key(p.blobs.account, young.container, young.name, young.etag) in (
-        p.ledger.keys_in(p.settings.container_incoming)
-    )
+    assert file_key(p.blobs.account, young.container, young.name, young.etag) in (p.ledger.docs)
 
 
 def test_the_sweep_skips_recorded_files_and_ignored_names() -> None:
