@@ -11,12 +11,14 @@ import hashlib
 import json
 import math
 import re
-import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.options import CsvOptions
 from worker.table import BadRow, Row
+
+if TYPE_CHECKING:
+    import sqlite3  # imported when a file has that many ids (FirstRows)
 
 SCHEMA_VERSION = 1
 
@@ -103,6 +105,8 @@ class FirstRows:
         return int(found[0])
 
     def _spill(self, memory: dict[str, int]) -> None:
+        import sqlite3
+
         # "" opens a private temporary database file.
         self._db = sqlite3.connect("")
         self._db.execute("CREATE TABLE first (key TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")

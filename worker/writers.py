@@ -13,12 +13,10 @@ stops the others; its exit code wins.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import queue
 from collections.abc import Iterator
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.contract import WorkerExit
 from worker.credentials import Credentials, identity_for
@@ -35,6 +33,11 @@ from worker.records import RecordStore
 from worker.rows import Sized, sized_documents
 from worker.settings import WorkerSettings
 from worker.tasklog import configure_logging
+
+if TYPE_CHECKING:
+    # Imported when a file needs writer processes: most files need none.
+    import multiprocessing
+    from multiprocessing.process import BaseProcess
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,8 @@ def write_all(
     if shards == 1:
         records.upsert_all(kept if kept is not None else _share(settings, path, 0, 1))
         return 1
+    import multiprocessing
+
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
     processes: list[BaseProcess] = [
