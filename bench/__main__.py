@@ -1,43 +1,57 @@
-"""`python -m bench` (`make bench`): the benchmarks in order, each in its own process,
-each printing its JSON object on stdout as one line; progress goes to stderr.
+"""`python -m bench` (`make bench`): the benchmarks in order, each in its own process, each
+on a quiet machine (`bench.quiet`: the previous one's processes gone, the load average low,
+each wait bounded). Every result is written to bench/results/<benchmark>-<parameters>-<date>.json;
+stdout gets one JSON object: every result, the waits, and the goals with whether each was met
+(`bench.goals`). Progress goes to stderr.
 
-The suite's sizes are chosen to finish in about 12 minutes on 2 cores; each benchmark run
-alone keeps the issue's sizes (see bench/README.md). Shrink or grow them here:
+The suite's sizes are chosen to finish in about 12 minutes on 2 cores (plus the waits); each
+benchmark run alone keeps the issue's sizes (see bench/README.md). Shrink or grow them here:
 
     python -m bench --files 50 --rows 2000 --mb 100 --history 1000     (about 3 minutes)
-    python -m bench --only submit,unzip
+    python -m bench --only worker_csv,worker_startup,unzip
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.harness import configure, progress
+from bench import goals, quiet
+from bench.harness import configure, machine, progress
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
 ORDER = ("submit", "worker_csv", "unzip", "reconcile", "worker_startup", "fanout")
+# Parameters that name a result file, and how ("10000rows"); others are left out of the name.
+_NAMED = {"files": "files", "rows": "rows", "mb": "mb", "history": "history", "members": "members"}
 
 
-def commands(args: argparse.Namespace) -> dict[str, list[str]]:
+def commands(args: argparse.Namespace) -> dict[str, list[list[str]]]:
+    """Each benchmark's runs: the arguments of each."""
     return {
-        "submit": ["--files", str(args.files), "--rows", str(args.file_rows)],
-        "worker_csv": ["--rows", str(args.rows)],
-        "unzip": ["--mb", str(args.mb), "--repeat", str(args.repeat)],
-        "reconcile": ["--history", str(args.history), "--ticks", str(args.ticks)],
-        "worker_startup": [],
-        "fanout": ["--members", str(args.members)],
+        "submit": [["--files", str(args.files), "--rows", str(args.file_rows)]],
+        "worker_csv": [
+            ["--rows", str(args.rows), "--latency-ms", str(ms)] for ms in args.csv_latencies
+        ],
+        "unzip": [["--mb", str(args.mb), "--repeat", str(args.repeat)]],
+        "reconcile": [["--history", str(args.history), "--ticks", str(args.ticks)]],
+        "worker_startup": [[]],
+        "fanout": [["--members", str(args.members)]],
     }
 
 
-def run_child(argv: list[str]) -> tuple[int, str]:
-    """Run one benchmark; stdout carries its JSON line, stderr (progress) passes through.
-    If the suite is stopped, the child gets SIGTERM and time to stop the servers it started
-    (subprocess.run would SIGKILL it and leave them running)."""
+def run_child(argv: list[str]) -> tuple[int, str, set[tuple[int, float]]]:
+    """Run one benchmark; stdout carries its JSON line, stderr (progress) passes through; the
+    processes it started, as seen while it ran. If the suite is stopped, the child gets
+    SIGTERM and time to stop the servers it started (subprocess.run would SIGKILL it and
+    leave them running)."""
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    watch = quiet.ProcessWatch(proc.pid)
     try:
         out, _ = proc.communicate()
     except BaseException:
@@ -47,7 +61,43 @@ def run_child(argv: list[str]) -> tuple[int, str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         raise
-    return proc.returncode, out
+    finally:
+        seen = watch.stop()
+    return proc.returncode, out, seen
+
+
+def parsed(out: str) -> dict[str, Any] | None:
+    """The benchmark's JSON object: the last stdout line that is one."""
+    for line in reversed(out.splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def result_path(result: dict[str, Any], folder: Path = RESULTS) -> Path:
+    """bench/results/<benchmark>-<parameters>-<date>.json, e.g. worker_csv-10000rows-latency5ms-
+    2026-12-01.json."""
+    params = result.get("parameters") or {}
+    parts = [str(result.get("benchmark", "unknown"))]
+    parts += [f"{params[key]}{unit}" for key, unit in _NAMED.items() if key in params]
+    if params.get("cosmos_latency_ms"):
+        parts.append(f"latency{params['cosmos_latency_ms']}ms")
+    if params.get("pool_nodes") == 0:
+        parts.append("no-nodes")
+    date = str(result.get("measured_at") or time.strftime("%Y-%m-%d", time.gmtime()))[:10]
+    return folder / f"{'-'.join(parts)}-{date}.json"
+
+
+def save(result: dict[str, Any], folder: Path = RESULTS) -> Path:
+    """Write one result as indented JSON; its path."""
+    path = result_path(result, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,11 +105,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--files", type=int, default=200, help="submit: files dropped at once")
     parser.add_argument("--file-rows", type=int, default=20, help="submit: rows per file")
     parser.add_argument("--rows", type=int, default=10000, help="worker_csv: rows in the CSV")
+    parser.add_argument(
+        "--csv-latencies",
+        type=lambda s: tuple(int(x) for x in s.split(",")),
+        default=(0, 5),
+        help="worker_csv: one run per added Cosmos latency in ms (default 0,5)",
+    )
     parser.add_argument("--mb", type=int, default=1000, help="unzip: uncompressed MB")
     parser.add_argument("--repeat", type=int, default=2, help="unzip: rounds (best reported)")
     parser.add_argument("--history", type=int, default=10000, help="reconcile: historical files")
     parser.add_argument("--ticks", type=int, default=3, help="reconcile: ticks per scenario")
     parser.add_argument("--members", type=int, default=1000, help="fanout: members of the sweep")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=quiet.MAX_WAIT_SECONDS,
+        help="most seconds to wait for a quiet machine before each benchmark (0: no wait)",
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="do not write the results under bench/results"
+    )
     parser.add_argument(
         "--only",
         type=lambda s: tuple(s.split(",")),
@@ -78,19 +143,37 @@ def main(argv: list[str] | None = None) -> int:
     configure()
     started = time.monotonic()
     failed: list[str] = []
-    for name in ORDER:
-        if name not in args.only:
-            continue
-        argv_child = [sys.executable, "-m", f"bench.{name}", *commands(args)[name]]
-        progress("suite_running", benchmark=name, argv=argv_child[1:])
-        code, out = run_child(argv_child)
-        if out:
-            sys.stdout.write(out if out.endswith("\n") else out + "\n")
-            sys.stdout.flush()
-        if code != 0:
-            failed.append(name)
-            progress("suite_benchmark_failed", benchmark=name, exit_code=code)
-    progress("suite_finished", seconds=round(time.monotonic() - started, 1), failed=failed)
+    results: list[dict[str, Any]] = []
+    leftovers: set[tuple[int, float]] = set()
+    for name in (n for n in ORDER if n in args.only):
+        for extra in commands(args)[name]:
+            waited = quiet.wait_quiet(leftovers, max_wait=args.quiet_wait)
+            progress("suite_quiet", benchmark=name, **waited)
+            argv_child = [sys.executable, "-m", f"bench.{name}", *extra]
+            progress("suite_running", benchmark=name, argv=argv_child[1:])
+            code, out, leftovers = run_child(argv_child)
+            found = parsed(out)
+            if code != 0 or found is None:
+                failed.append(name)
+                progress("suite_benchmark_failed", benchmark=name, exit_code=code)
+                continue
+            found["quiet_wait"] = waited
+            if not args.no_save:
+                found["saved_as"] = str(save(found).relative_to(ROOT))
+            results.append(found)
+    summary: dict[str, Any] = {
+        "suite": {
+            "argv": sys.argv[1:] if argv is None else argv,
+            "seconds": round(time.monotonic() - started, 1),
+            "failed": failed,
+            "machine": machine(),
+        },
+        "goals": goals.evaluate(results),
+        "results": results,
+    }
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    sys.stdout.flush()
+    progress("suite_finished", seconds=summary["suite"]["seconds"], failed=failed)
     return 1 if failed else 0
 
 

@@ -77,6 +77,8 @@ def result(
         "benchmark": name,
         "parameters": parameters,
         "machine": machine(),
+        # The 1, 5 and 15-minute load averages when the benchmark's process started.
+        "load_at_start": [round(x, 2) for x in _LOAD_AT_START],
         "load_average_1_5_15_min": {
             "at_start": [round(x, 2) for x in _LOAD_AT_START],
             "at_end": [round(x, 2) for x in os.getloadavg()],

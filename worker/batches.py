@@ -5,6 +5,10 @@ in one request of at most 2 MB. Documents are grouped by their `pk` as they come
 becomes a batch when it is full, and every group left is flushed at the end. With many
 partition key values (DROPBATCH_PARTITION_BY) groups may stay small for a long time, so the
 documents held back are bounded too: past the bound the oldest group goes out as it is.
+
+A document is measured as the SDK will send it only when it could matter: the worker's
+documents come with a cheap upper bound of their size (`sized_batches`), and a hundred
+documents under `SMALL_DOCUMENT_BYTES` each fit in one request whatever they are.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 # Documents held back in partial groups, at most.
 MAX_PENDING_DOCUMENTS = 4000
 MAX_PENDING_BYTES = 16_000_000
+# Documents no bigger than this as sent fill a batch of MAX_OPERATIONS within the request
+# limit, so they need not be measured exactly.
+SMALL_DOCUMENT_BYTES = (MAX_REQUEST_BYTES - 1) // MAX_OPERATIONS
 
 
 def request_bytes(document: dict[str, Any]) -> int:
@@ -51,8 +58,8 @@ class Batch:
 
     @property
     def request_bytes(self) -> int:
-        """The request body's size: the operations, and the array's brackets less the comma
-        after the last one."""
+        """The request body's size (at most; small documents count with their size bound):
+        the operations, and the array's brackets less the comma after the last one."""
         return self.bytes + 1
 
     @property
@@ -116,10 +123,18 @@ class _Groups:
 
 def batches(documents: Iterable[dict[str, Any]]) -> Iterator[Batch]:
     """The documents as batches, grouped by `pk`, each document in exactly one batch, in
-    file order within a partition."""
+    file order within a partition; every document is measured as sent."""
+    return sized_batches((document, None) for document in documents)
+
+
+def sized_batches(items: Iterable[tuple[dict[str, Any], int | None]]) -> Iterator[Batch]:
+    """Like `batches`, for documents with an upper bound of their size as sent (or None):
+    one bound under SMALL_DOCUMENT_BYTES stands for the size, any other is measured."""
     groups = _Groups()
-    for document in documents:
-        size = request_bytes(document)
+    for document, bound in items:
+        size = bound if bound is not None and bound <= SMALL_DOCUMENT_BYTES else None
+        if size is None:
+            size = request_bytes(document)
         waiting = groups.by_key.get(document["pk"])
         if waiting is not None and waiting.request_bytes + size > MAX_REQUEST_BYTES:
             yield groups.take(waiting.partition_key)

@@ -11,12 +11,14 @@ import hashlib
 import json
 import math
 import re
-import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.options import CsvOptions
 from worker.table import BadRow, Row
+
+if TYPE_CHECKING:
+    import sqlite3  # imported when a file has that many ids (FirstRows)
 
 SCHEMA_VERSION = 1
 
@@ -24,6 +26,12 @@ SCHEMA_VERSION = 1
 MAX_DOCUMENT_BYTES = 2_000_000
 # Rows shorter than this cannot come near the limit, so they are not measured.
 _SIZE_CHECK_CHARS = 100_000
+# The most bytes one character of a string takes in the SDK's JSON (ASCII with escapes): a
+# character outside the Basic Multilingual Plane becomes a surrogate pair, \ud83d\ude00.
+_MAX_BYTES_PER_CHAR = 12
+# Generous room for a number (repr of a float or an int), a field's quotes, colon and comma.
+_NUMBER_BYTES = 32
+_FIELD_BYTES = 8
 
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
@@ -51,6 +59,10 @@ class Built:
     latitude: float | None
     longitude: float | None
     group: str | None
+    # At least the bytes the document takes in a batch request as the SDK sends it (see
+    # `DocumentBuilder.size_bound`); a cheap bound, so that small documents are not encoded
+    # once more only to be measured.
+    size_bound: int = 0
 
 
 def document_id(file_key: str, row_key: str) -> str:
@@ -93,6 +105,8 @@ class FirstRows:
         return int(found[0])
 
     def _spill(self, memory: dict[str, int]) -> None:
+        import sqlite3
+
         # "" opens a private temporary database file.
         self._db = sqlite3.connect("")
         self._db.execute("CREATE TABLE first (key TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
@@ -126,6 +140,34 @@ class DocumentBuilder:
         self._id = self._index.get(options.id_column) if options.id_column else None
         self._partition = self._index.get(options.partition_by) if options.partition_by else None
         self._first_row_of_id = FirstRows() if self._id is not None else None
+        self._fixed_bytes = self._skeleton_bytes(header, source)
+
+    def _skeleton_bytes(self, header: list[str], source: Source) -> int:
+        """A bound on every part of a document but its row's own text: the constant fields
+        as sent, each column name (in `values` and maybe `numbers`), numbers and a point."""
+        skeleton = {
+            "id": "0" * 64,
+            "pk": self._file_key,
+            "schema_version": SCHEMA_VERSION,
+            "file_key": self._file_key,
+            "source": self._source,
+            "row": 0,
+            "values": {},
+            "numbers": {},
+            "location": {"type": "Point", "coordinates": []},
+        }
+        names = sum(len(name) for name in header)
+        return (
+            len(json.dumps(skeleton))
+            + 2 * _MAX_BYTES_PER_CHAR * names
+            + (2 * _FIELD_BYTES + _NUMBER_BYTES) * (len(header) + 3)
+        )
+
+    def size_bound(self, row_chars: int) -> int:
+        """At least the bytes a document of a row of `row_chars` characters takes as the SDK
+        sends it: its text twice at most (in `values`, and as `pk`), every character of it
+        escaped at worst, plus the rest (`_skeleton_bytes`)."""
+        return self._fixed_bytes + 2 * _MAX_BYTES_PER_CHAR * row_chars
 
     def close(self) -> None:
         """Release what the builder keeps on disk."""
@@ -177,14 +219,14 @@ class DocumentBuilder:
         }
         if latitude is not None and longitude is not None:
             document["location"] = {"type": "Point", "coordinates": [longitude, latitude]}
-        if (
-            sum(map(len, values)) > _SIZE_CHECK_CHARS
-            and _encoded_size(document) > MAX_DOCUMENT_BYTES
-        ):
+        row_chars = sum(map(len, values))
+        if row_chars > _SIZE_CHECK_CHARS and _encoded_size(document) > MAX_DOCUMENT_BYTES:
             reason = f"document would exceed Cosmos DB's limit of {MAX_DOCUMENT_BYTES} bytes"
             return BadRow(row.number, row.line, reason, ())
         group = values[self._group] if self._group is not None else None
-        return Built(row, document, tuple(invalid), latitude, longitude, group)
+        return Built(
+            row, document, tuple(invalid), latitude, longitude, group, self.size_bound(row_chars)
+        )
 
 
 def _in_range(name: str, value: float, options: CsvOptions) -> bool:

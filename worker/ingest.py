@@ -2,19 +2,25 @@
 
 Two passes over the downloaded file (see `worker.rows`): the first checks every row and
 decides the outcome without writing anything, so a rejected file leaves no documents; the
-second writes (see `worker.writers`).
+second writes (see `worker.writers`), from the documents the first pass kept when the file
+is small enough.
+
+What need not wait runs beside what must: the Cosmos DB client connects and this version's
+folder is marked in `results` while the file is checked; the older versions are listed
+while the documents are written; the rejects file and the summary go out together.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from worker.context import TaskContext, WorkerOutcome, same_etag
 from worker.contract import REJECTS_FILE, SUMMARY_FILE
 from worker.errors import InputVanished, RejectedInput
 from worker.records import RecordStore
-from worker.rows import check_file
+from worker.rows import KeptDocuments, check_file
 from worker.summary import REJECTED, SUCCEEDED, CsvTally, RejectsFile, csv_summary, encode_json
 from worker.writers import write_all
 
@@ -32,31 +38,62 @@ def _run(
 ) -> WorkerOutcome:
     s = context.settings
     tally = CsvTally(s.csv.group_by)
-    try:
-        if rejection is not None:
-            raise rejection
-        with context.tasklog.phase("check"), open(path, "rb") as handle:
-            check_file(handle, s.csv, s.file_key, context.source, tally, rejects)
-    except RejectedInput as e:
-        reason = context.reason(e)
-        log.warning("rejected: %s", reason)
-        _write_outputs(context, tally, rejects, REJECTED, reason, documents=0)
-        return WorkerOutcome(REJECTED, reason)
+    kept = KeptDocuments()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside") as beside:
+        connecting: Future[RecordStore] | None = None
+        try:
+            if rejection is not None:
+                raise rejection
+            connecting = beside.submit(
+                RecordStore.connect, s, context.credentials, context.identity
+            )
+            marked = beside.submit(context.mark_started)
+            with context.tasklog.phase("check"), open(path, "rb") as handle:
+                check_file(handle, s.csv, s.file_key, context.source, tally, rejects, kept)
+        except RejectedInput as e:
+            _close_unused(connecting)
+            reason = context.reason(e)
+            log.warning("rejected: %s", reason)
+            _write_outputs(context, tally, rejects, REJECTED, reason, documents=0)
+            return WorkerOutcome(REJECTED, reason)
+        except BaseException:
+            _close_unused(connecting)
+            raise
+        records = connecting.result()
+        try:
+            marked.result()
+            return _write(context, path, tally, rejects, records, kept, beside)
+        finally:
+            records.close()
 
-    records = RecordStore.connect(context.settings, context.credentials, context.identity)
+
+def _close_unused(connecting: Future[RecordStore] | None) -> None:
+    """Close the record store a rejected (or failed) run connected and did not use; why it
+    could not connect does not matter then."""
+    if connecting is None:
+        return
     try:
-        return _write(context, path, tally, rejects, records)
-    finally:
-        records.close()
+        connecting.result().close()
+    except Exception:
+        log.debug("unused Cosmos DB connection", exc_info=True)
 
 
 def _write(
-    context: TaskContext, path: Path, tally: CsvTally, rejects: RejectsFile, records: RecordStore
+    context: TaskContext,
+    path: Path,
+    tally: CsvTally,
+    rejects: RejectsFile,
+    records: RecordStore,
+    kept: KeptDocuments,
+    beside: ThreadPoolExecutor,
 ) -> WorkerOutcome:
     s = context.settings
-    context.mark_started()
     with context.tasklog.phase("write"):
-        processes = write_all(s, path, tally.good, records)
+        # Listed before the etag is checked again, so a version newer than that check is
+        # never among those removed.
+        listing = beside.submit(context.older_versions)
+        processes = write_all(s, path, tally.good, records, kept.items)
+        kept.items = None
     with context.tasklog.phase("cleanup"):
         current = context.storage.current_etag(s.input_container, s.input_blob)
         if current is None or not same_etag(current, s.input_etag):
@@ -64,7 +101,7 @@ def _write(
             removed = records.delete_version(s.file_key)
             context.tasklog.counts["documents_removed_superseded"] = removed
             raise InputVanished(f"{s.input_container}/{s.input_blob} changed while processing")
-        older = records.delete_versions(context.older_versions())
+        older = records.delete_versions(listing.result())
     context.tasklog.counts.update(
         {
             "rows": tally.rows,
@@ -115,6 +152,10 @@ def _write_outputs(
     )
     context.tasklog.outcome = outcome
     context.tasklog.reason = reason
-    with context.tasklog.phase("outputs"):
-        context.put_result(REJECTS_FILE, rejects.stream(), "text/csv")
+    with (
+        context.tasklog.phase("outputs"),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="outputs") as beside,
+    ):
+        rejects_put = beside.submit(context.put_result, REJECTS_FILE, rejects.stream(), "text/csv")
         context.put_result(SUMMARY_FILE, encode_json(summary), "application/json")
+        rejects_put.result()

@@ -39,7 +39,7 @@ from azure.cosmos._retry_options import RetryOptions
 from azure.cosmos.documents import ConnectionPolicy, SSLConfiguration
 from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpResponseError
 
-from worker.batches import Batch, batches
+from worker.batches import Batch, sized_batches
 from worker.contract import COSMOS_ENDPOINT, COSMOS_THROTTLE_BUDGET_SECONDS
 from worker.cosmos_errors import (
     RETRYABLE_STATUS,
@@ -167,10 +167,11 @@ class RecordStore:
         """Close the Cosmos DB client."""
         self._client.close()
 
-    def upsert_all(self, documents: Iterable[dict[str, Any]]) -> None:
+    def upsert_all(self, items: Iterable[tuple[dict[str, Any], int | None]]) -> None:
         """Upsert every document in transactional batches (grouped by `pk`), `concurrency`
-        batches at a time; the first failure stops the rest."""
-        self._run_concurrently(batches(documents), self._write_batch)
+        batches at a time; the first failure stops the rest. Each document comes with an
+        upper bound of its size as sent, or None (see `worker.batches.sized_batches`)."""
+        self._run_concurrently(sized_batches(items), self._write_batch)
 
     def delete_versions(self, file_keys: Iterable[str]) -> int:
         """Delete every document of these file versions; return how many."""

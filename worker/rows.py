@@ -1,12 +1,15 @@
 """Rows of one CSV file, classified: the check pass and the document pass.
 
 Both passes run the same deterministic code over the same bytes, so the second pass yields
-exactly the good rows the first one counted.
+exactly the good rows the first one counted. A file small enough has its documents kept from
+the first pass (`KeptDocuments`), and the second pass is not needed.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import IO, Any
 
 from worker.contract import ID_COLUMN, MAX_REJECT_RATIO, PARTITION_BY
@@ -15,6 +18,50 @@ from worker.errors import RejectedInput
 from worker.options import CsvOptions
 from worker.summary import CsvTally, RejectsFile
 from worker.table import BadRow, Row, Table
+
+# What the check pass keeps for the write pass, at most: rows, and their documents' size
+# bounds in all (a bound is within a small factor of the document's size in memory).
+MAX_KEPT_ROWS = 25_000
+MAX_KEPT_BOUND_BYTES = 64_000_000
+
+# A document and an upper bound of its size as the SDK sends it (see worker.batches).
+Sized = tuple[dict[str, Any], int]
+
+
+class KeptDocuments:
+    """The good rows' documents from the check pass, kept for the write pass while they stay
+    under MAX_KEPT_ROWS and MAX_KEPT_BOUND_BYTES; past either, nothing is kept (`items` is
+    None) and the write pass reads the file again."""
+
+    def __init__(
+        self, max_rows: int = MAX_KEPT_ROWS, max_bytes: int = MAX_KEPT_BOUND_BYTES
+    ) -> None:
+        self.items: list[Sized] | None = []
+        self._max_rows = max_rows
+        self._bytes_left = max_bytes
+
+    def add(self, built: Built) -> None:
+        """Keep one good row's document, unless that passes a bound."""
+        if self.items is None:
+            return
+        self._bytes_left -= built.size_bound
+        if len(self.items) >= self._max_rows or self._bytes_left < 0:
+            self.items = None
+            return
+        self.items.append((built.document, built.size_bound))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while documents are kept: they hold no cycles
+    (reference counting frees them), and each collection would walk them all again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _required_columns(options: CsvOptions) -> list[tuple[str, str]]:
@@ -47,20 +94,25 @@ def check_file(
     source: Source,
     tally: CsvTally,
     rejects: RejectsFile,
+    kept: KeptDocuments | None = None,
 ) -> None:
     """The first pass: count and classify every row; raise RejectedInput for a bad file.
 
-    `tally` and `rejects` hold what was seen so far even when the file is rejected.
+    `tally` and `rejects` hold what was seen so far even when the file is rejected; `kept`,
+    if given, the good rows' documents while they stay small.
     """
     table, builder = _open_table(handle, options, file_key, source)
     tally.columns = list(table.header)
     tally.has_group_column = builder.has_group_column
-    for item in _classified(table, builder):
-        if isinstance(item, BadRow):
-            tally.add_bad(item)
-            rejects.add(item)
-        else:
-            tally.add(item)
+    with _collector_paused() if kept is not None else nullcontext():
+        for item in _classified(table, builder):
+            if isinstance(item, BadRow):
+                tally.add_bad(item)
+                rejects.add(item)
+            else:
+                tally.add(item)
+                if kept is not None:
+                    kept.add(item)
     limit = options.max_reject_ratio
     if tally.rows and tally.rejects / tally.rows > limit:
         first = tally.first_reject
@@ -76,7 +128,15 @@ def documents(
     handle: IO[bytes], options: CsvOptions, file_key: str, source: Source
 ) -> Iterator[dict[str, Any]]:
     """The second pass: the documents of the good rows, in file order."""
+    for document, _ in sized_documents(handle, options, file_key, source):
+        yield document
+
+
+def sized_documents(
+    handle: IO[bytes], options: CsvOptions, file_key: str, source: Source
+) -> Iterator[Sized]:
+    """The second pass, each document with the upper bound of its size as sent."""
     table, builder = _open_table(handle, options, file_key, source)
     for item in _classified(table, builder):
         if isinstance(item, Built):
-            yield item.document
+            yield item.document, item.size_bound

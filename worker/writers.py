@@ -13,12 +13,10 @@ stops the others; its exit code wins.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import queue
 from collections.abc import Iterator
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.contract import WorkerExit
 from worker.credentials import Credentials, identity_for
@@ -32,9 +30,14 @@ from worker.errors import (
 )
 from worker.options import WriteOptions
 from worker.records import RecordStore
-from worker.rows import documents
+from worker.rows import Sized, sized_documents
 from worker.settings import WorkerSettings
 from worker.tasklog import configure_logging
+
+if TYPE_CHECKING:
+    # Imported when a file needs writer processes: most files need none.
+    import multiprocessing
+    from multiprocessing.process import BaseProcess
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +57,29 @@ def _source(settings: WorkerSettings) -> Source:
     return Source(settings.input_container, settings.input_blob, settings.input_etag)
 
 
-def _share(
-    settings: WorkerSettings, path: Path, shard: int, shards: int
-) -> Iterator[dict[str, Any]]:
+def _share(settings: WorkerSettings, path: Path, shard: int, shards: int) -> Iterator[Sized]:
     with open(path, "rb") as handle:
-        for document in documents(handle, settings.csv, settings.file_key, _source(settings)):
-            if document["row"] % shards == shard:
-                yield document
+        items = sized_documents(handle, settings.csv, settings.file_key, _source(settings))
+        for item in items:
+            if item[0]["row"] % shards == shard:
+                yield item
 
 
 def write_all(
-    settings: WorkerSettings, path: Path, documents_to_write: int, records: RecordStore
+    settings: WorkerSettings,
+    path: Path,
+    documents_to_write: int,
+    records: RecordStore,
+    kept: list[Sized] | None = None,
 ) -> int:
-    """Upsert every good row's document; return how many processes wrote."""
+    """Upsert every good row's document (`kept` holds them from the check pass, or the file
+    is read again); return how many processes wrote."""
     shards = writer_count(settings.writes, documents_to_write)
     if shards == 1:
-        records.upsert_all(_share(settings, path, 0, 1))
+        records.upsert_all(kept if kept is not None else _share(settings, path, 0, 1))
         return 1
+    import multiprocessing
+
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
     processes: list[BaseProcess] = [
