@@ -55,15 +55,18 @@ def _transport() -> RequestsTransport:
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    verify: bool | str = True
     if not any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARIABLES):
         session.trust_env = False
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        session.verify = bundle or True
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    # The transport passes its own `verify` on every request, which wins over the session's:
+    # the bundle goes there.
     return RequestsTransport(
         session=session,
         session_owner=True,
         connection_timeout=_CONNECTION_TIMEOUT,
         read_timeout=_READ_TIMEOUT,
+        connection_verify=verify,
     )
 
 
