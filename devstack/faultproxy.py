@@ -1,7 +1,8 @@
 """A fault proxy for plain-HTTP servers of the local stack (Azurite): forwards every request
 to the upstream server and injects the stack's faults on the way (`devstack.faultrules`:
 `operation` a glob over "METHOD /path", `caller` a glob over the User-Agent). Throttling
-answers 503 ServerBusy with Retry-After, as Azure Storage throttles. Admin: GET|POST|DELETE /_devstack/faults.
+answers 503 ServerBusy with Retry-After, as Azure Storage throttles.
+Admin: GET|POST|DELETE /_devstack/faults.
 
     python -m devstack.faultproxy --upstream 127.0.0.1:10000 [--port 0]
 
