@@ -59,7 +59,7 @@ function admin(state, req, res) {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
-    if (req.method === "GET") return sendJson(res, 200, { faults: state.rules });
+    if (req.method === "GET") return sendJson(res, 200, { faults: state.rules, recent: state.recent });
     if (req.method === "DELETE") {
       state.rules = [];
       return sendJson(res, 200, { faults: [] });
@@ -105,7 +105,8 @@ function before(rules, operation, caller, req, res) {
 
 // Wrap the server's request listeners (install it after all of them are registered).
 function installFaults(server) {
-  const state = { rules: [], nextId: 1 };
+  // recent: the last requests' operation and caller, to write rules against.
+  const state = { rules: [], nextId: 1, recent: [] };
   const listeners = server.listeners("request");
   server.removeAllListeners("request");
   const serve = (req, res) => {
@@ -114,9 +115,10 @@ function installFaults(server) {
   server.on("request", (req, res) => {
     const path = req.url.split("?")[0];
     if (path === ADMIN || path === `${ADMIN}/`) return admin(state, req, res);
-    if (state.rules.length === 0) return serve(req, res);
     const operation = `${req.method} ${path}`;
     const caller = String(req.headers["user-agent"] || "");
+    state.recent = [...state.recent.slice(-19), { operation, caller }];
+    if (state.rules.length === 0) return serve(req, res);
     const go = () => {
       if (before(state.rules, operation, caller, req, res)) return;
       if (draw(state.rules, "drop", operation, caller)) {

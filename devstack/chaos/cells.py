@@ -76,7 +76,7 @@ def matrix() -> list[Cell]:
     """Every cell, in the order the full matrix runs them."""
     runs, records = "* /dbs/*/colls/runs*", "* /dbs/*/colls/records*"
     cells = [Cell("none", "none", notes="the baseline: no fault")]
-    cells += _http_cells("batch", "batch", APP, "*", "Task_Add*",
+    cells += _http_cells("batch", "batch", APP, "*", "Tasks_CreateTask*",
                          {"kind": "garbage"})  # fmt: skip
     cells += [
         Cell("batch", "kill", action=_after(2.0, control.kill_batch, "SIGKILL batch service")),
