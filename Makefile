@@ -3,6 +3,7 @@
 #   make test   the test suite (starts and stops its own servers)
 #   make up / make down / make status   the local stack in the background
 #   make lint   ruff and mypy;  make bench   the benchmarks (JSON)
+#   make chaos  the fault matrix on a stack of its own (JSON; CHAOS_ARGS=--smoke for the CI subset)
 #   make azcli-test   the Azure CLI against the local Batch service (own venv, opt-in)
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: deps demo test up down status lint format bench clean azcli azcli-test
+.PHONY: deps demo test up down status lint format bench chaos clean azcli azcli-test
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
@@ -67,6 +68,12 @@ azcli-test: deps azcli
 
 bench: deps
 	$(BIN)/python -m bench
+
+# The fault matrix (devstack/chaos): every hop under every fault, on free ports; exits 1 if a
+# cell lost, duplicated or got wrong anything. The report goes to bench/results/.
+CHAOS_ARGS ?=
+chaos: deps
+	$(BIN)/python -m devstack.chaos --out bench/results/chaos-$$(date +%Y-%m-%d).json $(CHAOS_ARGS)
 
 clean: down
 	rm -rf .devstack demo-data local.settings.json

@@ -25,7 +25,7 @@ from devstack.chaos.observe import cell_runs, observe
 from devstack.servers import ROOT
 from devstack.stack import Stack
 
-FAULT_SECONDS = 8.0  # how long a fault stays on after the files are dropped
+FAULT_SECONDS = 8.0  # how long a fault rule stays on after the files are dropped
 RECOVER_SECONDS = 180.0  # at most, after the fault is cleared, until every file has ended
 SETTLE_SECONDS = 5.0  # then: a few reconcile ticks (alerts, late duplicates) before checking
 OVERRIDES = {
@@ -72,7 +72,8 @@ class Chaos:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(self._drop, files))
         did = cell.action(self.stack) if cell.action is not None else ""
-        time.sleep(max(0.0, began + FAULT_SECONDS - time.monotonic()))
+        if cell.rules:  # a rule stays on a while; a kill is over once the process is back
+            time.sleep(max(0.0, began + FAULT_SECONDS - time.monotonic()))
         fired = self.faults.fired()
         self.faults.clear()
         cleared = time.monotonic()
