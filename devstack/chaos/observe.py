@@ -27,23 +27,22 @@ def observe(p: Pipeline, prefix: str) -> Observed:
     seen = [
         RunSeen(r.key, r.name, r.state.value, r.attempt, r.parent, dict(r.summary)) for r in runs
     ]
-    batch = batch_client(p.settings)
     tasks: Counter[str] = Counter()
-    for job in batch.list_jobs():
-        tasks.update(t.id for t in batch.list_tasks(job.id) if t.id)
-    container = (
-        cosmos_client(p.settings)
-        .get_database_client(p.settings.cosmos_database)
-        .get_container_client(RECORDS)
-    )
+    with batch_client(p.settings) as batch:
+        for job in batch.list_jobs():
+            tasks.update(t.id for t in batch.list_tasks(job.id) if t.id)
     records: dict[str, set[str]] = {}
-    for r in runs:
-        found = container.query_items(
-            "SELECT VALUE c.id FROM c WHERE c.pk = @k",
-            parameters=[{"name": "@k", "value": r.key}],
-            partition_key=r.key,
+    with cosmos_client(p.settings) as client:
+        container = client.get_database_client(p.settings.cosmos_database).get_container_client(
+            RECORDS
         )
-        records[r.key] = {str(i) for i in found}
+        for r in runs:
+            found = container.query_items(
+                "SELECT VALUE c.id FROM c WHERE c.pk = @k",
+                parameters=[{"name": "@k", "value": r.key}],
+                partition_key=r.key,
+            )
+            records[r.key] = {str(i) for i in found}
     keys = {r.key for r in runs}
     alerts = [
         (str(a["run_key"]), str(a.get("kind")))

@@ -49,7 +49,16 @@ def blobs(stack: Stack, agent: str | None) -> BlobServiceClient:
     )
 
 
-def records(stack: Stack, agent: str | None) -> ContainerProxy:
+@pytest.fixture
+def opened() -> Iterator[list[CosmosClient]]:
+    """The Cosmos clients a test opens, closed after it (no socket left to the collector)."""
+    clients: list[CosmosClient] = []
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def records(stack: Stack, agent: str | None, opened: list[CosmosClient]) -> ContainerProxy:
     """The records container through a client whose User-Agent ends with `agent`; it
     retries nothing, so each injected fault reaches the test."""
     settings = Settings.from_env(stack.values)
@@ -60,6 +69,7 @@ def records(stack: Stack, agent: str | None) -> ContainerProxy:
     assert settings.cosmos_key is not None
     client = CosmosClient(settings.cosmos_endpoint, settings.cosmos_key,
                           connection_policy=policy, user_agent_suffix=agent)  # fmt: skip
+    opened.append(client)
     return client.get_database_client(settings.cosmos_database).get_container_client(RECORDS)
 
 
@@ -92,10 +102,10 @@ def test_a_lost_storage_response_took_effect_and_a_timeout_did_not(
 
 
 def test_cosmos_throttles_with_retry_after_and_drops_after_applying(
-    chaos_stack: Stack, faults: Faults
+    chaos_stack: Stack, faults: Faults, opened: list[CosmosClient]
 ) -> None:
-    worker = records(chaos_stack, "dropbatch-worker")
-    other = records(chaos_stack, None)
+    worker = records(chaos_stack, "dropbatch-worker", opened)
+    other = records(chaos_stack, None, opened)
     pk = uuid.uuid4().hex
     faults.add("cosmos", kind="throttle", retry_after=2, caller="*dropbatch-worker*", count=1,
                operation="POST /dbs/*/colls/records/docs*")  # fmt: skip
@@ -123,3 +133,4 @@ def test_a_rule_the_servers_do_not_know_is_refused(chaos_stack: Stack) -> None:
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(urllib.request.Request(url, body, method="POST"), context=tls)
     assert raised.value.code == 400
+    raised.value.close()
