@@ -1,6 +1,7 @@
 // Cosmos DB-compatible server for the local stack (never deployed).
 // Usage: node devstack/cosmos_server.js --port PORT --host HOST --cert CERT --key KEY
 //        [--latency-ms N] [--aad-key PEM --aad-issuer ISS --aad-audience A,B]
+// Faults: GET|POST|DELETE /_devstack/faults (see cosmos_faults.js).
 // Prints one JSON line {"event":"ready",...} when listening. State lives in memory only:
 // a restart of this process starts with an empty account (the stack says so).
 "use strict";
@@ -60,6 +61,9 @@ if (args["aad-key"]) {
     audiences: String(args["aad-audience"] || "").split(","),
   });
 }
+// Injected faults (cosmos_faults.js) wrap everything, authentication included: a rule fires
+// whatever the request's credentials.
+require("./cosmos_faults").installFaults(server);
 server.listen(Number(args.port), args.host, () => {
   const { port } = server.address();
   process.stdout.write(

@@ -272,3 +272,14 @@ def start_functions(
         cwd=app_dir,
         env={**os.environ, **env} if env else None,
     ).start()
+
+
+def start_fault_proxy(
+    state_dir: Path, upstream_port: int, port: int = 0
+) -> tuple[ManagedProcess, int]:
+    """The fault proxy (`devstack.faultproxy`) in front of a plain-HTTP server; its port."""
+    argv = [sys.executable, "-m", "devstack.faultproxy", "--upstream", f"127.0.0.1:{upstream_port}"]
+    argv += ["--port", str(port)]
+    proc = ManagedProcess("storage-proxy", argv, state_dir / "logs" / "storage-proxy.log", cwd=ROOT)
+    proc.start()
+    return proc, int(str(proc.ready_info["url"]).rsplit(":", 1)[1])

@@ -11,6 +11,7 @@ settings (`REQUESTS_CA_BUNDLE`, `DROPBATCH_COSMOS_CA_CERT`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from devstack.servers import (
     start_azurite,
     start_batch,
     start_cosmos,
+    start_fault_proxy,
     start_functions,
     start_identity,
 )
@@ -49,6 +51,10 @@ log = logging.getLogger(__name__)
 APP_ENVIRONMENT = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE")
 
 NODE_CREDENTIALS = "dropbatch/credentials.json"
+# Azure SDK clients append this variable to their User-Agent: fault rules tell callers apart.
+USER_AGENT_ENV = "AZURE_HTTP_USER_AGENT"
+APP_CALLER = "dropbatch-app"
+WORKER_CALLER = "dropbatch-worker"
 AUTOSCALE_SECONDS = "3"
 
 
@@ -83,6 +89,10 @@ class Stack:
     persist_cosmos: bool = False
     # Added to every Cosmos response, to stand in for a network round trip (benchmarks).
     cosmos_latency_ms: int = 0
+    # Fault injection (the fault matrix): a fault proxy in front of Azurite's blob endpoint,
+    # and callers told apart by User-Agent (the app's and the nodes' SDK clients tag theirs).
+    chaos: bool = False
+    storage_proxy: ManagedProcess | None = None
 
     @property
     def settings_file(self) -> Path:
@@ -109,6 +119,14 @@ class Stack:
                 self.identity = start_identity(self.state_dir, app_id, node_id, ports.identity)
                 token_key = self.identity.public_key
             self.azurite = start_azurite(self.state_dir, ports.blob, ports.queue, keyless)
+            if self.chaos:
+                if keyless:
+                    raise ValueError("the fault proxy speaks plain HTTP: no keyless chaos stack")
+                self.storage_proxy, proxy_port = start_fault_proxy(
+                    self.state_dir, self.azurite.blob_port
+                )
+                # Everyone reaches blob storage through the proxy; the process stays Azurite.
+                self.azurite = dataclasses.replace(self.azurite, blob_port=proxy_port)
             if keyless:
                 base = os.environ.get("REQUESTS_CA_BUNDLE")
                 trust_bundle(self.state_dir / "tls", self.ca_cert, base)
@@ -143,7 +161,7 @@ class Stack:
                     ROOT,
                     self.settings_file,
                     ports.functions,
-                    {n: self.values[n] for n in APP_ENVIRONMENT if n in self.values},
+                    self._app_process_environment(),
                 )
         except BaseException:
             self.stop()
@@ -225,12 +243,21 @@ class Stack:
         ids = json.loads(path.read_text())
         return str(ids["app"]), str(ids["node"])
 
+    def _app_process_environment(self) -> dict[str, str]:
+        """What the Functions host runs with over this process's environment."""
+        env = {n: self.values[n] for n in APP_ENVIRONMENT if n in self.values}
+        if self.chaos:
+            env[USER_AGENT_ENV] = APP_CALLER
+        return env
+
     def _node_environment(self) -> dict[str, str]:
         """What the node image sets for every task: keyless, where its instance metadata
-        service answers and the certificate it trusts."""
+        service answers and the certificate it trusts; the chaos stack's caller tag."""
+        tag = {USER_AGENT_ENV: WORKER_CALLER} if self.chaos else {}
         if self.identity is None:
-            return {}
+            return tag
         return {
+            **tag,
             "AZURE_POD_IDENTITY_AUTHORITY_HOST": self.identity.url,
             "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
         }
@@ -292,6 +319,7 @@ class Stack:
             self.functions,
             self.batch.process if self.batch else None,
             self.cosmos.process if self.cosmos else None,
+            self.storage_proxy,
             self.azurite.process if self.azurite else None,
             self.identity.process if self.identity else None,
         ]

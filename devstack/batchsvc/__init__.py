@@ -38,7 +38,8 @@ quota (`--active-job-quota`, default 100 unfinished jobs) follow Batch's documen
 Admin endpoints (no auth, loopback clients only):
 `GET /_devstack/stats`, `POST /_devstack/stats/reset` (requests per swagger operationId,
 and authentications by scheme, accepted or refused),
-`GET|POST|DELETE /_devstack/faults` (see `faults.py`), `POST /_devstack/preempt`
+`GET|POST|DELETE /_devstack/faults` (the stack's rules: `devstack/faultrules.py`; scoped by
+operationId and User-Agent), `POST /_devstack/preempt`
 (`{"jobId", "taskId"}` or `{"poolId", "nodeId"}`: a spot eviction), `GET /_devstack/health`.
 
 Where this service differs from Azure Batch it says so: in the error message of what it does

@@ -101,7 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="SPEC",
         help="inject a fault: KIND:key=value,... or JSON; kinds: "
-        "throttle, error, latency, drop, preempt (see devstack.batchsvc.faults)",
+        "throttle, error, latency, timeout, drop, reject, garbage, preempt "
+        "(see devstack.faultrules)",
     )
     parser.add_argument(
         "--autoscale-interval",

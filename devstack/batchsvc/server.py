@@ -11,7 +11,7 @@ import ssl
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,10 @@ from devstack.batchsvc.timestamps import etag, now, rfc1123
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/_devstack/"
+
+
+class CutConnection(Exception):
+    """An injected fault that ends the exchange with no answer: the connection is cut."""
 
 
 @dataclass(frozen=True)
@@ -133,19 +137,25 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _no_route(method, raw_path)
             route, path_args = found
             operation = route.operation
-            service.before(operation)
+            caller = headers.get("user-agent", "")
+            garbage = service.before(operation, caller)
+            if garbage is not None:
+                self._send(method, garbage, request_id, headers)
+                return
             version.check_request(operation, raw_body)
             request = Request(method, raw_path, params, headers, raw_body, path_args)
             response = route.handler(service.account, request)
             response.body = version.shape(operation, response.body)
-            if service.faults.draw(("drop",), operation) is not None:
+            if service.faults.draw(("drop",), operation, caller) is not None:
                 # The work is done but the caller never hears of it (a lost response).
-                service.stats.record(operation, 0)
-                log.info("fault: dropped the response of %s", operation)
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                return
+                raise CutConnection(f"dropped the response of {operation}")
+        except CutConnection as e:
+            service.stats.record(operation, 0)
+            log.info("fault: %s", e)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         except BatchServiceError as e:
             if not authenticated and isinstance(e, AuthenticationFailed):
                 service.stats.authenticated(scheme, False)
@@ -298,12 +308,18 @@ class BatchServiceServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def before(self, operation: str) -> None:
-        """Injected faults that happen before the work: latency, throttling, server errors."""
-        delay = self.faults.draw(("latency",), operation)
+    def before(self, operation: str, caller: str = "") -> Response | None:
+        """Injected faults that happen before the work: latency, a timeout (the connection
+        cut, nothing done), throttling, server errors, a 4xx, or a body that is not JSON
+        (returned: the caller sends it as is)."""
+        delay = self.faults.draw(("latency",), operation, caller)
         if delay is not None:
             time.sleep(delay.latency_ms / 1000)
-        throttle = self.faults.draw(("throttle",), operation)
+        timeout = self.faults.draw(("timeout",), operation, caller)
+        if timeout is not None:
+            time.sleep(timeout.latency_ms / 1000)
+            raise CutConnection(f"timed out {operation} (not applied)")
+        throttle = self.faults.draw(("throttle",), operation, caller)
         if throttle is not None:
             raise BatchServiceError(
                 "The server is busy: too many requests. Retry after the indicated time.",
@@ -311,13 +327,23 @@ class BatchServiceServer:
                 status=429,
                 headers={"Retry-After": str(throttle.retry_after)},
             )
-        error = self.faults.draw(("error",), operation)
+        error = self.faults.draw(("error",), operation, caller)
         if error is not None:
             raise BatchServiceError(
                 "The server encountered an injected error.",
                 code="ServerBusy" if error.status == 503 else "InternalError",
                 status=error.status,
             )
+        reject = self.faults.draw(("reject",), operation, caller)
+        if reject is not None:
+            raise BatchServiceError(
+                "The request was refused by an injected fault.",
+                code="Conflict" if reject.status == 409 else "InvalidRequest",
+                status=reject.status,
+            )
+        if self.faults.draw(("garbage",), operation, caller) is not None:
+            return Response(200, b"<html>not json", content_type="text/html")
+        return None
 
     # admin endpoints (no auth, loopback only) ------------------------------------------------
 
@@ -347,21 +373,10 @@ class BatchServiceServer:
         )
 
     def _admin_faults(self, method: str, raw_body: bytes) -> Response:
-        if method == "GET":
-            return Response(
-                200, {"faults": self.faults.snapshot()}, content_type="application/json"
-            )
-        if method == "DELETE":
-            self.faults.clear()
-            return Response(200, {"faults": []}, content_type="application/json")
-        if method == "POST":
-            try:
-                rule = self.faults.add(FaultRule.parse(json.loads(raw_body or b"{}")))
-            except (ValueError, TypeError) as e:
-                return Response(400, {"error": str(e)}, content_type="application/json")
-            log.info("fault added: %s", rule)
-            return Response(201, asdict(rule), content_type="application/json")
-        return Response(405, {"error": f"{method} not allowed"}, content_type="application/json")
+        status, body = self.faults.admin(method, raw_body)
+        if method == "POST" and status == 201:
+            log.info("fault added: %s", body)
+        return Response(status, body, content_type="application/json")
 
     def _admin_preempt(self, raw_body: bytes) -> Response:
         """Evict a node like a spot preemption: `{"poolId", "nodeId"}` or `{"jobId", "taskId"}`."""
