@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.chaos.workload import Expected
+from devstack.verdict import Verdict
 from worker.document import document_id
 
 TERMINAL = ("succeeded", "rejected", "failed")
@@ -34,22 +35,6 @@ class Observed:
     tasks: Counter[str]  # Batch task id → how many of the cell's jobs hold it
     records: dict[str, set[str]]  # run key → the record ids Cosmos holds in its partition
     alerts: list[tuple[str, str]]  # (run key, kind) of the alerts about the cell's runs
-
-
-@dataclass
-class Verdict:
-    lost: int = 0
-    duplicated: int = 0
-    wrong: int = 0
-    details: list[str] = field(default_factory=list)
-
-    def note(self, what: str, text: str) -> None:
-        setattr(self, what, getattr(self, what) + 1)
-        self.details.append(f"{what}: {text}")
-
-    @property
-    def ok(self) -> bool:
-        return self.lost == self.duplicated == self.wrong == 0
 
 
 def check(expected: list[Expected], seen: Observed) -> Verdict:

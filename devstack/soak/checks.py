@@ -14,38 +14,15 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.soak.plan import CSV_ROWS, OUTPUT_NAME, Kind, Planned
+from devstack.verdict import Verdict
 from worker.document import document_id
 
 TERMINAL = frozenset({"succeeded", "rejected", "failed", "vanished"})
 EXAMPLES = 20  # problems listed by name in the report; the counts are always complete
 _TASK_ID = re.compile(r"(?:^|-)([0-9a-f]{32})(?:-a(\d+))?$")
-
-
-@dataclass
-class Verdict:
-    lost: list[str] = field(default_factory=list)
-    duplicated: list[str] = field(default_factory=list)
-    wrong: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.wrong)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "lost": len(self.lost),
-            "duplicated": len(self.duplicated),
-            "wrong": len(self.wrong),
-            "examples": {
-                "lost": self.lost[:EXAMPLES],
-                "duplicated": self.duplicated[:EXAMPLES],
-                "wrong": self.wrong[:EXAMPLES],
-            },
-        }
 
 
 def task_attempt(task_id: str) -> tuple[str, int] | None:

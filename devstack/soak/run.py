@@ -21,7 +21,7 @@ from bench.batchwatch import BatchWatch, TaskView
 from bench.harness import local_stack, progress, scratch_dir
 from bench.submit import run_states, upload_all, wait_terminal
 from devstack.soak import plan
-from devstack.soak.checks import TERMINAL, judge, task_attempt
+from devstack.soak.checks import EXAMPLES, TERMINAL, judge, task_attempt
 from devstack.soak.plan import Mix, Planned
 from devstack.soak.report import TaskTimes, WaveDrop, memory_series, wave_figures
 from devstack.soak.sampler import Sample, Sampler
@@ -128,7 +128,7 @@ def _drop_and_judge(
     all_terminal = len(docs) >= len(all_planned) and all(d["state"] in TERMINAL for d in docs)
     measurements = {
         "files": len(all_planned),
-        **verdict.as_json(),
+        **verdict.as_json(EXAMPLES),
         "run_states": dict(Counter(str(d["state"]) for d in full_docs)),
         "retried_files": sum(1 for d in full_docs if int(d.get("attempt") or 0) > 1),
         "batch_tasks": len(tasks),

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from batch_core.keys import task_id
-from devstack.soak.checks import Verdict, expected_record_ids, judge, output_blob, task_attempt
+from devstack.soak.checks import expected_record_ids, judge, output_blob, task_attempt
 from devstack.soak.plan import CSV_ROWS, Kind, Mix, Planned, plan_waves
 from devstack.soak.report import TaskTimes, WaveDrop, memory_series, wave_figures
 from devstack.soak.sampler import MiB, Sample, Sampler, Usage, all_stats, read_stat, usage
+from devstack.verdict import Verdict
 
 ALLOCATED_MIB = 64
 CHILD = (

@@ -249,6 +249,8 @@ def app_settings(f: BicepFile) -> dict[str, Node]:
     for site in f.resources_of_type("Microsoft.Web/sites"):
         settings = at(f, f.body(site), "properties", "siteConfig", "appSettings")
         for item in settings.named_children if settings is not None else []:
+            if item.type == "comment":
+                continue
             name = at(f, item, "name")
             if name is None or name.type != "string":
                 raise AssertionError(

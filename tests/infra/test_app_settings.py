@@ -23,6 +23,8 @@ PLATFORM_SETTINGS = {
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
     # Read by the Azure Monitor distro the Python worker configures (its instrumentations).
     "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+    # The Python worker's pool for sync functions (how many invocations run at once).
+    "PYTHON_THREADPOOL_THREAD_COUNT",
 }
 
 
