@@ -9,6 +9,7 @@ benchmark run alone keeps the issue's sizes (see bench/README.md). Shrink or gro
 
     python -m bench --files 50 --rows 2000 --mb 100 --history 1000     (about 3 minutes)
     python -m bench --only worker_csv,worker_startup,unzip
+    python -m bench --only submit --burst-files 0 --single-files 0     (two submit runs)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _NAMED = {"files": "files", "rows": "rows", "mb": "mb", "history": "history", "m
 def commands(args: argparse.Namespace) -> dict[str, list[list[str]]]:
     """Each benchmark's runs: the arguments of each."""
     return {
-        "submit": [["--files", str(args.files), "--rows", str(args.file_rows)]],
+        "submit": submit_runs(args),
         "worker_csv": [
             ["--rows", str(args.rows), "--latency-ms", str(ms)] for ms in args.csv_latencies
         ],
@@ -43,6 +44,21 @@ def commands(args: argparse.Namespace) -> dict[str, list[list[str]]]:
         "worker_startup": [[]],
         "fanout": [["--members", str(args.members)]],
     }
+
+
+def submit_runs(args: argparse.Namespace) -> list[list[str]]:
+    """The submitter alone (a pool of zero nodes): a burst, a smaller drop for its trigger
+    latency, files one at a time; then the end-to-end run, tasks running, of `--files`. A
+    size of 0 leaves that run out."""
+    rows = ["--rows", str(args.file_rows)]
+    alone = [
+        ["--files", str(args.burst_files), "--nodes", "0", *rows],
+        ["--files", str(args.latency_files), "--nodes", "0", *rows],
+        ["--files", str(args.single_files), "--nodes", "0", "--one-at-a-time",
+         "--spacing", str(args.spacing), *rows],
+    ]  # fmt: skip
+    runs = [*alone, ["--files", str(args.files), *rows]]
+    return [r for r in runs if int(r[1]) > 0]
 
 
 def run_child(argv: list[str]) -> tuple[int, str, set[tuple[int, float]]]:
@@ -86,6 +102,8 @@ def result_path(result: dict[str, Any], folder: Path = RESULTS) -> Path:
     parts += [f"{params[key]}{unit}" for key, unit in _NAMED.items() if key in params]
     if params.get("cosmos_latency_ms"):
         parts.append(f"latency{params['cosmos_latency_ms']}ms")
+    if params.get("one_at_a_time"):
+        parts.append("one-at-a-time")
     if params.get("pool_nodes") == 0:
         parts.append("no-nodes")
     date = str(result.get("measured_at") or time.strftime("%Y-%m-%d", time.gmtime()))[:10]
@@ -102,7 +120,24 @@ def save(result: dict[str, Any], folder: Path = RESULTS) -> Path:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=200, help="submit: files dropped at once")
+    parser.add_argument(
+        "--files", type=int, default=200, help="submit: files of the end-to-end run (tasks run)"
+    )
+    parser.add_argument(
+        "--burst-files", type=int, default=1000, help="submit, no nodes: files of the burst"
+    )
+    parser.add_argument(
+        "--latency-files",
+        type=int,
+        default=200,
+        help="submit, no nodes: files dropped at once for the trigger latency",
+    )
+    parser.add_argument(
+        "--single-files", type=int, default=30, help="submit, no nodes: files one at a time"
+    )
+    parser.add_argument(
+        "--spacing", type=float, default=2.0, help="submit: seconds between single files"
+    )
     parser.add_argument("--file-rows", type=int, default=20, help="submit: rows per file")
     parser.add_argument("--rows", type=int, default=10000, help="worker_csv: rows in the CSV")
     parser.add_argument(

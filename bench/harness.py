@@ -164,13 +164,15 @@ def local_stack(
     with_functions: bool,
     overrides: dict[str, str] | None = None,
     cosmos_latency_ms: int = 0,
+    tag_callers: bool = False,
 ) -> Iterator[Stack]:
     """Azurite, the Cosmos server and the Batch service (and the Functions host if asked) on
     free ports with their state in a temporary folder; everything is stopped afterwards,
-    including task processes the Batch service may have left behind."""
+    including task processes the Batch service may have left behind. `tag_callers`: the
+    app's requests carry its caller tag in their User-Agent (see `bench.cosmosstats`)."""
     with scratch_dir(name) as state:
         started = time.monotonic()
-        stack = Stack(state, cosmos_latency_ms=cosmos_latency_ms)
+        stack = Stack(state, cosmos_latency_ms=cosmos_latency_ms, tag_callers=tag_callers)
         try:
             stack.start(with_functions=with_functions, overrides=overrides or {})
             progress(

@@ -259,7 +259,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "history": history,
         "sweep_seconds_setting": p.settings.sweep_seconds,
         "steady_seconds_ratio": rounded(
-            h["seconds_mean"] / e["seconds_mean"] if e["seconds_mean"] else None, 1
+            h["seconds_mean"] / e["seconds_mean"] if e["seconds_mean"] else None, 2
         ),
         "first_tick_seconds": {
             "no_history": empty["first_tick"]["seconds"],
@@ -268,6 +268,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "steady_batch_requests": {
             "no_history": e["batch_requests"],
             "with_history": h["batch_requests"],
+            "extra_with_history": h["batch_requests"] - e["batch_requests"],
         },
     }
     params = {"history": args.history, "ticks": args.ticks}

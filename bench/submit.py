@@ -5,7 +5,9 @@ Measures, from the moment the uploads start:
   every run is terminal in the ledger (the latest run `updated_at`) and every task completed;
 - Batch REST requests per file, counted by the local Batch service (this benchmark's own
   look-ups are counted on the client side and taken out);
-- trigger latency per file: its upload's completion -> its task's `creationTime`.
+- trigger latency per file: its upload's completion -> its task's `creationTime`;
+- with `--nodes 0`, the function app's ledger writes per file until every task exists,
+  counted by the local Cosmos server (`bench.cosmosstats`).
 
     python -m bench.submit --files 1000 --rows 20
 """
@@ -17,7 +19,6 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from azure.cosmos import ContainerProxy
@@ -28,29 +29,21 @@ from batch_core.cosmosdb import RUNS, cosmos_client
 from batch_core.keys import file_key, normalize_etag, task_id
 from batch_core.settings import Settings
 from bench.batchwatch import BatchWatch, TaskView
+from bench.cosmosstats import CosmosStats, app_requests
 from bench.data import csv_bytes
 from bench.harness import (
     BatchStats,
     local_stack,
     operations_minus,
-    percentile,
     progress,
     result,
-    rounded,
     run_main,
 )
 from bench.submitprofile import cpu_seconds, cpu_used, profile, read_lines, worker_phases
+from bench.submitsummary import TERMINAL, Dropped, summarize
 from devstack.stack import Stack
 
 NAME = "submit"
-TERMINAL = {"succeeded", "rejected", "failed", "vanished"}
-
-
-@dataclass(frozen=True)
-class Dropped:
-    name: str
-    etag: str
-    uploaded_at: float  # epoch seconds, when the upload call returned
 
 
 def upload_all(
@@ -161,7 +154,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "DROPBATCH_BATCH_AUTOSCALE": "false",
             "DROPBATCH_BATCH_MAX_NODES": str(args.nodes),
         }
-    with local_stack(NAME, with_functions=True, overrides=overrides) as stack:
+    with local_stack(NAME, with_functions=True, overrides=overrides, tag_callers=True) as stack:
         settings = Settings.from_env(stack.values)
         params.update(
             {
@@ -180,6 +173,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         watch = BatchWatch(stack)
         stats = BatchStats.of(stack)
+        cosmos = CosmosStats.of(stack)
         prefix = f"bench-{uuid.uuid4().hex[:8]}/"
         files = [
             (f"{prefix}file-{i:05d}.csv", csv_bytes(args.rows, first=i * args.rows))
@@ -188,6 +182,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         progress("files_generated", files=len(files), bytes=sum(len(d) for _, d in files))
 
         stats.reset()
+        cosmos.reset()
         cpu_before = cpu_seconds(stack)
         t0 = time.time()
         deadline = time.monotonic() + args.timeout
@@ -207,6 +202,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         created = wait_submitted(watch, job_prefix, set(by_task), deadline, args.poll)
         seen_submitted = time.time() - t0
         at_submitted = stats.snapshot()
+        cosmos_at_submitted = cosmos.snapshot()
         own_at_submitted = dict(watch.own)
         cpu = cpu_used(cpu_before, cpu_seconds(stack))
         host = host_profile(stack, settings.container_incoming, dropped, deadline)
@@ -235,72 +231,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         requests_at_end=operations_minus(at_end["operations"], own_at_end),
         statuses=at_end.get("statuses", {}),
     )
+    if args.nodes == 0:
+        measurements["cosmos_requests"] = app_requests(cosmos_at_submitted, len(files))
     measurements["worker_phase_seconds"] = phases
     measurements["profile"] = host | {"cpu_seconds_until_all_submitted": cpu}
     return result(NAME, params, measurements, started)
-
-
-def summarize(
-    *,
-    t0: float,
-    dropped: dict[str, Dropped],
-    tasks: dict[str, TaskView],
-    docs: list[dict[str, Any]],
-    upload_seconds: float,
-    seen_submitted: float,
-    seen_terminal: float,
-    created: int,
-    requests_at_submitted: dict[str, int],
-    requests_at_end: dict[str, int],
-    statuses: dict[str, int],
-) -> dict[str, Any]:
-    n = len(dropped)
-    latencies = [
-        made.timestamp() - d.uploaded_at
-        for tid, d in dropped.items()
-        if tid in tasks and (made := tasks[tid].created) is not None
-    ]
-    created_at = [v.created.timestamp() for v in tasks.values() if v.created is not None]
-    ended_at = [v.ended.timestamp() for v in tasks.values() if v.ended is not None]
-    all_terminal = len(docs) == n and all(d["state"] in TERMINAL for d in docs)
-    last_upload = max((d.uploaded_at for d in dropped.values()), default=t0)
-    total_at_submitted = sum(requests_at_submitted.values())
-    total = sum(requests_at_end.values())
-    return {
-        "complete": created == n and (all_terminal or not docs),
-        "upload_seconds": round(upload_seconds, 2),
-        "seconds_until_all_submitted": rounded(max(created_at) - t0 if created_at else None, 2),
-        "seconds_after_last_upload_until_all_submitted": rounded(
-            max(created_at) - last_upload if created_at else None, 2
-        ),
-        "seconds_until_all_tasks_completed": rounded(
-            max(ended_at) - t0 if len(ended_at) == n else None, 2
-        ),
-        # A run's updated_at is the start of the tick that moved it, not when it moved, so
-        # the ledger is watched instead (resolution: the poll interval).
-        "seconds_until_all_terminal": round(seen_terminal, 2) if all_terminal else None,
-        "observed_by_polling": {
-            "all_submitted_seconds": round(seen_submitted, 2),
-        },
-        "tasks_created": len(created_at),
-        "run_states": dict(Counter(str(d["state"]) for d in docs)),
-        "task_exit_codes": dict(Counter(str(v.exit_code) for v in tasks.values())),
-        "trigger_latency_seconds": {
-            "p50": rounded(percentile(latencies, 50)),
-            "p95": rounded(percentile(latencies, 95)),
-            "max": rounded(max(latencies) if latencies else None),
-            "min": rounded(min(latencies) if latencies else None),
-        },
-        "batch_requests": {
-            "per_file": rounded(total / n if n else None, 2),
-            "total": total,
-            "per_file_until_all_submitted": rounded(total_at_submitted / n if n else None, 2),
-            "until_all_submitted": requests_at_submitted,
-            "by_operation": requests_at_end,
-            "per_file_by_operation": {op: round(c / n, 2) for op, c in requests_at_end.items()},
-            "http_statuses": statuses,
-        },
-    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

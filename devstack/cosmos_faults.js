@@ -8,6 +8,7 @@
 
 const KINDS = ["throttle", "error", "latency", "timeout", "drop", "reject", "garbage"];
 const ADMIN = "/_devstack/faults";
+const { makeStats } = require("./cosmos_stats");
 
 // fnmatch-style glob: * any run of characters, ? one character.
 function globMatch(pattern, text) {
@@ -107,6 +108,8 @@ function before(rules, operation, caller, req, res) {
 function installFaults(server) {
   // recent: the last requests' operation and caller, to write rules against.
   const state = { rules: [], nextId: 1, recent: [] };
+  // Requests counted per kind, resource, container and caller (cosmos_stats.js).
+  const stats = makeStats();
   const listeners = server.listeners("request");
   server.removeAllListeners("request");
   const serve = (req, res) => {
@@ -115,8 +118,10 @@ function installFaults(server) {
   server.on("request", (req, res) => {
     const path = req.url.split("?")[0];
     if (path === ADMIN || path === `${ADMIN}/`) return admin(state, req, res);
+    if (stats.handle(req, res, path)) return;
     const operation = `${req.method} ${path}`;
     const caller = String(req.headers["user-agent"] || "");
+    stats.count(req, path, caller);
     state.recent = [...state.recent.slice(-19), { operation, caller }];
     if (state.rules.length === 0) return serve(req, res);
     const go = () => {

@@ -1,7 +1,8 @@
 // Cosmos DB-compatible server for the local stack (never deployed).
 // Usage: node devstack/cosmos_server.js --port PORT --host HOST --cert CERT --key KEY
 //        [--latency-ms N] [--aad-key PEM --aad-issuer ISS --aad-audience A,B]
-// Faults: GET|POST|DELETE /_devstack/faults (see cosmos_faults.js).
+// Faults: GET|POST|DELETE /_devstack/faults (see cosmos_faults.js); request counters:
+// GET|DELETE /_devstack/stats (cosmos_stats.js).
 // Prints one JSON line {"event":"ready",...} when listening. State lives in memory only:
 // a restart of this process starts with an empty account (the stack says so).
 "use strict";

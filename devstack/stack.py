@@ -92,6 +92,9 @@ class Stack:
     # Fault injection (the fault matrix): a fault proxy in front of Azurite's blob endpoint,
     # and callers told apart by User-Agent (the app's and the nodes' SDK clients tag theirs).
     chaos: bool = False
+    # The app's SDK clients tag their User-Agent (as on the chaos stack) without the fault
+    # proxy: the Cosmos server's request counters tell the app's requests apart (benchmarks).
+    tag_callers: bool = False
     storage_proxy: ManagedProcess | None = None
 
     @property
@@ -246,7 +249,7 @@ class Stack:
     def _app_process_environment(self) -> dict[str, str]:
         """What the Functions host runs with over this process's environment."""
         env = {n: self.values[n] for n in APP_ENVIRONMENT if n in self.values}
-        if self.chaos:
+        if self.chaos or self.tag_callers:
             env[USER_AGENT_ENV] = APP_CALLER
         return env
 
