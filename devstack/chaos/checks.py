@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batch_core.jobs import FANOUT_KEY_CHARS
 from devstack.chaos.workload import Expected
 from devstack.verdict import Verdict
 from worker.document import document_id
@@ -35,6 +36,8 @@ class Observed:
     tasks: Counter[str]  # Batch task id → how many of the cell's jobs hold it
     records: dict[str, set[str]]  # run key → the record ids Cosmos holds in its partition
     alerts: list[tuple[str, str]]  # (run key, kind) of the alerts about the cell's runs
+    # A fan-out file's own job (by the first 16 characters of its key) → its task ids.
+    fanout_jobs: dict[str, list[str]] = field(default_factory=dict)
 
 
 def check(expected: list[Expected], seen: Observed) -> Verdict:
@@ -72,7 +75,9 @@ def _check_run(
     if run.state != want.state:
         verdict.note("wrong", f"{want.name}: {run.state}, expected {want.state}")
         return
-    if want.kind != "fanout" and want.kind != "none":
+    if want.kind == "fanout":
+        _check_fanout_tasks(verdict, want, run, seen)
+    elif want.kind != "none":
         mine = [t for t, n in seen.tasks.items() if run.key[:32] in t for _ in range(n)]
         if len(mine) > max(run.attempt, 1):
             verdict.note("duplicated", f"{want.name}: {len(mine)} tasks for {run.attempt} attempts")
@@ -82,6 +87,25 @@ def _check_run(
     _check_summary(verdict, want, run)
     if want.kind == "csv":
         _check_records(verdict, want.name, run.key, want.rows, seen)
+
+
+def _check_fanout_tasks(verdict: Verdict, want: Expected, run: RunSeen, seen: Observed) -> None:
+    """A fan-out file's job holds one plan task per attempt, one task per member (a retry
+    reactivates it) and at most one merge."""
+    ids = seen.fanout_jobs.get(run.key[:FANOUT_KEY_CHARS], [])
+    members = [t for t in ids if t.isdigit()]
+    plans = [t for t in ids if t == "plan" or t.startswith("plan-a")]
+    extra: list[str] = []
+    if len(members) > want.parts or any(int(t) >= want.parts for t in members):
+        extra.append(f"{len(members)} member tasks for {want.parts} members")
+    if len(plans) > max(run.attempt, 1):
+        extra.append(f"{len(plans)} plan tasks for {run.attempt} attempts")
+    if ids.count("merge") > 1:
+        extra.append(f"{ids.count('merge')} merge tasks")
+    if set(ids) - set(members) - set(plans) - {"merge"}:
+        extra.append(f"tasks {sorted(set(ids) - set(members) - set(plans) - {'merge'})}")
+    if extra:
+        verdict.note("duplicated", f"{want.name}: {'; '.join(extra)}")
 
 
 def _check_children(

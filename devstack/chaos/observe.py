@@ -7,6 +7,7 @@ from collections import Counter
 
 from batch_core.batch_service import batch_client
 from batch_core.cosmosdb import RECORDS, cosmos_client
+from batch_core.jobs import FANOUT_KEY_CHARS, is_fanout_job
 from batch_core.pipeline import Pipeline
 from batch_core.run import Run
 from devstack.chaos.checks import Observed, RunSeen
@@ -28,9 +29,13 @@ def observe(p: Pipeline, prefix: str) -> Observed:
         RunSeen(r.key, r.name, r.state.value, r.attempt, r.parent, dict(r.summary)) for r in runs
     ]
     tasks: Counter[str] = Counter()
+    fanout_jobs: dict[str, list[str]] = {}
     with batch_client(p.settings) as batch:
         for job in batch.list_jobs():
-            tasks.update(t.id for t in batch.list_tasks(job.id) if t.id)
+            ids = [t.id for t in batch.list_tasks(job.id) if t.id]
+            tasks.update(ids)
+            if job.id and is_fanout_job(p.settings, job.id):
+                fanout_jobs[job.id[-FANOUT_KEY_CHARS:]] = ids
     records: dict[str, set[str]] = {}
     with cosmos_client(p.settings) as client:
         container = client.get_database_client(p.settings.cosmos_database).get_container_client(
@@ -49,4 +54,4 @@ def observe(p: Pipeline, prefix: str) -> Observed:
         for a in p.alerts.recent(LEDGER_WINDOW)
         if a.get("run_key") in keys
     ]
-    return Observed(seen, tasks, records, alerts)
+    return Observed(seen, tasks, records, alerts, fanout_jobs)

@@ -24,6 +24,7 @@ def clean() -> tuple[list[Expected], Observed]:
     tasks: Counter[str] = Counter()
     records: dict[str, set[str]] = {}
     alerts: list[tuple[str, str]] = []
+    fanout_jobs: dict[str, list[str]] = {}
     for i, f in enumerate(files):
         key = f"{i:02d}" * 16
         summaries: dict[str, dict[str, Any]] = {
@@ -34,7 +35,10 @@ def clean() -> tuple[list[Expected], Observed]:
             "none": {},
         }
         runs.append(RunSeen(key, f.name, f.state, 1, None, summaries[f.kind]))
-        tasks[task_id(f.name, key)] += 1
+        if f.kind == "fanout":
+            fanout_jobs[key[:16]] = ["plan", *(str(m) for m in range(f.parts)), "merge"]
+        else:
+            tasks[task_id(f.name, key)] += 1
         if f.kind == "csv":
             records[key] = {document_id(key, f"row:{r}") for r in range(1, ROWS + 1)}
         if f.incident:
@@ -45,7 +49,7 @@ def clean() -> tuple[list[Expected], Observed]:
                                 {"rows": ROWS, "documents": ROWS}))  # fmt: skip
             tasks[task_id(f"part{e}.csv", child)] += 1
             records[child] = {document_id(child, f"row:{r}") for r in range(1, ROWS + 1)}
-    return files, Observed(runs, tasks, records, alerts)
+    return files, Observed(runs, tasks, records, alerts, fanout_jobs)
 
 
 def first(seen: Observed, kind: str, files: list[Expected]) -> RunSeen:
@@ -134,3 +138,16 @@ def test_a_wrong_end_state_or_summary_is_wrong() -> None:
     seen.alerts.append((csv.key, "failed"))
     verdict = check(files, seen)
     assert len(verdict.wrong) == 2, verdict.details
+
+
+def test_a_fan_out_member_or_plan_made_twice_is_duplicated() -> None:
+    files, seen = clean()
+    fan = first(seen, "fanout", files)
+    members = next(f.parts for f in files if f.kind == "fanout")
+    seen.fanout_jobs[fan.key[:16]] += [str(members), "plan-a2"]
+
+    verdict = check(files, seen)
+
+    assert counts(verdict) == (0, 1, 0), verdict.details
+    assert f"{members + 1} member tasks for {members} members" in verdict.details[0]
+    assert "2 plan tasks for 1 attempts" in verdict.details[0]
