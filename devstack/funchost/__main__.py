@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         "(default: function-keys.json beside the settings file)",
     )
     parser.add_argument(
+        "--event-grid",
+        action="store_true",
+        help="an Event Grid subscription delivers blob events to /runtime/webhooks/blobs: "
+        "EventGrid-source blob triggers are served from there, not polled",
+    )
+    parser.add_argument(
         "--poll-seconds",
         type=float,
         default=1.0,
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             args.poll_seconds,
             http_port=args.http_port,
             keys_file=args.keys,
+            event_grid=args.event_grid,
         )
     )
     try:
@@ -115,9 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     if stop.is_set():  # asked to stop while starting: never claim to be ready
         host.stop()
         return 0
-    ready = {"event": "ready", "service": "functions", "functions": names}
+    ready: dict[str, object] = {"event": "ready", "service": "functions", "functions": names}
     if host.http is not None:
         ready["http"] = host.http.url
+    if host.blob_webhooks:
+        ready["blob_webhooks"] = host.blob_webhooks
     ready_stream.write(json.dumps(ready) + "\n")
     ready_stream.flush()
     while not stop.wait(0.5):

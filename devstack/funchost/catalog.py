@@ -61,6 +61,7 @@ class BlobFunction:
     wants_context: bool
     connection: str = "AzureWebJobsStorage"  # the setting's name, for SDK-type bindings
     sdk_type: type | None = None
+    event_grid: bool = False  # source EventGrid: events delivered to the blobs webhook
 
     @property
     def function_id(self) -> str:
@@ -196,10 +197,7 @@ def _blob_function(
     name: str, binding: Mapping[str, Any], call: Callable[..., Any], settings: AppSettings
 ) -> BlobFunction:
     needed_by = f"blob trigger of function {name}"
-    if str(binding.get("source") or "").lower() == "eventgrid":
-        # No Event Grid here: the container is polled, with the polling trigger's receipts,
-        # retries and poison queue.
-        log.info("function %s: blob trigger source EventGrid is served by polling", name)
+    event_grid = str(binding.get("source") or "").lower() == "eventgrid"
     path = settings.resolve(str(binding.get("path") or ""), needed_by)
     connection = settings.resolve(str(binding.get("connection") or ""), needed_by)
     argument = str(binding["name"])
@@ -213,6 +211,7 @@ def _blob_function(
         wants_context=_wants_context(call),
         connection=connection,
         sdk_type=_sdk_type(call, argument),
+        event_grid=event_grid,
     )
 
 

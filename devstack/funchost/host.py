@@ -23,7 +23,8 @@ from devstack.funchost.appsettings import AppSettings, LocalSettingsFile, instal
 from devstack.funchost.blobqueue import BlobTriggerProcessor, BlobWorkQueue
 from devstack.funchost.blobscanner import BlobScanner
 from devstack.funchost.blobstream import DownloadCounter
-from devstack.funchost.catalog import Catalog, build_catalog, import_app
+from devstack.funchost.blobwebhook import EXTENSION, SYSTEM_KEY, BlobWebhook
+from devstack.funchost.catalog import BlobFunction, Catalog, build_catalog, import_app
 from devstack.funchost.errors import StartupError
 from devstack.funchost.hostconfig import HostConfig
 from devstack.funchost.httpkeys import FunctionKeys
@@ -60,6 +61,9 @@ class HostOptions:
     poll_seconds: float = 1.0
     http_port: int = 7071  # as Core Tools' `func start`; 0 picks a free port
     keys_file: Path | None = None  # default: beside the settings file
+    # An event subscription delivers blob events to the blobs webhook: EventGrid-source blob
+    # triggers are served from it and not polled (without it they are polled).
+    event_grid: bool = False
 
 
 class FunctionsHost:
@@ -72,6 +76,7 @@ class FunctionsHost:
         self._processor: BlobTriggerProcessor | None = None
         self._invoker: Invoker | None = None
         self.http: HttpListener | None = None
+        self._webhook: BlobWebhook | None = None
         self.downloads = DownloadCounter()
         self.host_id = ""
 
@@ -102,7 +107,7 @@ class FunctionsHost:
                 self._start_listeners(catalog, config, settings)
             except AzureError as e:
                 raise StartupError(f"storage is not reachable: {type(e).__name__}: {e}") from e
-        if catalog.http_functions:
+        if catalog.http_functions or self._webhook is not None:
             self._start_http(catalog, config, options.keys_file or settings_path.parent / KEYS)
         log.info(
             "host %s started with %s",
@@ -151,20 +156,45 @@ class FunctionsHost:
                 parallelism=config.max_degree_of_parallelism,
                 poll_seconds=self._options.poll_seconds,
             )
-            scanner = BlobScanner(
-                catalog.blob_functions, accounts, ReceiptStore(host_account, self.host_id), queue
-            )
+            polled = [f for f in catalog.blob_functions if not self._served_by_events(f)]
+            pushed = [f for f in catalog.blob_functions if self._served_by_events(f)]
+            if pushed:
+                self._webhook = BlobWebhook(pushed, queue)
             self._spawn("blob-queue", self._processor.run, self._stop)
-            self._spawn("blob-scan", scanner.run, self._stop, self._options.poll_seconds)
+            if polled:
+                receipts = ReceiptStore(host_account, self.host_id)
+                scanner = BlobScanner(polled, accounts, receipts, queue)
+                self._spawn("blob-scan", scanner.run, self._stop, self._options.poll_seconds)
         monitor = ScheduleMonitor(host_account, self.host_id)
         for function in catalog.timer_functions:
             lock = ListenerLock(host_account, self.host_id, f"{function.function_id}.Listener")
             listener = TimerListener(function, monitor, self._invoker, lock)
             self._spawn(f"timer-{function.name}", listener.run, self._stop)
 
+    def _served_by_events(self, function: BlobFunction) -> bool:
+        served = function.event_grid and self._options.event_grid
+        if function.event_grid:
+            log.info(
+                "function %s: blob trigger source EventGrid is served by %s",
+                function.name,
+                "the blobs webhook" if served else "polling",
+            )
+        return served
+
+    @property
+    def blob_webhooks(self) -> dict[str, str]:
+        """Function name -> container, for the blob triggers served by the webhook."""
+        if self._webhook is None:
+            return {}
+        return {f.name: f.path.container for f in self._webhook.functions}
+
     def _start_http(self, catalog: Catalog, config: HostConfig, keys_file: Path) -> None:
         assert self._invoker is not None
         keys = FunctionKeys.load_or_create(keys_file)
+        webhooks = {}
+        if self._webhook is not None:
+            keys = keys.with_system_key(SYSTEM_KEY, keys_file)
+            webhooks[EXTENSION] = self._webhook.handle
         try:
             self.http = HttpListener(
                 catalog.http_functions,
@@ -172,6 +202,7 @@ class FunctionsHost:
                 self._invoker,
                 config.http_route_prefix,
                 self._options.http_port,
+                webhooks,
             )
         except OSError as e:
             raise StartupError(

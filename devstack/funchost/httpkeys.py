@@ -7,13 +7,15 @@ request without a valid key gets 401.
 
 The keys live in a JSON file shaped like the host's secrets
 (``{"masterKey": {"name", "value"}, "functionKeys": [{"name", "value"}],
-"functions": {"<function>": [{"name", "value"}]}}``). When the file is missing the host
-creates it with fresh random keys (mode 0600), as the real host generates its secrets on
-first start.
+"systemKeys": [{"name", "value"}], "functions": {"<function>": [{"name", "value"}]}}``).
+A system key (``blobs_extension``) opens its extension's webhook, as does the master key.
+When the file is missing the host creates it with fresh random keys (mode 0600), as the real
+host generates its secrets on first start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -44,6 +46,7 @@ class FunctionKeys:
     master: str
     host: Mapping[str, str]  # name -> value, valid for every function
     per_function: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    system: Mapping[str, str] = field(default_factory=dict)  # e.g. blobs_extension
 
     @classmethod
     def load_or_create(cls, path: Path) -> FunctionKeys:
@@ -69,6 +72,7 @@ class FunctionKeys:
         return cls(
             master=master,
             host=named(document.get("functionKeys") or []),
+            system=named(document.get("systemKeys") or []),
             per_function={
                 str(name): named(entries)
                 for name, entries in (document.get("functions") or {}).items()
@@ -79,6 +83,7 @@ class FunctionKeys:
         document = {
             "masterKey": {"name": "master", "value": self.master},
             "functionKeys": [{"name": n, "value": v} for n, v in self.host.items()],
+            "systemKeys": [{"name": n, "value": v} for n, v in self.system.items()],
             "functions": {
                 f: [{"name": n, "value": v} for n, v in keys.items()]
                 for f, keys in self.per_function.items()
@@ -88,6 +93,28 @@ class FunctionKeys:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as f:
             f.write(json.dumps(document, indent=2) + "\n")
+
+    def with_system_key(self, name: str, path: Path) -> FunctionKeys:
+        """These keys with the system key `name` (made and written to `path` if missing), as
+        the real host makes an extension's key when the extension starts."""
+        if self.system.get(name):
+            return self
+        keys = dataclasses.replace(self, system={**self.system, name: new_key()})
+        keys.write(path)
+        log.info("created system key %s in %s", name, path)
+        return keys
+
+    def opens_webhook(self, extension: str, presented: str | None) -> bool:
+        """Does the key open `/runtime/webhooks/<extension>` (its system key, or master)?"""
+        if not presented:
+            return False
+        candidates = [self.master, self.system.get(f"{extension}_extension", "")]
+        matched = False
+        for candidate in candidates:
+            matched |= bool(candidate) and hmac.compare_digest(
+                candidate.encode(), presented.encode()
+            )
+        return matched
 
     @property
     def default(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -24,6 +24,9 @@ from devstack.funchost.invoker import Invoker
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # the real host's default request size limit
+WEBHOOKS = "runtime/webhooks/"
+# An extension's webhook: (query, headers, body) -> reply, once its key was checked.
+WebhookHandler = Callable[[Mapping[str, str], Mapping[str, str], bytes], Reply]
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 
 
@@ -37,7 +40,9 @@ class HttpListener:
         invoker: Invoker,
         route_prefix: str,
         port: int,
+        webhooks: Mapping[str, WebhookHandler] | None = None,
     ) -> None:
+        self.webhooks = dict(webhooks or {})
         self.functions = sorted(functions, key=lambda f: (f.route.precedence, f.route.text))
         self.keys = keys
         self.invoker = invoker
@@ -83,6 +88,15 @@ class HttpListener:
         """The reply to one request, and the name of the function that answered it."""
         parts = urlsplit(target)
         query = dict(reversed(parse_qsl(parts.query, keep_blank_values=True)))  # first wins
+        path = parts.path.strip("/")
+        if path.lower().startswith(WEBHOOKS):  # the host's own routes come before the app's
+            extension = path[len(WEBHOOKS) :].lower()
+            handler = self.webhooks.get(extension)
+            if handler is None:
+                return Reply(404, [], b""), None
+            if not self.keys.opens_webhook(extension, presented_key(query, headers)):
+                return Reply(401, [], b""), None
+            return handler(query, headers, body), None
         found = self.route(method, parts.path)
         if found is None:
             return Reply(404, [], b""), None
