@@ -224,6 +224,10 @@ class EventDelivery:
                 log.exception("delivering a batch failed")
 
     def _deliver(self, batch: _Batch) -> None:
+        with self._ready:  # a subscription updated since goes to its new endpoint
+            batch.subscription = self._subscriptions.get(
+                batch.subscription.name, batch.subscription
+            )
         status, _ = post(batch.subscription, "Notification", batch.events, self._client)
         if 200 <= status < 300:
             with self._ready:

@@ -47,9 +47,13 @@ def restart_batch(stack: Stack, down_seconds: float = 1.0) -> float:
 
 
 def restart_functions(stack: Stack, down_seconds: float = 1.0) -> float:
-    """The Functions host again: its triggers pick up where the storage and ledger say."""
+    """The Functions host again: its triggers pick up where the storage and ledger say, and
+    the event subscription is pointed at it again (its HTTP port may have changed). Blob
+    events published while it was down are retried until it answers, for a few minutes."""
     assert stack.functions is not None
-    return _restart(stack.functions, down_seconds)
+    seconds = _restart(stack.functions, down_seconds)
+    stack.subscribe_blob_events()
+    return seconds
 
 
 @dataclass

@@ -256,15 +256,19 @@ def start_functions(
     settings_file: Path,
     http_port: int = 0,
     env: dict[str, str] | None = None,
+    event_grid: bool = False,
 ) -> ManagedProcess:
     """The Functions host; its HTTP triggers on `http_port` (0: a free one), their keys in
     `state_dir/function-keys.json` (made on the first start, kept after). `env` goes over
-    this process's environment (which wins over the settings file, as with Core Tools)."""
+    this process's environment (which wins over the settings file, as with Core Tools).
+    `event_grid`: EventGrid-source blob triggers are served by the blobs webhook."""
     argv = [
         sys.executable, "-m", "devstack.funchost",
         "--app-dir", str(app_dir), "--settings", str(settings_file),
         "--http-port", str(http_port), "--keys", str(state_dir / FUNCTION_KEYS),
     ]  # fmt: skip
+    if event_grid:
+        argv.append("--event-grid")
     return ManagedProcess(
         "functions",
         argv,
@@ -275,11 +279,15 @@ def start_functions(
 
 
 def start_fault_proxy(
-    state_dir: Path, upstream_port: int, port: int = 0
+    state_dir: Path, upstream_port: int, port: int = 0, tls: bool = False
 ) -> tuple[ManagedProcess, int]:
-    """The fault proxy (`devstack.faultproxy`) in front of a plain-HTTP server; its port."""
+    """The storage front (`devstack.faultproxy`) in front of Azurite's blob endpoint; its
+    port. `tls`: Azurite serves HTTPS, and so does the front, with the stack's certificate."""
     argv = [sys.executable, "-m", "devstack.faultproxy", "--upstream", f"127.0.0.1:{upstream_port}"]
     argv += ["--port", str(port)]
+    if tls:
+        cert, key = ensure_certificate(state_dir / "tls")
+        argv += ["--cert", str(cert), "--key", str(key), "--upstream-tls"]
     proc = ManagedProcess("storage-proxy", argv, state_dir / "logs" / "storage-proxy.log", cwd=ROOT)
     proc.start()
     return proc, int(str(proc.ready_info["url"]).rsplit(":", 1)[1])

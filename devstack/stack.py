@@ -15,17 +15,23 @@ import dataclasses
 import json
 import logging
 import os
+import ssl
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
+from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 from azure.cosmos import CosmosClient
 
 from devstack import cosmos_snapshot
 from devstack.batchsvc.blobaccess import NODE_IDENTITY_AUTHORITY
+from devstack.blobevents import BLOB_CREATED
+from devstack.faultproxy import SUBSCRIPTIONS
+from devstack.funchost.blobwebhook import SYSTEM_KEY as BLOBS_SYSTEM_KEY
 from devstack.funchost.httpkeys import FunctionKeys
 from devstack.process import ManagedProcess
 from devstack.servers import (
@@ -95,6 +101,9 @@ class Stack:
     # The app's SDK clients tag their User-Agent (as on the chaos stack) without the fault
     # proxy: the Cosmos server's request counters tell the app's requests apart (benchmarks).
     tag_callers: bool = False
+    # The storage front (the fault proxy) publishes blob events to an Event Grid subscription
+    # on the host's blobs webhook, so EventGrid-source blob triggers are pushed, not polled.
+    blob_events: bool = True
     storage_proxy: ManagedProcess | None = None
 
     @property
@@ -122,11 +131,11 @@ class Stack:
                 self.identity = start_identity(self.state_dir, app_id, node_id, ports.identity)
                 token_key = self.identity.public_key
             self.azurite = start_azurite(self.state_dir, ports.blob, ports.queue, keyless)
-            if self.chaos:
-                if keyless:
-                    raise ValueError("the fault proxy speaks plain HTTP: no keyless chaos stack")
+            if self.chaos and keyless:
+                raise ValueError("the chaos stack is not keyless")
+            if self.chaos or (self.blob_events and with_functions):
                 self.storage_proxy, proxy_port = start_fault_proxy(
-                    self.state_dir, self.azurite.blob_port
+                    self.state_dir, self.azurite.blob_port, tls=keyless
                 )
                 # Everyone reaches blob storage through the proxy; the process stays Azurite.
                 self.azurite = dataclasses.replace(self.azurite, blob_port=proxy_port)
@@ -165,11 +174,46 @@ class Stack:
                     self.settings_file,
                     ports.functions,
                     self._app_process_environment(),
+                    event_grid=self.pushes_blob_events,
                 )
+                self.subscribe_blob_events()
         except BaseException:
             self.stop()
             raise
         return self
+
+    @property
+    def pushes_blob_events(self) -> bool:
+        """Does the storage front deliver blob events to the host's webhook?"""
+        return self.blob_events and self.storage_proxy is not None
+
+    def subscribe_blob_events(self) -> None:
+        """Subscribe each webhook-served blob trigger to BlobCreated events on its container,
+        as the deployment's postdeploy hook does in Azure; again after a host restart (its
+        HTTP port may change). Events published while no subscription reached the host are
+        lost, as in Azure after Event Grid gives up: the app's own sweep finds those files."""
+        if not self.pushes_blob_events or self.functions is None or self.functions_url is None:
+            return
+        assert self.storage_proxy is not None
+        front = str(self.storage_proxy.ready_info["url"])
+        keys = json.loads((self.state_dir / FUNCTION_KEYS).read_text())
+        key = FunctionKeys.from_document(keys).system[BLOBS_SYSTEM_KEY]
+        webhooks = self.functions.ready_info.get("blob_webhooks") or {}
+        for name, container in dict(webhooks).items():
+            endpoint = (
+                f"{self.functions_url}/runtime/webhooks/blobs"
+                f"?functionName=Host.Functions.{name}&code={key}"
+            )
+            subscribe(
+                front,
+                {
+                    "name": f"dropbatch-{name}",
+                    "endpoint": endpoint,
+                    "includedEventTypes": [BLOB_CREATED],
+                    "subjectBeginsWith": f"/blobServices/default/containers/{container}/",
+                },
+                self.ca_cert if self.keyless else None,
+            )
 
     @property
     def functions_url(self) -> str | None:
@@ -357,6 +401,24 @@ class Stack:
             "logs": str(self.state_dir / "logs"),
             "pids": {p.name: p.pid for p in self.processes()},
         }
+
+
+def subscribe(front: str, subscription: dict[str, object], ca_cert: Path | None) -> None:
+    """Create (or replace) an event subscription on the storage front; it validates first."""
+    context = ssl.create_default_context(cafile=str(ca_cert)) if ca_cert else None
+    opener = build_opener(ProxyHandler({}), HTTPSHandler(context=context))
+    request = Request(
+        f"{front}{SUBSCRIPTIONS}",
+        data=json.dumps(subscription).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with opener.open(request, timeout=60):
+            pass
+    except HTTPError as e:
+        raise RuntimeError(
+            f"event subscription {subscription['name']} refused: {e.read().decode()[:500]}"
+        ) from e
 
 
 def write_settings(path: Path, values: dict[str, str]) -> None:
