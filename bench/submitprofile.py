@@ -106,6 +106,8 @@ def profile(entries: Iterable[dict[str, Any]], uploaded_at: Mapping[str, float])
             continue  # another file's, or a retry of a message from before the drop
         up = uploaded_at[str(sent["blob"])]
         add("scan_wait", float(sent["listed_at"]) - up if "listed_at" in sent else None)
+        # Pushed by Event Grid (the blobs webhook): upload -> delivery, instead of the scan.
+        add("event_wait", float(sent["received_at"]) - up if "received_at" in sent else None)
         add("claim", _seconds(sent, "claim_ms"))
         sent_at, started_at = _epoch(sent.get("ts")), _epoch(start.get("ts"))
         if sent_at is not None and started_at is not None:

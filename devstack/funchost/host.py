@@ -156,8 +156,8 @@ class FunctionsHost:
                 parallelism=config.max_degree_of_parallelism,
                 poll_seconds=self._options.poll_seconds,
             )
-            polled = [f for f in catalog.blob_functions if not self._served_by_events(f)]
             pushed = [f for f in catalog.blob_functions if self._served_by_events(f)]
+            polled = [f for f in catalog.blob_functions if f not in pushed]
             if pushed:
                 self._webhook = BlobWebhook(pushed, queue)
             self._spawn("blob-queue", self._processor.run, self._stop)
