@@ -68,18 +68,18 @@ azcli-test: deps azcli
 	$(BIN)/python -m pytest -m azcli tests/devstack/batchsvc/test_azcli.py $(PYTEST_ARGS)
 
 bench: deps
-	$(BIN)/python -m bench
+	@$(BIN)/python -m bench
 
 # Its own stack on free ports; the JSON goes to stdout and bench/results/soak-*.json.
 FILES ?= 1000
 soak: deps
-	$(BIN)/python -m devstack.soak --files $(FILES) $(SOAK_ARGS)
+	@$(BIN)/python -m devstack.soak --files $(FILES) $(SOAK_ARGS)
 
 # The fault matrix (devstack/chaos): every hop under every fault, on free ports; exits 1 if a
 # cell lost, duplicated or got wrong anything. The report goes to bench/results/.
 CHAOS_ARGS ?=
 chaos: deps
-	$(BIN)/python -m devstack.chaos --out bench/results/chaos-$$(date +%Y-%m-%d).json $(CHAOS_ARGS)
+	@$(BIN)/python -m devstack.chaos --out bench/results/chaos-$$(date +%Y-%m-%d).json $(CHAOS_ARGS)
 
 clean: down
 	rm -rf .devstack demo-data local.settings.json
