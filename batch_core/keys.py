@@ -36,3 +36,15 @@ def task_id(name: str, key: str, attempt: int = 1) -> str:
     base = name.rsplit("/", 1)[-1]
     prefix = _UNSAFE.sub("_", base).strip("_")[: TASK_ID_MAX - len(suffix) - 1]
     return f"{prefix}-{suffix}" if prefix else suffix
+
+
+_TASK_ID = re.compile(r"(?:^|-)([0-9a-f]{32})(?:-a(\d+))?$")
+
+
+def task_attempt(task_id: str) -> tuple[str, int] | None:
+    """What `task_id` above made a task id of: (the first 32 characters of the file key, the
+    attempt), or None for a task id it did not make."""
+    found = _TASK_ID.search(task_id)
+    if found is None:
+        return None
+    return found.group(1), int(found.group(2) or 1)

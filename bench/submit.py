@@ -28,6 +28,7 @@ from batch_core.blobstore import blob_service
 from batch_core.cosmosdb import RUNS, cosmos_client
 from batch_core.keys import file_key, normalize_etag, task_id
 from batch_core.settings import Settings
+from batch_core.states import TERMINAL
 from bench.batchwatch import BatchWatch, TaskView
 from bench.cosmosstats import CosmosStats, app_requests
 from bench.data import csv_bytes
@@ -40,7 +41,7 @@ from bench.harness import (
     run_main,
 )
 from bench.submitprofile import cpu_seconds, cpu_used, profile, read_lines, worker_phases
-from bench.submitsummary import TERMINAL, Dropped, summarize
+from bench.submitsummary import Dropped, summarize
 from devstack.stack import Stack
 
 NAME = "submit"

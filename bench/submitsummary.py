@@ -8,10 +8,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from batch_core.states import TERMINAL
 from bench.batchwatch import TaskView
 from bench.harness import percentile, rounded
 
-TERMINAL = {"succeeded", "rejected", "failed", "vanished"}
 # The Batch operations that add tasks: one task, or a collection of up to 100.
 ADD_TASK = ("Tasks_CreateTask", "Tasks_CreateTaskCollection")
 

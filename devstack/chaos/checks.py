@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batch_core.jobs import FANOUT_KEY_CHARS
+from batch_core.keys import task_attempt
+from batch_core.states import TERMINAL
 from devstack.chaos.workload import Expected
 from devstack.verdict import Verdict
 from worker.document import document_id
-
-TERMINAL = ("succeeded", "rejected", "failed")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,12 @@ def _check_run(
     if want.kind == "fanout":
         _check_fanout_tasks(verdict, want, run, seen)
     elif want.kind != "none":
-        mine = [t for t, n in seen.tasks.items() if run.key[:32] in t for _ in range(n)]
+        mine = [
+            t
+            for t, n in seen.tasks.items()
+            if (named := task_attempt(t)) is not None and named[0] == run.key[:32]
+            for _ in range(n)
+        ]
         if len(mine) > max(run.attempt, 1):
             verdict.note("duplicated", f"{want.name}: {len(mine)} tasks for {run.attempt} attempts")
     _check_alerts(verdict, want.name, want.incident, run.key, alerts)

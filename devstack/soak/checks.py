@@ -11,26 +11,17 @@ Pure: it is given the ledger's documents, the task ids, the records and the resu
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from batch_core.keys import task_attempt
+from batch_core.states import TERMINAL
 from devstack.soak.plan import CSV_ROWS, OUTPUT_NAME, Kind, Planned
 from devstack.verdict import Verdict
 from worker.document import document_id
 
-TERMINAL = frozenset({"succeeded", "rejected", "failed", "vanished"})
 EXAMPLES = 20  # problems listed by name in the report; the counts are always complete
-_TASK_ID = re.compile(r"(?:^|-)([0-9a-f]{32})(?:-a(\d+))?$")
-
-
-def task_attempt(task_id: str) -> tuple[str, int] | None:
-    """(the first 32 characters of the file key, the attempt) a task id names, if any."""
-    found = _TASK_ID.search(task_id)
-    if found is None:
-        return None
-    return found.group(1), int(found.group(2) or 1)
 
 
 def expected_record_ids(key: str) -> set[str]:

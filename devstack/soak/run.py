@@ -15,13 +15,14 @@ from azure.cosmos import ContainerProxy
 
 from batch_core.blobstore import blob_service
 from batch_core.cosmosdb import RECORDS, RUNS, cosmos_client
-from batch_core.keys import file_key
+from batch_core.keys import file_key, task_attempt
 from batch_core.settings import Settings
+from batch_core.states import TERMINAL
 from bench.batchwatch import BatchWatch, TaskView
 from bench.harness import local_stack, progress, scratch_dir
 from bench.submit import run_states, upload_all, wait_terminal
 from devstack.soak import plan
-from devstack.soak.checks import EXAMPLES, TERMINAL, judge, task_attempt
+from devstack.soak.checks import EXAMPLES, judge
 from devstack.soak.plan import Mix, Planned
 from devstack.soak.report import TaskTimes, WaveDrop, memory_series, wave_figures
 from devstack.soak.sampler import Sample, Sampler

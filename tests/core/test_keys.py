@@ -1,6 +1,8 @@
 import re
 
-from batch_core.keys import file_key, normalize_etag, task_id
+import pytest
+
+from batch_core.keys import file_key, normalize_etag, task_attempt, task_id
 
 TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -38,3 +40,16 @@ def test_each_attempt_has_its_own_task_id() -> None:
     ids = {task_id("a.csv", key, n) for n in (1, 2, 3)}
     assert len(ids) == 3
     assert task_id("a.csv", key, 1) == task_id("a.csv", key)
+
+
+@pytest.mark.parametrize("name", ["in/a.csv", "ünïcødé/" + "x" * 200 + ".csv", "!!!.csv"])
+@pytest.mark.parametrize("attempt", [1, 2, 17])
+def test_a_task_id_reads_back_as_its_key_and_attempt(name: str, attempt: int) -> None:
+    key = "0123456789abcdef" * 2 + "01234567"
+
+    assert task_attempt(task_id(name, key, attempt)) == (key[:32], attempt)
+
+
+def test_a_task_id_the_pipeline_did_not_make_reads_as_none() -> None:
+    assert task_attempt("merge") is None
+    assert task_attempt("someone-elses-task") is None

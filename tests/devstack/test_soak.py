@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from batch_core.keys import task_id
-from devstack.soak.checks import expected_record_ids, judge, output_blob, task_attempt
+from batch_core.keys import task_attempt, task_id
+from devstack.soak.checks import expected_record_ids, judge, output_blob
 from devstack.soak.plan import CSV_ROWS, Kind, Mix, Planned, plan_waves
 from devstack.soak.report import TaskTimes, WaveDrop, memory_series, wave_figures
 from devstack.soak.sampler import MiB, Sample, Sampler, Usage, all_stats, read_stat, usage
