@@ -57,7 +57,7 @@ def on_blob(client: blob.BlobClient) -> None:
     blob_path = f"{client.container_name}/{client.blob_name}"
     with phases.invocation("on_blob"), telemetry.span("function.on_blob", blob=blob_path):
         with phases.timed("properties"):
-            ref = blob_ref(client)
+            ref = blob_ref(client, pipeline().blobs)
         if ref is not None:
             intake.receive(pipeline(), ref, utcnow())
 

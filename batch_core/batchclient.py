@@ -17,13 +17,16 @@ from batch_core.credentials import batch_credential
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
 from batch_core.settings import Settings
 from batch_core.telemetry import RequestCounter
+from batch_core.transport import pooled_transport
 
 
 def batch_client(settings: Settings) -> BatchClient:
     """A Batch client for the account the settings name, with its key or the identity."""
     credential = batch_credential(settings.batch_account, settings.batch_key, settings.identity)
     counter = RequestCounter("batch_requests")  # once per call, not per retry
-    return BatchClient(settings.batch_url, credential, per_call_policies=[counter])
+    return BatchClient(
+        settings.batch_url, credential, per_call_policies=[counter], transport=pooled_transport()
+    )
 
 
 def error_code(error: AzureError) -> str | None:

@@ -17,7 +17,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobProperties, BlobServiceClient
 
 from batch_core.errors import (
     DropbatchError,
@@ -28,6 +28,7 @@ from batch_core.errors import (
 )
 from batch_core.keys import normalize_etag
 from batch_core.settings import Settings
+from batch_core.transport import pooled_transport
 from worker.contract import PARENT_METADATA
 
 # A replayed file's blob metadata (`dropbatch replay`): the file key of the run it re-runs,
@@ -76,7 +77,11 @@ def translate(error: AzureError, doing: str) -> DropbatchError:
 def blob_service(settings: Settings) -> BlobServiceClient:
     """A blob service client for the settings' account, with its key, SAS or the identity."""
     access = settings.storage
-    return BlobServiceClient(access.blob_endpoint, credential=access.credential(settings.identity))
+    return BlobServiceClient(
+        access.blob_endpoint,
+        credential=access.credential(settings.identity),
+        transport=pooled_transport(),
+    )
 
 
 class BlobStore:
@@ -122,30 +127,42 @@ class BlobStore:
 
     def upload(self, container: str, name: str, data: bytes) -> BlobRef:
         """Upload (overwriting) as an operator would; return what a trigger would be told."""
-        client = self._svc.get_blob_client(container, name)
         try:
-            client.upload_blob(data, overwrite=True)
-            props = client.get_blob_properties()
+            self._svc.get_blob_client(container, name).upload_blob(data, overwrite=True)
         except AzureError as e:
             raise translate(e, f"upload {container}/{name}") from e
+        ref = self.properties(container, name)
+        if ref is None:
+            raise VanishedError(f"{container}/{name} was deleted as soon as it was uploaded")
+        return ref
+
+    def properties(self, container: str, name: str) -> BlobRef | None:
+        """What a trigger is told of the blob now (name, etag, size, metadata), or None when
+        it is gone."""
+        props = self._properties(container, name)
+        if props is None:
+            return None
         return BlobRef(
             container=container,
             name=name,
             etag=normalize_etag(props.etag),
             size=int(props.size),
             last_modified=props.last_modified,
-            metadata=dict(props.metadata or {}),
+            metadata={str(k): str(v) for k, v in (props.metadata or {}).items()},
         )
 
     def current_etag(self, container: str, name: str) -> str | None:
         """The blob's etag now, or None when it is gone."""
+        props = self._properties(container, name)
+        return None if props is None else normalize_etag(props.etag)
+
+    def _properties(self, container: str, name: str) -> BlobProperties | None:
         try:
-            props = self._svc.get_blob_client(container, name).get_blob_properties()
+            return self._svc.get_blob_client(container, name).get_blob_properties()
         except ResourceNotFoundError:
             return None
         except AzureError as e:
             raise translate(e, f"read properties of {container}/{name}") from e
-        return normalize_etag(props.etag)
 
     def snapshot(self, container: str, name: str, etag: str) -> str:
         """A read-only snapshot of exactly that version of the blob (its id), so a task fed

@@ -20,6 +20,7 @@ from batch_core.errors import (
     TransientError,
 )
 from batch_core.settings import Settings
+from batch_core.transport import pooled_transport
 
 RUNS = "runs"
 RECORDS = "records"
@@ -41,7 +42,9 @@ def cosmos_client(settings: Settings) -> CosmosClient:
         policy.SSLConfiguration = SSLConfiguration()
         policy.SSLConfiguration.SSLCaCerts = settings.cosmos_ca_cert
     credential = cosmos_credential(settings.cosmos_key, settings.identity)
-    return CosmosClient(settings.cosmos_endpoint, credential, connection_policy=policy)
+    return CosmosClient(
+        settings.cosmos_endpoint, credential, connection_policy=policy, transport=pooled_transport()
+    )
 
 
 def database(client: CosmosClient, settings: Settings) -> DatabaseProxy:

@@ -110,6 +110,11 @@ class BlobsPort(Protocol):
         always gives the blob a new etag."""
         ...
 
+    def properties(self, container: str, name: str) -> BlobRef | None:
+        """What a trigger is told of the blob now (name, unquoted etag, size, time,
+        metadata); None when the blob or its container is gone."""
+        ...
+
     def current_etag(self, container: str, name: str) -> str | None:
         """The blob's etag now (unquoted); None when the blob or its container is gone."""
         ...

@@ -6,9 +6,12 @@ every caller of the group gets that error: its run stays planned and the reconci
 the missing task later — a task is never dropped silently. A window of 0 sends at once.
 
 Under a burst the window widens: when at least `BURST_TASKS` tasks came in the last second, a
-group waits up to `BURST_FACTOR` windows (or until it holds 100), so a host that hands over
-files a few at a time still fills its requests. A file landing alone waits one window only.
-Groups are sent by their first caller, each on its own thread: several are in flight at once."""
+group may wait up to `BURST_FACTOR` windows (or until it holds 100), so a host that hands over
+files a few at a time still fills its requests. It goes out sooner once a whole window passes
+with no task joining it: its callers hold the host's threads while they wait, so a group as
+big as the host's concurrency gains nothing by waiting longer. A file landing alone waits one
+window only. Groups are sent by their first caller, each on its own thread: several are in
+flight at once."""
 
 from __future__ import annotations
 
@@ -95,7 +98,16 @@ class GroupSubmitter:
         return self._window * (BURST_FACTOR if len(recent) > BURST_TASKS else 1)
 
     def _lead(self, group: _Group) -> None:
-        group.full.wait(group.window)
+        deadline = time.monotonic() + group.window
+        seen = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or group.full.wait(min(self._window, left)):
+                break
+            with self._lock:
+                if len(group.tasks) == seen:  # a whole window and nobody joined
+                    break
+                seen = len(group.tasks)
         with self._lock:
             self._seal(group)
         group.sent_at = time.monotonic()

@@ -44,6 +44,9 @@ ERROR_XML = (
 
 class FaultProxy(ThreadingHTTPServer):
     daemon_threads = True
+    # Room for a burst of new connections: past the backlog (5 by default) the kernel drops
+    # them and clients wait a second to retry.
+    request_queue_size = 128
 
     def __init__(
         self,

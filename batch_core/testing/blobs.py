@@ -65,6 +65,11 @@ class MemoryBlobs(Twin):
         self._request("upload", container, name)
         return self.put(container, name, data)
 
+    def properties(self, container: str, name: str) -> BlobRef | None:
+        self._request("properties", container, name)
+        blob = self.containers.get(container, {}).get(name)
+        return None if blob is None else self._ref(container, name, blob)
+
     def current_etag(self, container: str, name: str) -> str | None:
         self._request("properties", container, name)
         blob = self.containers.get(container, {}).get(name)

@@ -122,6 +122,9 @@ class HttpListener:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Room for a burst of new connections: past the backlog (5 by default) the kernel drops
+    # them and clients wait a second to retry.
+    request_queue_size = 128
     listener: HttpListener
 
 

@@ -11,19 +11,17 @@ import base64
 import binascii
 import contextlib
 import hashlib
-import os
 import re
 import socket
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from azure.core.exceptions import ResourceExistsError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueServiceClient
-from urllib3.util.retry import Retry
 
+from batch_core.transport import pooled_transport
 from devstack.funchost.errors import ConfigError
 
 HOSTS_CONTAINER = "azure-webjobs-hosts"
@@ -39,35 +37,12 @@ _CONNECTION_TIMEOUT, _READ_TIMEOUT = 10, 60
 # Connections kept per storage endpoint: one per thread that may use it at once (the scanner's
 # claims, the invocations), so a burst does not open and drop a connection per request.
 _POOL_CONNECTIONS = 64
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 def _transport() -> RequestsTransport:
-    """One HTTP session for an account's blob and queue clients. Unless a proxy is set,
-    the session does not look at the environment per request: `requests` would otherwise
-    look for a ~/.netrc file and re-check the CA bundle on every call, the host's largest
-    cost per blob after the requests themselves. The CA bundle is read once instead."""
-    session = requests.Session()
-    # Retries are the SDK pipeline's, as in the transport the SDK would build itself.
-    no_retries = Retry(total=False, redirect=False, raise_on_status=False)
-    adapter = requests.adapters.HTTPAdapter(
-        pool_connections=4, pool_maxsize=_POOL_CONNECTIONS, max_retries=no_retries
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    verify: bool | str = True
-    if not any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARIABLES):
-        session.trust_env = False
-        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    # The transport passes its own `verify` on every request, which wins over the session's:
-    # the bundle goes there.
-    return RequestsTransport(
-        session=session,
-        session_owner=True,
-        connection_timeout=_CONNECTION_TIMEOUT,
-        read_timeout=_READ_TIMEOUT,
-        connection_verify=verify,
-    )
+    """One HTTP session for an account's blob and queue clients, as the app's own clients
+    have (see `batch_core.transport`)."""
+    return pooled_transport(_POOL_CONNECTIONS, _CONNECTION_TIMEOUT, _READ_TIMEOUT)
 
 
 def validate_host_id(host_id: str) -> str:

@@ -89,6 +89,19 @@ def test_every_write_gives_the_blob_a_new_etag(blobs: BlobsSide) -> None:
     assert blobs.port.current_etag(incoming, "a.csv") not in (first.etag, second.etag)
 
 
+def test_properties_tell_what_a_trigger_is_told_and_none_once_gone(blobs: BlobsSide) -> None:
+    incoming = blobs.settings.container_incoming
+    blobs.put(incoming, "p.csv", b"id\n1\n", {"dropbatch_parent": "zipkey"})
+    current = blobs.port.current_etag(incoming, "p.csv")
+    ref = blobs.port.properties(incoming, "p.csv")
+    assert ref is not None
+    assert (ref.container, ref.name, ref.etag, ref.size) == (incoming, "p.csv", current, 5)
+    assert ref.parent == "zipkey" and ref.last_modified is not None
+    assert current is not None and blobs.port.delete(incoming, "p.csv", current)
+    assert blobs.port.properties(incoming, "p.csv") is None
+    assert blobs.port.properties(fresh_name("gone"), "p.csv") is None
+
+
 def test_the_etag_of_a_missing_blob_or_container_is_none(blobs: BlobsSide) -> None:
     assert blobs.port.current_etag(blobs.settings.container_incoming, "none.csv") is None
     assert blobs.port.current_etag(fresh_name("gone"), "none.csv") is None

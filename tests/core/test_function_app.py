@@ -61,7 +61,7 @@ def test_a_blob_client_binding_becomes_a_ref_from_properties_alone(stack: Stack)
         stack.values["AzureWebJobsStorage"]
     ).get_blob_client(p.settings.container_incoming, name)
 
-    ref = blob_ref(client)
+    ref = blob_ref(client, p.blobs)
 
     assert ref is not None
     assert (ref.container, ref.name, ref.etag, ref.size) == (
@@ -80,4 +80,4 @@ def test_a_blob_deleted_before_its_trigger_ran_gives_no_ref(stack: Stack) -> Non
     client = BlobServiceClient.from_connection_string(
         stack.values["AzureWebJobsStorage"]
     ).get_blob_client(p.settings.container_incoming, name)
-    assert blob_ref(client) is None
+    assert blob_ref(client, p.blobs) is None
