@@ -3,8 +3,9 @@ its etag, the route's work, and the task log on every exit.
 
 Each route's runner lives in its own module, imported only when a task of that route runs
 (`ROUTES`): the zip route never loads the Cosmos DB SDK, and start-up costs only what the
-route uses. Likewise the identity and telemetry packages load only when the credentials
-file calls for them (`worker.credentials`, `worker.telemetry`).
+route uses. Likewise the identity package loads only when a service has no secret in the
+node's credentials file, and the telemetry packages only when it holds a connection string
+(`worker.credentials`, `worker.telemetry`).
 """
 
 from __future__ import annotations
