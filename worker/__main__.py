@@ -1,78 +1,30 @@
 """`python -m worker`: process one dropped file on a Batch node; `python -m worker plan`:
-plan a fan-out file (`worker.plan`). Exit codes: see README."""
+plan a fan-out file (`worker.plan`). Exit codes: see README.
+
+On a small file most of a task's CPU is start-up: the Azure SDKs are some 500 modules whose
+objects live until the process ends. The garbage collector is paused while they load (each
+collection would scan them all and free nothing), and once the task's modules are loaded
+they are frozen (`worker.job.started`): later collections skip them, and the process's end
+does not walk them either. Nothing here imports an SDK; `main` loads what the task needs.
+"""
 
 from __future__ import annotations
 
-import logging
+import gc
 import os
 import signal
 import sys
 from collections.abc import Mapping
 from types import FrameType
 
-from worker import telemetry
-from worker.context import TaskContext
-from worker.contract import WorkerExit, worker_log_path
-from worker.credentials import Credentials, identity_for
-from worker.errors import Terminated, WorkerConfigError, WorkerError
-from worker.job import run
-from worker.settings import WorkerSettings
-from worker.storage import Storage
-from worker.summary import SUCCEEDED
-from worker.tasklog import TaskLog, configure_logging
-
-log = logging.getLogger("worker")
+from worker.errors import Terminated
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     """Run one task from the environment Batch gives it; the exit code (see `WorkerExit`)."""
-    try:
-        settings = WorkerSettings.from_environ(os.environ if environ is None else environ)
-    except WorkerConfigError as e:
-        log.error("configuration error: %s", e)
-        return e.exit_code
-    tasklog = TaskLog(settings)
-    storage: Storage | None = None
-    code: int = WorkerExit.CRASH
-    try:
-        credentials = Credentials.load(settings.credentials_path)
-        tasklog.credential_keys = credentials.names_present
-        tasklog.tracing = telemetry.start(settings, credentials)
-        identity = identity_for(settings, credentials)
-        storage = Storage.connect(settings, credentials, identity)
-        context = TaskContext(
-            settings=settings,
-            storage=storage,
-            credentials=credentials,
-            identity=identity,
-            tasklog=tasklog,
-        )
-        outcome = run(context)
-        code = WorkerExit.OK if outcome.status == SUCCEEDED else WorkerExit.REJECTED
-    except WorkerError as e:
-        code = e.exit_code
-        tasklog.error = f"{type(e).__name__}: {e}"
-        log.error("%s (exit %s): %s", type(e).__name__, code, e)
-    except Exception as e:
-        code = WorkerExit.CRASH
-        tasklog.error = type(e).__name__
-        log.exception("crashed")
-    finally:
-        tasklog.finish(code)
-        if storage is not None:
-            try:
-                storage.put(
-                    settings.container_logs,
-                    worker_log_path(settings.input_blob, settings.file_key),
-                    tasklog.encode(),
-                    "application/json",
-                )
-            except WorkerError as e:
-                log.warning("could not write the task log: %s", e)
-            storage.close()
-    log.info("exit %s", code)
-    tasklog.tracing.end(code)
-    return code
+    from worker.job import run_task
+
+    return run_task(os.environ if environ is None else environ)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -81,11 +33,24 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
 
 
-if __name__ == "__main__":
+def _run(argv: list[str]) -> int:
+    # Loaded before the handler is set: a SIGTERM during start-up still simply ends the process.
+    from worker.job import run_task, started
+    from worker.tasklog import configure_logging
+
     configure_logging()
     signal.signal(signal.SIGTERM, _terminate)
-    if sys.argv[1:] == ["plan"]:
+    if argv == ["plan"]:
         from worker.plan import main as plan_main
 
-        sys.exit(plan_main())
-    sys.exit(main())
+        started()
+        return plan_main()
+    return run_task(os.environ)
+
+
+if __name__ == "__main__":
+    gc.disable()
+    code = _run(sys.argv[1:])
+    # Everything left is freed by the process's end; a last collection would only scan it.
+    gc.freeze()
+    sys.exit(code)
