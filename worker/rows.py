@@ -17,7 +17,7 @@ from worker.document import Built, DocumentBuilder, Source
 from worker.errors import RejectedInput
 from worker.options import CsvOptions
 from worker.summary import CsvTally, RejectsFile
-from worker.table import BadRow, Row, Table
+from worker.table import BadRow, Table
 
 # What the check pass keeps for the write pass, at most: rows, and their documents' size
 # bounds in all (a bound is within a small factor of the document's size in memory).
@@ -80,9 +80,10 @@ def _open_table(
 
 
 def _classified(table: Table, builder: DocumentBuilder) -> Iterator[Built | BadRow]:
+    build = builder.build_record
     try:
-        for item in table.rows():
-            yield builder.build(item) if isinstance(item, Row) else item
+        for item in table.records():
+            yield item if isinstance(item, BadRow) else build(*item)
     finally:
         builder.close()
 
@@ -104,15 +105,16 @@ def check_file(
     table, builder = _open_table(handle, options, file_key, source)
     tally.columns = list(table.header)
     tally.has_group_column = builder.has_group_column
+    add_good, keep = tally.add, kept.add if kept is not None else None
     with _collector_paused() if kept is not None else nullcontext():
         for item in _classified(table, builder):
             if isinstance(item, BadRow):
                 tally.add_bad(item)
                 rejects.add(item)
             else:
-                tally.add(item)
-                if kept is not None:
-                    kept.add(item)
+                add_good(item)
+                if keep is not None:
+                    keep(item)
     limit = options.max_reject_ratio
     if tally.rows and tally.rejects / tally.rows > limit:
         first = tally.first_reject
