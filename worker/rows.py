@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import IO, Any
 
 from worker.contract import ID_COLUMN, MAX_REJECT_RATIO, PARTITION_BY
@@ -42,26 +42,39 @@ class KeptDocuments:
 
     def add(self, built: Built) -> None:
         """Keep one good row's document, unless that passes a bound."""
-        if self.items is None:
+        items = self.items
+        if items is None:
             return
-        self._bytes_left -= built.size_bound
-        if len(self.items) >= self._max_rows or self._bytes_left < 0:
+        bound = built.size_bound
+        self._bytes_left -= bound
+        if len(items) >= self._max_rows or self._bytes_left < 0:
             self.items = None
             return
-        self.items.append((built.document, built.size_bound))
+        items.append((built.document, bound))
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
+class CollectorPause:
     """The cyclic garbage collector off while documents are kept: they hold no cycles
-    (reference counting frees them), and each collection would walk them all again."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
+    (reference counting frees them), and each collection would walk them all again. It is
+    on again at `resume` or at the end of the block, whichever comes first, if it was on
+    before; a pause inside a pause changes nothing."""
+
+    def __init__(self) -> None:
+        self._was_enabled = False
+
+    def __enter__(self) -> CollectorPause:
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def resume(self) -> None:
+        """Turn the collector on again (if it was on before the pause)."""
+        if self._was_enabled:
+            self._was_enabled = False
             gc.enable()
+
+    def __exit__(self, *exc: object) -> None:
+        self.resume()
 
 
 def _required_columns(options: CsvOptions) -> list[tuple[str, str]]:
@@ -105,16 +118,22 @@ def check_file(
     table, builder = _open_table(handle, options, file_key, source)
     tally.columns = list(table.header)
     tally.has_group_column = builder.has_group_column
-    add_good, keep = tally.add, kept.add if kept is not None else None
-    with _collector_paused() if kept is not None else nullcontext():
-        for item in _classified(table, builder):
-            if isinstance(item, BadRow):
-                tally.add_bad(item)
-                rejects.add(item)
-            else:
+    build, add_good = builder.build_record, tally.add
+    keep = kept.add if kept is not None else None
+    with CollectorPause() if kept is not None else nullcontext():
+        try:
+            # `_classified`'s loop, inlined: it runs for every row.
+            for record in table.records():
+                item = record if isinstance(record, BadRow) else build(*record)
+                if isinstance(item, BadRow):
+                    tally.add_bad(item)
+                    rejects.add(item)
+                    continue
                 add_good(item)
                 if keep is not None:
                     keep(item)
+        finally:
+            builder.close()
     limit = options.max_reject_ratio
     if tally.rows and tally.rejects / tally.rows > limit:
         first = tally.first_reject
