@@ -104,8 +104,7 @@ def _write(
         # Listed before the etag is checked again, so a version newer than that check is
         # never among those removed.
         listing = beside.submit(context.older_versions)
-        processes = write_all(s, path, tally.good, records, kept.items)
-        kept.items = None
+        processes = write_all(s, path, tally.good, records, kept.drained())
         collector.resume()
     with context.tasklog.phase("cleanup"):
         current = context.storage.current_etag(s.input_container, s.input_blob)

@@ -52,6 +52,19 @@ class KeptDocuments:
             return
         items.append((built.document, bound))
 
+    def drained(self) -> Iterator[Sized] | None:
+        """The kept documents in file order, each let go once taken, so that the write pass
+        frees them batch by batch rather than all at its end; None when none are kept. They
+        are no longer kept (`items` is None)."""
+        items, self.items = self.items, None
+        return None if items is None else _drain(items)
+
+
+def _drain(items: list[Sized]) -> Iterator[Sized]:
+    items.reverse()
+    while items:
+        yield items.pop()
+
 
 class CollectorPause:
     """The cyclic garbage collector off while documents are kept: they hold no cycles
