@@ -11,8 +11,10 @@ import hashlib
 import json
 import math
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from worker.options import CsvOptions
 from worker.table import BadRow, Row
@@ -29,6 +31,8 @@ _SIZE_CHECK_CHARS = 100_000
 # The most bytes one character of a string takes in the SDK's JSON (ASCII with escapes): a
 # character outside the Basic Multilingual Plane becomes a surrogate pair, \ud83d\ude00.
 _MAX_BYTES_PER_CHAR = 12
+# A row's text is in a document twice at most (in `values`, and as `pk`).
+_ROW_CHAR_BYTES = 2 * _MAX_BYTES_PER_CHAR
 # Generous room for a number (repr of a float or an int), a field's quotes, colon and comma.
 _NUMBER_BYTES = 32
 _FIELD_BYTES = 8
@@ -49,11 +53,10 @@ class Source:
         return {"container": self.container, "name": self.name, "etag": self.etag}
 
 
-@dataclass(frozen=True)
-class Built:
-    """A row turned into a document, with what the summary counts about it."""
+class Built(NamedTuple):
+    """A row turned into a document, with what the summary counts about it (a named tuple:
+    one is made for every row)."""
 
-    row: Row
     document: dict[str, Any]
     invalid_numbers: tuple[str, ...]
     latitude: float | None
@@ -131,8 +134,12 @@ class DocumentBuilder:
         self._file_key = file_key
         self._source = source.as_json()
         numeric = [options.latitude_column, options.longitude_column, *options.numeric_columns]
+        # Each numeric column with the values it may hold: other columns are bounded by the
+        # largest finite float, so that one comparison also turns away infinity.
         self._numeric = [
-            (name, self._index[name]) for name in dict.fromkeys(numeric) if name in self._index
+            (name, self._index[name], *_bounds(name, options))
+            for name in dict.fromkeys(numeric)
+            if name in self._index
         ]
         self._lat = self._index.get(options.latitude_column)
         self._lng = self._index.get(options.longitude_column)
@@ -140,7 +147,12 @@ class DocumentBuilder:
         self._id = self._index.get(options.id_column) if options.id_column else None
         self._partition = self._index.get(options.partition_by) if options.partition_by else None
         self._first_row_of_id = FirstRows() if self._id is not None else None
+        # Every id hashes the file key first: that part of the digest is computed once.
+        self._id_digest = hashlib.sha256(f"{file_key}/".encode())
         self._fixed_bytes = self._skeleton_bytes(header, source)
+        # build_record(number, line, values): the document of row `number` (starting on
+        # `line`), or why the row is bad; `build` for a Row.
+        self.build_record = self._record_builder()
 
     def _skeleton_bytes(self, header: list[str], source: Source) -> int:
         """A bound on every part of a document but its row's own text: the constant fields
@@ -167,7 +179,7 @@ class DocumentBuilder:
         """At least the bytes a document of a row of `row_chars` characters takes as the SDK
         sends it: its text twice at most (in `values`, and as `pk`), every character of it
         escaped at worst, plus the rest (`_skeleton_bytes`)."""
-        return self._fixed_bytes + 2 * _MAX_BYTES_PER_CHAR * row_chars
+        return self._fixed_bytes + _ROW_CHAR_BYTES * row_chars
 
     def close(self) -> None:
         """Release what the builder keeps on disk."""
@@ -181,60 +193,96 @@ class DocumentBuilder:
 
     def build(self, row: Row) -> Built | BadRow:
         """The row's document, or why the row is bad."""
-        values = row.values
-        row_key = f"row:{row.number}"
-        if self._id is not None:
-            key = values[self._id]
-            if key.strip() == "":
-                reason = f"empty {self._options.id_column}"
-                return BadRow(row.number, row.line, reason, tuple(values))
-            assert self._first_row_of_id is not None
-            first = self._first_row_of_id.setdefault(key, row.number)
-            if first != row.number:
-                reason = f"duplicate {self._options.id_column} (first at row {first})"
-                return BadRow(row.number, row.line, reason, tuple(values))
-            row_key = f"id:{key}"
-        numbers: dict[str, float] = {}
-        invalid: list[str] = []
-        for name, index in self._numeric:
-            text = values[index]
-            if text.strip() == "":
-                continue
-            number = parse_number(text)
-            if number is None or not _in_range(name, number, self._options):
-                invalid.append(name)
-            else:
-                numbers[name] = number
-        latitude = numbers.get(self._options.latitude_column) if self._lat is not None else None
-        longitude = numbers.get(self._options.longitude_column) if self._lng is not None else None
-        document: dict[str, Any] = {
-            "id": document_id(self._file_key, row_key),
-            "pk": values[self._partition] if self._partition is not None else self._file_key,
-            "schema_version": SCHEMA_VERSION,
-            "file_key": self._file_key,
-            "source": self._source,
-            "row": row.number,
-            "values": dict(zip(self._header, values, strict=True)),
-            "numbers": numbers,
-        }
-        if latitude is not None and longitude is not None:
-            document["location"] = {"type": "Point", "coordinates": [longitude, latitude]}
-        row_chars = sum(map(len, values))
-        if row_chars > _SIZE_CHECK_CHARS and _encoded_size(document) > MAX_DOCUMENT_BYTES:
-            reason = f"document would exceed Cosmos DB's limit of {MAX_DOCUMENT_BYTES} bytes"
-            return BadRow(row.number, row.line, reason, ())
-        group = values[self._group] if self._group is not None else None
-        return Built(
-            row, document, tuple(invalid), latitude, longitude, group, self.size_bound(row_chars)
+        return self.build_record(row.number, row.line, row.values)
+
+    def _record_builder(self) -> Callable[[int, int, list[str]], Built | BadRow]:
+        """`build_record`: a closure over what every row shares: it runs for every
+        row, and locals are the cheapest names to look up."""
+        id_digest, row_key = self._id_digest, self._row_key if self._id is not None else None
+        numeric, header, file_key, source = (
+            self._numeric,
+            self._header,
+            self._file_key,
+            self._source,
         )
+        lat_name = self._options.latitude_column if self._lat is not None else None
+        lng_name = self._options.longitude_column if self._lng is not None else None
+        partition, group_index, fixed_bytes = self._partition, self._group, self._fixed_bytes
+
+        def build(number: int, line: int, values: list[str]) -> Built | BadRow:
+            digest = id_digest.copy()
+            if row_key is None:
+                digest.update(b"row:%d" % number)
+            else:
+                key = row_key(number, line, values)
+                if isinstance(key, BadRow):
+                    return key
+                digest.update(key.encode())
+            numbers: dict[str, float] = {}
+            invalid: tuple[str, ...] = ()
+            for name, index, low, high in numeric:
+                text = values[index].strip()
+                if not text:
+                    continue
+                try:
+                    value = float(text)
+                except ValueError:
+                    invalid += (name,)
+                    continue
+                # What float() takes beyond a plain decimal number (see parse_number) is
+                # "_" between digits, which is refused, and infinity and NaN, which are
+                # outside every column's bounds.
+                if low <= value <= high and "_" not in text:
+                    numbers[name] = value
+                else:
+                    invalid += (name,)
+            latitude = numbers.get(lat_name) if lat_name is not None else None
+            longitude = numbers.get(lng_name) if lng_name is not None else None
+            document: dict[str, Any] = {
+                "id": digest.hexdigest(),
+                "pk": values[partition] if partition is not None else file_key,
+                "schema_version": SCHEMA_VERSION,
+                "file_key": file_key,
+                "source": source,
+                "row": number,
+                # As many values as names: the table gives no other row.
+                "values": dict(zip(header, values, strict=False)),
+                "numbers": numbers,
+            }
+            if latitude is not None and longitude is not None:
+                document["location"] = {"type": "Point", "coordinates": [longitude, latitude]}
+            row_chars = sum(map(len, values))
+            if row_chars > _SIZE_CHECK_CHARS and _encoded_size(document) > MAX_DOCUMENT_BYTES:
+                reason = f"document would exceed Cosmos DB's limit of {MAX_DOCUMENT_BYTES} bytes"
+                return BadRow(number, line, reason, ())
+            group = values[group_index] if group_index is not None else None
+            bound = fixed_bytes + _ROW_CHAR_BYTES * row_chars
+            return Built(document, invalid, latitude, longitude, group, bound)
+
+        return build
+
+    def _row_key(self, number: int, line: int, values: list[str]) -> str | BadRow:
+        """`id:<value>` for a row with DROPBATCH_ID_COLUMN set, or why the row is bad (a blank
+        or a duplicate id)."""
+        assert self._id is not None and self._first_row_of_id is not None
+        key = values[self._id]
+        if key.strip() == "":
+            return BadRow(number, line, f"empty {self._options.id_column}", tuple(values))
+        first = self._first_row_of_id.setdefault(key, number)
+        if first != number:
+            reason = f"duplicate {self._options.id_column} (first at row {first})"
+            return BadRow(number, line, reason, tuple(values))
+        return f"id:{key}"
 
 
-def _in_range(name: str, value: float, options: CsvOptions) -> bool:
+def _bounds(name: str, options: CsvOptions) -> tuple[float, float]:
+    """The values a numeric column may hold: coordinates within their range, any other
+    number finite."""
     if name == options.latitude_column:
-        return -90.0 <= value <= 90.0
+        return -90.0, 90.0
     if name == options.longitude_column:
-        return -180.0 <= value <= 180.0
-    return True
+        return -180.0, 180.0
+    return -sys.float_info.max, sys.float_info.max
 
 
 def _encoded_size(document: dict[str, Any]) -> int:

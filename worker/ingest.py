@@ -5,9 +5,14 @@ decides the outcome without writing anything, so a rejected file leaves no docum
 second writes (see `worker.writers`), from the documents the first pass kept when the file
 is small enough.
 
-What need not wait runs beside what must: the Cosmos DB client connects and this version's
-folder is marked in `results` while the file is checked; the older versions are listed
-while the documents are written; the rejects file and the summary go out together.
+What need not wait runs beside what must: the Cosmos DB client connects (and reads the
+container's properties) and this version's folder is marked in `results` while the file is
+checked; the older versions are listed while the documents are written; the rejects file and
+the summary go out together.
+
+The cyclic garbage collector stays off from the check pass to the end of the writes when the
+documents are kept (`worker.rows.CollectorPause`): they hold no cycles, and every full
+collection in between would walk them all.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from worker.context import TaskContext, WorkerOutcome, same_etag
 from worker.contract import REJECTS_FILE, SUMMARY_FILE
 from worker.errors import InputVanished, RejectedInput
 from worker.records import RecordStore
-from worker.rows import KeptDocuments, check_file
+from worker.rows import CollectorPause, KeptDocuments, check_file
 from worker.summary import REJECTED, SUCCEEDED, CsvTally, RejectsFile, csv_summary, encode_json
 from worker.writers import write_all
 
@@ -39,7 +44,10 @@ def _run(
     s = context.settings
     tally = CsvTally(s.csv.group_by)
     kept = KeptDocuments()
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside") as beside:
+    with (
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside") as beside,
+        CollectorPause() as collector,
+    ):
         connecting: Future[RecordStore] | None = None
         try:
             if rejection is not None:
@@ -59,10 +67,13 @@ def _run(
         except BaseException:
             _close_unused(connecting)
             raise
+        if kept.items is None:
+            # The write pass reads the file again: its garbage is collected as it goes.
+            collector.resume()
         records = connecting.result()
         try:
             marked.result()
-            return _write(context, path, tally, rejects, records, kept, beside)
+            return _write(context, path, tally, rejects, records, kept, beside, collector)
         finally:
             records.close()
 
@@ -86,14 +97,15 @@ def _write(
     records: RecordStore,
     kept: KeptDocuments,
     beside: ThreadPoolExecutor,
+    collector: CollectorPause,
 ) -> WorkerOutcome:
     s = context.settings
     with context.tasklog.phase("write"):
         # Listed before the etag is checked again, so a version newer than that check is
         # never among those removed.
         listing = beside.submit(context.older_versions)
-        processes = write_all(s, path, tally.good, records, kept.items)
-        kept.items = None
+        processes = write_all(s, path, tally.good, records, kept.drained())
+        collector.resume()
     with context.tasklog.phase("cleanup"):
         current = context.storage.current_etag(s.input_container, s.input_blob)
         if current is None or not same_etag(current, s.input_etag):

@@ -161,6 +161,7 @@ class RecordStore:
             container = client.get_database_client(settings.cosmos_database).get_container_client(
                 settings.records_container
             )
+        _read_properties(container)
         return cls(client, container, settings.writes)
 
     def close(self) -> None:
@@ -309,6 +310,16 @@ class RecordStore:
                 for future in pending:
                     future.cancel()
                 raise
+
+
+def _read_properties(container: ContainerProxy) -> None:
+    """Read the container's properties now, while the file is checked: the SDK reads them
+    once before its first batch, with every writer waiting. Only a head start: if it fails,
+    the first batch reads them again and reports what goes wrong."""
+    try:
+        container.read()
+    except Exception:
+        log.debug("Cosmos DB container properties not read ahead", exc_info=True)
 
 
 class _Gone(Exception):

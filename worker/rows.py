@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import IO, Any
 
 from worker.contract import ID_COLUMN, MAX_REJECT_RATIO, PARTITION_BY
@@ -17,7 +17,7 @@ from worker.document import Built, DocumentBuilder, Source
 from worker.errors import RejectedInput
 from worker.options import CsvOptions
 from worker.summary import CsvTally, RejectsFile
-from worker.table import BadRow, Row, Table
+from worker.table import BadRow, Table
 
 # What the check pass keeps for the write pass, at most: rows, and their documents' size
 # bounds in all (a bound is within a small factor of the document's size in memory).
@@ -42,26 +42,52 @@ class KeptDocuments:
 
     def add(self, built: Built) -> None:
         """Keep one good row's document, unless that passes a bound."""
-        if self.items is None:
+        items = self.items
+        if items is None:
             return
-        self._bytes_left -= built.size_bound
-        if len(self.items) >= self._max_rows or self._bytes_left < 0:
+        bound = built.size_bound
+        self._bytes_left -= bound
+        if len(items) >= self._max_rows or self._bytes_left < 0:
             self.items = None
             return
-        self.items.append((built.document, built.size_bound))
+        items.append((built.document, bound))
+
+    def drained(self) -> Iterator[Sized] | None:
+        """The kept documents in file order, each let go once taken, so that the write pass
+        frees them batch by batch rather than all at its end; None when none are kept. They
+        are no longer kept (`items` is None)."""
+        items, self.items = self.items, None
+        return None if items is None else _drain(items)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
+def _drain(items: list[Sized]) -> Iterator[Sized]:
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
+class CollectorPause:
     """The cyclic garbage collector off while documents are kept: they hold no cycles
-    (reference counting frees them), and each collection would walk them all again."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
+    (reference counting frees them), and each collection would walk them all again. It is
+    on again at `resume` or at the end of the block, whichever comes first, if it was on
+    before; a pause inside a pause changes nothing."""
+
+    def __init__(self) -> None:
+        self._was_enabled = False
+
+    def __enter__(self) -> CollectorPause:
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def resume(self) -> None:
+        """Turn the collector on again (if it was on before the pause)."""
+        if self._was_enabled:
+            self._was_enabled = False
             gc.enable()
+
+    def __exit__(self, *exc: object) -> None:
+        self.resume()
 
 
 def _required_columns(options: CsvOptions) -> list[tuple[str, str]]:
@@ -80,9 +106,10 @@ def _open_table(
 
 
 def _classified(table: Table, builder: DocumentBuilder) -> Iterator[Built | BadRow]:
+    build = builder.build_record
     try:
-        for item in table.rows():
-            yield builder.build(item) if isinstance(item, Row) else item
+        for item in table.records():
+            yield item if isinstance(item, BadRow) else build(*item)
     finally:
         builder.close()
 
@@ -104,15 +131,22 @@ def check_file(
     table, builder = _open_table(handle, options, file_key, source)
     tally.columns = list(table.header)
     tally.has_group_column = builder.has_group_column
-    with _collector_paused() if kept is not None else nullcontext():
-        for item in _classified(table, builder):
-            if isinstance(item, BadRow):
-                tally.add_bad(item)
-                rejects.add(item)
-            else:
-                tally.add(item)
-                if kept is not None:
-                    kept.add(item)
+    build, add_good = builder.build_record, tally.add
+    keep = kept.add if kept is not None else None
+    with CollectorPause() if kept is not None else nullcontext():
+        try:
+            # `_classified`'s loop, inlined: it runs for every row.
+            for record in table.records():
+                item = record if isinstance(record, BadRow) else build(*record)
+                if isinstance(item, BadRow):
+                    tally.add_bad(item)
+                    rejects.add(item)
+                    continue
+                add_good(item)
+                if keep is not None:
+                    keep(item)
+        finally:
+            builder.close()
     limit = options.max_reject_ratio
     if tally.rows and tally.rejects / tally.rows > limit:
         first = tally.first_reject

@@ -37,28 +37,42 @@ def encode_json(document: dict[str, Any]) -> bytes:
 
 
 class ExactSum:
-    """An exactly rounded running sum in constant memory (Shewchuk's partials, as fsum)."""
+    """An exactly rounded running sum in bounded memory.
+
+    Values wait in a short list; a full list is folded into a few floats whose sum is exactly
+    the sum so far (each the correctly rounded rest, which math.fsum gives). That is
+    Shewchuk's partials, as fsum keeps them, computed in C for a list at a time rather than
+    in Python for each value.
+    """
+
+    FOLD_AT = 1024
 
     def __init__(self) -> None:
-        self._partials: list[float] = []
+        self._values: list[float] = []
 
     def add(self, x: float) -> None:
         """Add `x` with no rounding error."""
-        i = 0
-        for y in self._partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                self._partials[i] = lo
-                i += 1
-            x = hi
-        self._partials[i:] = [x]
+        values = self._values
+        values.append(x)
+        if len(values) >= self.FOLD_AT:
+            self._fold()
+
+    def _fold(self) -> None:
+        values = self._values
+        rest = math.fsum(values)
+        partials = [rest]
+        # Each step takes the rounded rest out, exactly: the rest shrinks by 2**-53 or more a
+        # step, and ends at 0 (a sum of floats is a multiple of the smallest one).
+        while rest:
+            values.append(-rest)
+            rest = math.fsum(values)
+            if rest:
+                partials.append(rest)
+        self._values = partials
 
     def value(self) -> float:
         """The exact sum, correctly rounded."""
-        return math.fsum(self._partials)
+        return math.fsum(self._values)
 
 
 @dataclass
@@ -117,7 +131,6 @@ class CsvTally:
         self.group_by = group_by
         self.has_group_column = False
         self.columns: list[str] = []
-        self.rows = 0
         self.good = 0
         self.rejects = 0
         self.rows_without_coordinates = 0
@@ -127,23 +140,34 @@ class CsvTally:
 
     def add(self, built: Built) -> None:
         """Count a good row and what it holds."""
-        self.rows += 1
         self.good += 1
-        self.invalid_numbers.update(built.invalid_numbers)
-        has_point = built.latitude is not None and built.longitude is not None
-        if not has_point:
+        _, invalid, latitude, longitude, group_name, _ = built
+        if invalid:
+            self.invalid_numbers.update(invalid)
+        if latitude is None or longitude is None:
             self.rows_without_coordinates += 1
-        if built.group is not None:
-            group = self._groups.setdefault(built.group, _Group())
+            if group_name is not None:
+                self._group(group_name).count += 1
+        elif group_name is not None:
+            group = self._group(group_name)
             group.count += 1
-            if built.latitude is not None and built.longitude is not None:
-                group.points += 1
-                group.latitude.add(built.latitude)
-                group.longitude.add(built.longitude)
+            group.points += 1
+            group.latitude.add(latitude)
+            group.longitude.add(longitude)
+
+    def _group(self, name: str) -> _Group:
+        group = self._groups.get(name)
+        if group is None:
+            group = self._groups[name] = _Group()
+        return group
+
+    @property
+    def rows(self) -> int:
+        """The rows counted, good and bad."""
+        return self.good + self.rejects
 
     def add_bad(self, bad: BadRow) -> None:
         """Count a bad row (the first is kept for the reason)."""
-        self.rows += 1
         self.rejects += 1
         if self.first_reject is None:
             self.first_reject = bad

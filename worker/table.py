@@ -41,6 +41,10 @@ class Row:
     values: list[str]
 
 
+# A row as wide as the header, as `Table.records` gives it: its number, line and values.
+Record = tuple[int, int, list[str]]
+
+
 @dataclass(frozen=True)
 class BadRow:
     """One row that could not be read, and why."""
@@ -61,13 +65,20 @@ class _Undecodable(Exception):
 
 
 class _NotText(Exception):
-    def __init__(self, column: int) -> None:
+    def __init__(self, column: int, line: int) -> None:
         self.column = column
+        self.line = line
 
 
 # Undecodable bytes come through as lone surrogates (errors="surrogateescape"), so the row
 # holding them is known exactly; the text codec would fail a whole 8 KiB chunk at once.
 _SURROGATE = re.compile("[\udc80-\udcff]")
+# What `_check_text` looks for, in a whole chunk at once: most chunks hold neither.
+_NOT_TEXT = re.compile("[\x00\udc80-\udcff]")
+# A line as a text stream with newline="" reads it: up to LF, CR LF or CR, or the end.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+# Text read at once, then cut into lines (the last line is read to its end).
+_CHUNK_CHARS = 64 * 1024
 
 
 class Table:
@@ -76,75 +87,111 @@ class Table:
     def __init__(self, stream: IO[bytes], options: CsvOptions) -> None:
         self._options = options
         self._text = _decoder(stream, options.encoding)
-        self._lines_read = 0
-        self._record_chars = 0
+        self._carry = ""
+        # Characters of the lines handed to the csv reader so far, and the most the record
+        # being read may reach (see `_physical_lines`).
+        self._chars_read = 0
+        self._record_end = options.max_row_chars
         # The field cap is process-wide in the csv module; the worker reads one file at a time.
         csv.field_size_limit(options.max_field_chars)
         self._reader = csv.reader(self._physical_lines(), delimiter=options.delimiter, strict=True)
         self.rows_read = 0
         self.header = self._read_header()
 
+    def _chunk(self) -> str:
+        """The next whole lines of text (a line's first `max_row_chars` + 1 characters at
+        most, for a longer one), or "" at the end. A CR at the end waits for the next
+        character: CR LF is one line end."""
+        text = self._text
+        chunk = self._carry + text.read(_CHUNK_CHARS)
+        self._carry = ""
+        if not chunk or chunk[-1] == "\n":
+            return chunk
+        if chunk[-1] == "\r":
+            following = text.read(1)
+            if following == "\n":
+                return chunk + following
+            self._carry = following
+            return chunk
+        return chunk + text.readline(self._options.max_row_chars + 1)
+
     def _physical_lines(self) -> Iterator[str]:
-        limit = self._options.max_row_chars
+        chars = 0
         while True:
-            line = self._text.readline(limit + 1)
-            if not line:
+            chunk = self._chunk()
+            if not chunk:
                 return
-            self._lines_read += 1
-            self._record_chars += len(line)
-            if self._record_chars > limit:
-                raise _RowTooLong()
-            bad = _SURROGATE.search(line)
-            if bad:
-                raise _Undecodable(ord(bad.group()) - 0xDC00)
-            nul = line.find("\x00")
-            if nul >= 0:
-                raise _NotText(nul + 1)
-            yield line
+            clean = _NOT_TEXT.search(chunk) is None
+            for line in _LINE.findall(chunk):
+                chars += len(line)
+                if chars > self._record_end:
+                    raise _RowTooLong()
+                if not clean:
+                    self._check_text(line)
+                self._chars_read = chars
+                yield line
+
+    def _check_text(self, line: str) -> None:
+        bad = _SURROGATE.search(line)
+        if bad:
+            raise _Undecodable(ord(bad.group()) - 0xDC00)
+        nul = line.find("\x00")
+        if nul >= 0:
+            # The csv reader counts a line once it has it: this one is the next.
+            raise _NotText(nul + 1, self._reader.line_num + 1)
+
+    def _start_record(self) -> int:
+        """Reset the record's character budget; the line the record starts on."""
+        self._record_end = self._chars_read + self._options.max_row_chars
+        return self._reader.line_num + 1
 
     def _next_record(self, number: int) -> tuple[list[str] | str, int] | None:
         """The next non-blank record (or why it is malformed) and its first line; None at end."""
         while True:
-            self._record_chars = 0
-            start = self._lines_read + 1
-            where = "header" if number == 0 else f"row {number} (line {start})"
+            start = self._start_record()
             try:
                 record = next(self._reader)
             except StopIteration:
                 return None
-            except _RowTooLong:
-                raise RejectedInput(
-                    f"longer than {self._options.max_row_chars} characters ({CSV_MAX_ROW_CHARS})",
-                    where,
-                ) from None
-            except _Undecodable as e:
-                raise RejectedInput(
-                    f"not valid {self._options.encoding} (byte 0x{e.byte:02x}); set {CSV_ENCODING}"
-                    " if the file uses another encoding",
-                    where,
-                ) from None
-            except _NotText as e:
-                raise RejectedInput(
-                    f"a NUL byte (0x00) at character {e.column} of line {self._lines_read}:"
-                    " the file is binary, not CSV text",
-                    where,
-                ) from None
-            except csv.Error as e:
-                message = str(e)
-                if message.startswith("field larger than field limit"):
-                    raise RejectedInput(
-                        f"a field is longer than {self._options.max_field_chars} characters"
-                        f" ({CSV_MAX_FIELD_CHARS})",
-                        where,
-                    ) from None
-                if "unexpected end of data" in message:
-                    raise RejectedInput(
-                        "quoted field not closed before the end of the file", where
-                    ) from None
-                # Bad quoting inside one row: report that row and go on with the next line.
-                return message, start
+            except (_RowTooLong, _Undecodable, _NotText, csv.Error) as e:
+                return self._malformed(e, number, start), start
             if record:
                 return record, start
+
+    def _malformed(self, error: Exception, number: int, start: int) -> str:
+        """Why a record is malformed, when that is the row's problem (bad quoting); raises
+        RejectedInput naming the row when it is the file's."""
+        where = "header" if number == 0 else f"row {number} (line {start})"
+        if isinstance(error, _RowTooLong):
+            raise RejectedInput(
+                f"longer than {self._options.max_row_chars} characters ({CSV_MAX_ROW_CHARS})",
+                where,
+            ) from None
+        if isinstance(error, _Undecodable):
+            raise RejectedInput(
+                f"not valid {self._options.encoding} (byte 0x{error.byte:02x}); set"
+                f" {CSV_ENCODING} if the file uses another encoding",
+                where,
+            ) from None
+        if isinstance(error, _NotText):
+            raise RejectedInput(
+                f"a NUL byte (0x00) at character {error.column} of line {error.line}:"
+                " the file is binary, not CSV text",
+                where,
+            ) from None
+        message = str(error)
+        if message.startswith("field larger than field limit"):
+            raise RejectedInput(
+                f"a field is longer than {self._options.max_field_chars} characters"
+                f" ({CSV_MAX_FIELD_CHARS})",
+                where,
+            ) from None
+        if "unexpected end of data" in message:
+            raise RejectedInput(
+                "quoted field not closed before the end of the file", where
+            ) from None
+        # Bad quoting inside one row: report that row and go on with the next line.
+        return message
 
     def _read_header(self) -> list[str]:
         first = self._next_record(0)
@@ -170,23 +217,38 @@ class Table:
             seen[name] = index
         return header
 
+    def records(self) -> Iterator[Record | BadRow]:
+        """Every row after the header, in order: (number, line, values) for a row as wide as
+        the header, a BadRow for any other."""
+        width = len(self.header)
+        reader = self._reader
+        limit = self._options.max_row_chars
+        number = self.rows_read
+        while True:
+            self._record_end = self._chars_read + limit
+            start = reader.line_num + 1
+            try:
+                values: list[str] | str = next(reader)
+            except StopIteration:
+                return
+            except (_RowTooLong, _Undecodable, _NotText, csv.Error) as e:
+                values = self._malformed(e, number + 1, start)
+            if not values:
+                continue
+            number += 1
+            self.rows_read = number
+            if isinstance(values, str):
+                yield BadRow(number, start, f"malformed CSV: {values}")
+            elif len(values) == width:
+                yield number, start, values
+            else:
+                reason = f"expected {width} fields, found {len(values)}"
+                yield BadRow(number, start, reason, tuple(values))
+
     def rows(self) -> Iterator[Row | BadRow]:
         """Every row after the header, good or bad, in order."""
-        width = len(self.header)
-        while True:
-            number = self.rows_read + 1
-            record = self._next_record(number)
-            if record is None:
-                return
-            self.rows_read = number
-            values, line = record
-            if isinstance(values, str):
-                yield BadRow(number, line, f"malformed CSV: {values}")
-            elif len(values) != width:
-                reason = f"expected {width} fields, found {len(values)}"
-                yield BadRow(number, line, reason, tuple(values))
-            else:
-                yield Row(number, line, values)
+        for item in self.records():
+            yield item if isinstance(item, BadRow) else Row(*item)
 
 
 def _decoder(stream: IO[bytes], encoding: str) -> io.TextIOWrapper:

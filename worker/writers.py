@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +70,7 @@ def write_all(
     path: Path,
     documents_to_write: int,
     records: RecordStore,
-    kept: list[Sized] | None = None,
+    kept: Iterable[Sized] | None = None,
 ) -> int:
     """Upsert every good row's document (`kept` holds them from the check pass, or the file
     is read again); return how many processes wrote."""
