@@ -26,15 +26,18 @@ Guard = Callable[[str, Callable[[], object]], str | None]
 def sweep(p: Pipeline, now: dt.datetime, report: TickReport, guard: Guard) -> None:
     """Submit each unrecorded blob of `incoming`; each blob is guarded on its own."""
     container = p.settings.container_incoming
+    # A blob young enough for its own trigger to come is not looked up at all: under a burst
+    # that is every blob listed.
     blobs = [
-        b for b in p.blobs.list(container) if not is_ignored(b.name, p.settings.ignore_prefixes)
+        b
+        for b in p.blobs.list(container)
+        if (b.last_modified is None or now - b.last_modified >= SWEEP_GRACE)
+        and not is_ignored(b.name, p.settings.ignore_prefixes)
     ]
     keys = [file_key(p.blobs.account, container, b.name, b.etag) for b in blobs]
-    known = p.ledger.known_keys(keys)  # the listed files' runs only, never the history
+    known = p.ledger.known_keys(keys)  # these files' runs only, never the history
     for blob, key in zip(blobs, keys, strict=True):
         if key in known:
-            continue
-        if blob.last_modified is not None and now - blob.last_modified < SWEEP_GRACE:
             continue
         log.warning("sweep: %s/%s has no run (missed trigger); submitting it", container, blob.name)
         if guard(f"sweep of {blob.name}", partial(intake.receive, p, blob, now)) is None:
