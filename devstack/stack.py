@@ -62,6 +62,8 @@ USER_AGENT_ENV = "AZURE_HTTP_USER_AGENT"
 APP_CALLER = "dropbatch-app"
 WORKER_CALLER = "dropbatch-worker"
 AUTOSCALE_SECONDS = "3"
+# Blob events per delivery, as the deployment's postdeploy hooks subscribe (infra/hooks).
+EVENTS_PER_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,8 @@ class Stack:
                     "endpoint": endpoint,
                     "includedEventTypes": [BLOB_CREATED],
                     "subjectBeginsWith": f"/blobServices/default/containers/{container}/",
+                    # As the deployment subscribes: a burst's events a batch per request.
+                    "maxEventsPerBatch": EVENTS_PER_BATCH,
                 },
                 self.ca_cert if self.keyless else None,
             )

@@ -62,12 +62,15 @@ $key = Invoke-WithRetry 20 15 {
   if ($k) { $k } else { $false }
 }
 
+# A burst's events arrive a batch per request (the host queues each one), not a request each.
+$EventsPerBatch = 32
 $endpoint = "https://$($env:AZURE_FUNCTION_APP_HOST)/runtime/webhooks/blobs?functionName=Host.Functions.$FunctionName&code=$key"
 # Quoted so that az does not split the URL at '&'.
 az eventgrid system-topic event-subscription create --only-show-errors -o none `
   -g $env:AZURE_RESOURCE_GROUP --system-topic-name $env:AZURE_EVENTGRID_SYSTEM_TOPIC `
   -n $SubscriptionName --endpoint-type webhook --endpoint "`"$endpoint`"" `
   --included-event-types Microsoft.Storage.BlobCreated `
+  --max-events-per-batch $EventsPerBatch `
   --subject-begins-with "/blobServices/default/containers/$($env:DROPBATCH_CONTAINER_INCOMING)/"
 if ($LASTEXITCODE -ne 0) { throw 'postdeploy: could not create the Event Grid subscription' }
 Write-Host "postdeploy: $($env:AZURE_EVENTGRID_SYSTEM_TOPIC)/$SubscriptionName sends BlobCreated on $($env:DROPBATCH_CONTAINER_INCOMING) to $FunctionName"

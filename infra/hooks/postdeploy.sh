@@ -54,10 +54,13 @@ blobs_key() {
 }
 retry 20 15 blobs_key || { echo "postdeploy: the host has no blobs_extension key yet; run azd deploy again" >&2; exit 1; }
 
+# A burst's events arrive a batch per request (the host queues each one), not a request each.
+EVENTS_PER_BATCH=32
 endpoint="https://$AZURE_FUNCTION_APP_HOST/runtime/webhooks/blobs?functionName=Host.Functions.$FUNCTION_NAME&code=$key"
 az eventgrid system-topic event-subscription create --only-show-errors -o none \
   -g "$AZURE_RESOURCE_GROUP" --system-topic-name "$AZURE_EVENTGRID_SYSTEM_TOPIC" \
   -n "$SUBSCRIPTION_NAME" --endpoint-type webhook --endpoint "$endpoint" \
   --included-event-types Microsoft.Storage.BlobCreated \
+  --max-events-per-batch "$EVENTS_PER_BATCH" \
   --subject-begins-with "/blobServices/default/containers/$DROPBATCH_CONTAINER_INCOMING/"
 echo "postdeploy: $AZURE_EVENTGRID_SYSTEM_TOPIC/$SUBSCRIPTION_NAME sends BlobCreated on $DROPBATCH_CONTAINER_INCOMING to $FUNCTION_NAME"

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+from devstack.stack import EVENTS_PER_BATCH
 from tests.infra.bicep import BicepFile
 from tests.infra.conftest import INFRA
 
@@ -58,6 +59,14 @@ def test_the_subscription_filters_on_the_incoming_container() -> None:
         text = hook.read_text()
         assert "--included-event-types Microsoft.Storage.BlobCreated" in text
         assert f'--subject-begins-with "{prefix}{incoming}"' in text
+
+
+def test_the_hooks_batch_events_as_the_local_stack_subscribes() -> None:
+    sh = re.findall(r"^EVENTS_PER_BATCH=(\d+)$", SH.read_text(), re.M)
+    ps1 = re.findall(r"^\$EventsPerBatch = (\d+)$", PS1.read_text(), re.M)
+    assert sh == ps1 == [str(EVENTS_PER_BATCH)]
+    assert '--max-events-per-batch "$EVENTS_PER_BATCH"' in SH.read_text()
+    assert "--max-events-per-batch $EventsPerBatch" in PS1.read_text()
 
 
 def test_every_value_a_hook_needs_is_a_template_output() -> None:
