@@ -28,11 +28,10 @@ from batch_core.pipeline import Pipeline
 from batch_core.routebook import load_routes
 from batch_core.settings import Settings
 from bench.harness import BatchStats, local_stack, percentile, progress, result, run_main
+from devstack.sweepapp import APP_DIR, task_and_merge
 from worker.contract import output_prefix
 
 NAME = "fanout"
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "examples" / "sweep" / "app"
 ROUTES = """
 version = 1
 [defaults]
@@ -50,21 +49,7 @@ kind = "command"
 pool = "sweep"
 [route.fanout]
 source = "items"
-[route.task]
-command = "python3 app/member.py global.json params.json outputs.json"
-resource_files = [
-  {{ source = "config:{app}/", path = "app/" }},
-  {{ source = "member:global", path = "global.json" }},
-  {{ source = "member:params", path = "params.json" }},
-]
-outputs = [{{ pattern = "outputs.json", to = "results:{{results}}/{{member}}/outputs.json" }}]
-[route.merge]
-command = "python3 app/merge.py members total.json"
-resource_files = [
-  {{ source = "config:{app}/", path = "app/" }},
-  {{ source = "results:{{results}}/members/", path = "members/" }},
-]
-outputs = [{{ pattern = "total.json", to = "results:{{results}}/total.json" }}]
+{sections}
 """
 
 
@@ -74,14 +59,16 @@ def sweep_pipeline(settings: Settings, folder: Path, tag: str, slots: int = 8) -
     app = f"sweep-bench-{tag}"
     routes = folder / "routes.toml"
     routes.write_text(
-        ROUTES.format(pool=f"sweep-{tag}", slots=slots, folder=f"sweeps-{tag}", app=app)
+        ROUTES.format(
+            pool=f"sweep-{tag}", slots=slots, folder=f"sweeps-{tag}", sections=task_and_merge(app)
+        )
     )
     service = blob_service(settings)
     with contextlib.suppress(ResourceExistsError):
         service.create_container(settings.container_config)
     config = service.get_container_client(settings.container_config)
     for program in ("member.py", "merge.py"):
-        config.upload_blob(f"{app}/{program}", (APP / program).read_bytes(), overwrite=True)
+        config.upload_blob(f"{app}/{program}", (APP_DIR / program).read_bytes(), overwrite=True)
     return Pipeline.build(settings, routes=load_routes(routes))
 
 

@@ -55,7 +55,7 @@ class Chaos:
         stack = Stack(state_dir, chaos=True).start(overrides=overrides)
         try:
             p = Pipeline.build(Settings.from_env(stack.values), app_root=ROOT)
-            workload.push_programs(p, ROOT / "examples")
+            workload.push_programs(p)
             return cls(stack, p, Faults(stack), uuid.uuid4().hex[:6])
         except BaseException:
             stack.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 from batch_core.assets import Assets
 from batch_core.blobstore import blob_service
 from batch_core.pipeline import Pipeline
+from devstack.sweepapp import APP_DIR, task_and_merge
 
 ROWS = 3
 ZIP_ENTRIES = 2
@@ -38,21 +39,7 @@ kind = "command"
 [route.fanout]
 source = "items"
 fields = {{ seed = {{ type = "int", min = 0 }}, start = {{ type = "int", min = 0 }}, stop = {{ type = "int", min = 0 }} }}
-[route.task]
-command = "python3 app/member.py global.json params.json outputs.json"
-resource_files = [
-  {{ source = "config:{SWEEP_APP}/", path = "app/" }},
-  {{ source = "member:global", path = "global.json" }},
-  {{ source = "member:params", path = "params.json" }},
-]
-outputs = [{{ pattern = "outputs.json", to = "results:{{results}}/{{member}}/outputs.json" }}]
-[route.merge]
-command = "python3 app/merge.py members total.json"
-resource_files = [
-  {{ source = "config:{SWEEP_APP}/", path = "app/" }},
-  {{ source = "results:{{results}}/members/", path = "members/" }},
-]
-outputs = [{{ pattern = "total.json", to = "results:{{results}}/total.json" }}]
+{task_and_merge(SWEEP_APP)}
 
 [[route]]
 name = "zips"
@@ -138,8 +125,8 @@ def write_routes(folder: Path) -> Path:
     return path
 
 
-def push_programs(p: Pipeline, examples: Path) -> None:
+def push_programs(p: Pipeline) -> None:
     """The sweep's member and merge programs, to the assets container."""
     assets = Assets(blob_service(p.settings), p.settings)
     assets.provision()
-    assets.push(examples / "sweep" / "app", SWEEP_APP)
+    assets.push(APP_DIR, SWEEP_APP)
