@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +34,6 @@ _ROW_CHAR_BYTES = 2 * _MAX_BYTES_PER_CHAR
 # Generous room for a number (repr of a float or an int), a field's quotes, colon and comma.
 _NUMBER_BYTES = 32
 _FIELD_BYTES = 8
-
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -71,15 +67,6 @@ class Built(NamedTuple):
 def document_id(file_key: str, row_key: str) -> str:
     """The id of a row's document: the same file version and row key always give the same id."""
     return hashlib.sha256(f"{file_key}/{row_key}".encode()).hexdigest()
-
-
-def parse_number(text: str) -> float | None:
-    """A plain decimal number, or None. Rejects what float() would also accept ('nan', '1_0')."""
-    candidate = text.strip()
-    if not _DECIMAL.fullmatch(candidate):
-        return None
-    value = float(candidate)
-    return value if math.isfinite(value) else None
 
 
 class FirstRows:
@@ -229,9 +216,9 @@ class DocumentBuilder:
                 except ValueError:
                     invalid += (name,)
                     continue
-                # What float() takes beyond a plain decimal number (see parse_number) is
-                # "_" between digits, which is refused, and infinity and NaN, which are
-                # outside every column's bounds.
+                # A number is a plain decimal: what float() takes beyond that is "_"
+                # between digits, which is refused, and infinity and NaN (also what
+                # overflows to infinity), which are outside every column's bounds.
                 if low <= value <= high and "_" not in text:
                     numbers[name] = value
                 else:
