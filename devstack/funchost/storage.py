@@ -112,6 +112,7 @@ class StorageAccount:
     """Blob and queue service clients for one connection string or identity connection."""
 
     def __init__(self, connection_string: str | IdentityConnection) -> None:
+        self._containers: dict[str, ContainerClient] = {}
         if isinstance(connection_string, IdentityConnection):
             credential = connection_string.credential()
             self.blobs = BlobServiceClient(
@@ -140,7 +141,12 @@ class StorageAccount:
         self.account_name = self.blobs.account_name or "account"
 
     def container(self, name: str) -> ContainerClient:
-        return self.blobs.get_container_client(name)
+        """The container's client, made once: the work queue's processor asks for it per
+        message, and each client builds the SDK's serializers anew."""
+        client = self._containers.get(name)
+        if client is None:
+            client = self._containers.setdefault(name, self.blobs.get_container_client(name))
+        return client
 
     def queue(self, name: str) -> QueueClient:
         return self.queues.get_queue_client(name)
