@@ -12,10 +12,15 @@ references on the same Cosmos server in the same run:
 - baseline: the classic sample's way: `csv.DictReader` and one `container.create_item` per
             row, in a sequential loop.
 
-Each variant writes to its own, empty container, in the order worker, ceiling, baseline,
-after a warm-up run of the worker on a file as big as the measured one (see `warm_up`), and
-each starts after a full garbage collection, so none pays for another's garbage.
-Ratios are of rows per second: worker / baseline and worker / ceiling. CPU per row is
+Each run writes to its own, empty container, after a warm-up run of the worker on a file as
+big as the measured one (see `warm_up`), and each starts after a full garbage collection, so
+none pays for another's garbage. Worker and ceiling run `--rounds` times (default 4), in the
+order worker, ceiling; ceiling, worker; ceiling, worker; worker, ceiling (see `round_order`:
+each worker round on its own copy of the file, each ceiling with the documents of the
+latest worker round), so neither always goes first and a drift over the run falls on both
+alike; a variant's figures are those of its median round, with every round's seconds beside
+them. The baseline runs once, last. Ratios are of rows per
+second: worker / baseline and worker / ceiling (and the latter per round). CPU per row is
 reported for this process (with its child processes) and for the Cosmos server, which
 shows which side bounds the rate.
 
@@ -33,6 +38,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +55,6 @@ from bench.harness import local_stack, progress, result, rounded, run_main, scra
 from devstack.stack import NODE_CREDENTIALS, Stack
 
 NAME = "worker_csv"
-VARIANTS = ("worker", "ceiling", "baseline")
 
 
 def worker_environment(
@@ -174,6 +179,110 @@ def timed_variant(
     }
 
 
+@dataclass
+class _Round:
+    """One round: the worker on its own copy of the file, and the ceiling, in that order or
+    the other (see `round_order`)."""
+
+    number: int
+    order: tuple[str, str]
+    figures: dict[str, dict[str, Any]]
+    task_log: dict[str, Any]
+    exit_code: int
+
+
+def round_order(number: int) -> tuple[str, str]:
+    """Worker and ceiling in the order A B, B A, B A, A B, and again: whichever of a pair
+    runs first is slower (by up to 0.1 s of 0.45 s at 10,000 rows, for either), and a drift
+    over the run (the server's heap grows with every document) falls on both alike; four
+    rounds balance both."""
+    return ("worker", "ceiling") if number % 4 in (0, 1) else ("ceiling", "worker")
+
+
+def median_of(rounds: list[_Round], variant: str) -> dict[str, Any]:
+    """The variant's figures of its median round by seconds (of an even count, the faster
+    of the middle two), with every round's seconds."""
+    ranked = sorted(rounds, key=lambda r: r.figures[variant]["seconds"])
+    middle = ranked[(len(ranked) - 1) // 2].figures[variant]
+    return middle | {"seconds_per_round": [r.figures[variant]["seconds"] for r in rounds]}
+
+
+@dataclass
+class _Rounds:
+    """What every round shares, and the last worker round's documents and fan-out, which
+    the next ceiling writes."""
+
+    stack: Stack
+    settings: Settings
+    db: DatabaseProxy
+    data: bytes
+    server: psutil.Process
+    node: Path
+    rows: int
+    docs: list[dict[str, Any]] = field(default_factory=list)
+    processes: int = 1
+    concurrency: int = 0
+    first_key: str = ""
+
+    def run(self, number: int) -> _Round:
+        settings, blobs = self.settings, blob_service(self.settings)
+        blob = f"bench/records-{self.rows}-round{number}.csv"
+        props = blobs.get_blob_client(settings.container_incoming, blob).upload_blob(
+            self.data, overwrite=True
+        )
+        etag = normalize_etag(str(props["etag"]))
+        key = file_key(settings.storage_account, settings.container_incoming, blob, etag)
+        self.first_key = self.first_key or key
+        records = f"records-worker-{number}"
+        env = worker_environment(
+            self.stack, settings, blob, etag, key, self.node / f"round{number}", records
+        )
+        from worker.settings import WorkerSettings
+
+        self.concurrency = WorkerSettings.from_environ(env).writes.concurrency
+        worker_box = fresh_container(self.db, records)
+        ceiling_box = fresh_container(self.db, f"records-ceiling-{number}")
+        order = round_order(number)
+        figures: dict[str, dict[str, Any]] = {}
+        exit_code, task_log = -1, {}
+        for variant in order:
+            if variant == "worker":
+                exit_code, figures["worker"] = self._timed_worker(env)
+                log_blob = blobs.get_blob_client(
+                    settings.container_logs, f"{blob}/{key}/worker-log.json"
+                )
+                task_log = json.loads(log_blob.download_blob().readall())
+                # The ceiling gets the same fan-out the worker chose for this file.
+                self.processes = int((task_log.get("counts") or {}).get("writer_processes") or 1)
+                self.docs = written_documents(worker_box)
+            else:
+                figures["ceiling"] = self._timed_ceiling(ceiling_box.id)
+        return _Round(number, order, figures, task_log, exit_code)
+
+    def _timed_worker(self, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        codes: list[int] = []
+
+        def run() -> float:
+            code, seconds = run_worker(env)
+            codes.append(code)
+            return seconds
+
+        figures = timed_variant("worker", self.rows, run, self.server)
+        return codes[0], figures
+
+    def _timed_ceiling(self, container_name: str) -> dict[str, Any]:
+        if not self.docs:
+            raise RuntimeError("the ceiling ran before any worker round")
+        docs, processes, threads = self.docs, self.processes, self.concurrency
+        values, node = self.stack.values, self.node
+        return timed_variant(
+            "ceiling",
+            self.rows,
+            lambda: ceiling.run(values, container_name, docs, processes, threads, node),
+            self.server,
+        )
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     with (
@@ -182,88 +291,68 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     ):
         settings = Settings.from_env(stack.values)
         db = cosmos_client(settings).get_database_client(settings.cosmos_database)
-        containers = {v: fresh_container(db, f"records-{v}") for v in VARIANTS}
         data = csv_bytes(args.rows)
-        blob = f"bench/records-{args.rows}.csv"
-        blobs = blob_service(settings)
-        props = blobs.get_blob_client(settings.container_incoming, blob).upload_blob(
-            data, overwrite=True
-        )
-        etag = normalize_etag(str(props["etag"]))
-        key = file_key(settings.storage_account, settings.container_incoming, blob, etag)
-        env = worker_environment(stack, settings, blob, etag, key, node, "records-worker")
-        local_copy = node / "input.csv"
-        local_copy.write_bytes(data)
         progress("input_ready", rows=args.rows, bytes=len(data))
-
-        from worker.settings import WorkerSettings
-
-        writes = WorkerSettings.from_environ(env).writes
         assert stack.cosmos is not None
         server = psutil.Process(stack.cosmos.process.pid)
-        exit_code = -1
-
-        def worker_run() -> float:
-            nonlocal exit_code
-            exit_code, seconds = run_worker(env)
-            return seconds
-
         warm_up_seconds = warm_up(stack, settings, node / "warm-up", args.rows)
         progress("warmed_up", seconds=round(warm_up_seconds, 2), rows=args.rows)
-        figures = {"worker": timed_variant("worker", args.rows, worker_run, server)}
-        log_blob = blobs.get_blob_client(settings.container_logs, f"{blob}/{key}/worker-log.json")
-        task_log = json.loads(log_blob.download_blob().readall())
-        counts = task_log.get("counts") or {}
-        # The ceiling gets the same fan-out the worker chose for this file.
-        processes = int(counts.get("writer_processes") or 1)
-        docs = written_documents(containers["worker"])
-        figures["ceiling"] = timed_variant(
-            "ceiling",
-            args.rows,
-            lambda: ceiling.run(
-                stack.values, "records-ceiling", docs, processes, writes.concurrency, node
-            ),
-            server,
+        state = _Rounds(stack, settings, db, data, server, node, args.rows)
+        rounds = [state.run(number) for number in range(1, args.rounds + 1)]
+        docs, processes, concurrency = state.docs, state.processes, state.concurrency
+        first_key = state.first_key
+        baseline_box = fresh_container(db, "records-baseline")
+        figures_baseline = timed_variant(
+            "baseline", args.rows, lambda: run_baseline(baseline_box, data, first_key), server
         )
-        figures["baseline"] = timed_variant(
-            "baseline",
-            args.rows,
-            lambda: run_baseline(containers["baseline"], data, key),
-            server,
-        )
+        written = {
+            variant: [
+                count(db.get_container_client(f"records-{variant}-{r.number}")) for r in rounds
+            ]
+            for variant in ("worker", "ceiling")
+        } | {"baseline": [count(baseline_box)]}
 
-        written = {v: count(c) for v, c in containers.items()}
-
-    w = figures["worker"]["rows_per_second"] or 0.0
-    b = figures["baseline"]["rows_per_second"] or 0.0
-    c = figures["ceiling"]["rows_per_second"] or 0.0
+    worker, ceil = median_of(rounds, "worker"), median_of(rounds, "ceiling")
+    middle = min(rounds, key=lambda r: abs(r.figures["worker"]["seconds"] - worker["seconds"]))
+    w = worker["rows_per_second"] or 0.0
+    b = figures_baseline["rows_per_second"] or 0.0
+    c = ceil["rows_per_second"] or 0.0
     measurements = {
         "rows": args.rows,
         "input_bytes": len(data),
-        **figures,
+        "rounds": args.rounds,
+        "worker": worker,
+        "ceiling": ceil,
+        "baseline": figures_baseline,
         "worker_vs_baseline": rounded(w / b if b else None, 2),
         "worker_vs_ceiling": rounded(w / c if c else None, 2),
-        "worker_exit_code": exit_code,
+        "worker_vs_ceiling_per_round": [
+            rounded(r.figures["ceiling"]["seconds"] / r.figures["worker"]["seconds"], 2)
+            for r in rounds
+        ],
+        "worker_exit_codes": [r.exit_code for r in rounds],
         "warm_up": {"rows": args.rows, "seconds": round(warm_up_seconds, 3)},
-        "worker_phase_seconds": task_log.get("timings_seconds"),
-        "worker_cosmos": counts.get("cosmos"),
+        # Of the worker's median round.
+        "worker_phase_seconds": middle.task_log.get("timings_seconds"),
+        "worker_cosmos": (middle.task_log.get("counts") or {}).get("cosmos"),
         "writers": {
             "processes": processes,
-            "threads_per_process": writes.concurrency,
+            "threads_per_process": concurrency,
             "ceiling_batches": len(ceiling.batched(docs)),
         },
         "documents_written": written,
         "mean_document_bytes": {
             "worker_and_ceiling": round(sum(len(json.dumps(d)) for d in docs) / max(len(docs), 1)),
             "baseline": round(
-                len(json.dumps({"id": str(uuid.uuid4()), "pk": key, **_first_row(data)}))
+                len(json.dumps({"id": str(uuid.uuid4()), "pk": first_key, **_first_row(data)}))
             ),
         },
     }
     params = {
         "rows": args.rows,
         "cosmos_latency_ms": args.latency_ms,
-        "order": ["worker", "ceiling", "baseline"],
+        "rounds": args.rounds,
+        "order": [list(r.order) for r in rounds] + [["baseline"]],
     }
     return result(NAME, params, measurements, started)
 
@@ -277,6 +366,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.worker_csv", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--rows", type=int, default=10000, help="data rows in the CSV file")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="worker and ceiling runs, in the order A B, B A, B A, A B, each worker on its own"
+        " copy of the file; the figures are the median round's (a multiple of 4 balances the"
+        " order)",
+    )
     parser.add_argument(
         "--latency-ms",
         type=int,
