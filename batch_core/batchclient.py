@@ -17,7 +17,7 @@ from batch_core.credentials import batch_credential
 from batch_core.errors import DropbatchError, NotFoundError, PermanentError, TransientError
 from batch_core.settings import Settings
 from batch_core.telemetry import RequestCounter
-from batch_core.transport import pooled_transport
+from worker.transport import pooled_transport
 
 
 def batch_client(settings: Settings) -> BatchClient:

@@ -28,8 +28,8 @@ from batch_core.errors import (
 )
 from batch_core.keys import normalize_etag
 from batch_core.settings import Settings
-from batch_core.transport import pooled_transport
 from worker.contract import PARENT_METADATA
+from worker.transport import pooled_transport
 
 # A replayed file's blob metadata (`dropbatch replay`): the file key of the run it re-runs,
 # and the replay's id (replaying again with the same id creates nothing new).

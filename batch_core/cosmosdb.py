@@ -20,7 +20,7 @@ from batch_core.errors import (
     TransientError,
 )
 from batch_core.settings import Settings
-from batch_core.transport import pooled_transport
+from worker.transport import pooled_transport
 
 RUNS = "runs"
 RECORDS = "records"

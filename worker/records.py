@@ -23,15 +23,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
-import requests
-import requests.adapters
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline.transport import RequestsTransport
 from azure.cosmos import ContainerProxy, CosmosClient
 
 # The public re-export (azure.cosmos.documents) is not typed as exported.
@@ -56,6 +53,7 @@ from worker.errors import (
 )
 from worker.options import WriteOptions
 from worker.settings import WorkerSettings
+from worker.transport import pooled_transport
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +142,7 @@ class RecordStore:
         }
         # One pooled connection per writer thread (the default pool of 10 would open and
         # discard connections, a TLS handshake each, past ten threads).
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=2, pool_maxsize=max(10, settings.writes.concurrency)
-        )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        kwargs["transport"] = RequestsTransport(session=session, session_owner=True)
+        kwargs["transport"] = pooled_transport(max(10, settings.writes.concurrency))
         if credentials.cosmos_ca_cert is not None:
             # With an explicit SSL configuration the SDK verifies against this CA even for a
             # local address (it skips verification for localhost otherwise).

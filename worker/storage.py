@@ -44,12 +44,16 @@ from worker.errors import (
 )
 from worker.options import MiB
 from worker.settings import WorkerSettings
+from worker.transport import pooled_transport
 
 log = logging.getLogger(__name__)
 
 # Small transfer blocks keep memory flat whatever the blob size.
 _BLOCK = 4 * MiB
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+# Connections kept to the blob endpoint: more than the task's requests at once (the outputs
+# written together, the listing beside the writes).
+_CONNECTIONS = 16
 
 
 class Storage:
@@ -100,6 +104,7 @@ class Storage:
             max_block_size=_BLOCK,
             max_single_get_size=_BLOCK,
             max_chunk_get_size=_BLOCK,
+            transport=pooled_transport(_CONNECTIONS),
         )
         return cls(client)
 

@@ -21,8 +21,8 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
-from batch_core.transport import pooled_transport
 from devstack.funchost.errors import ConfigError
+from worker.transport import pooled_transport
 
 HOSTS_CONTAINER = "azure-webjobs-hosts"
 BLOB_TRIGGER_QUEUE_PREFIX = "azure-webjobs-blobtrigger-"
@@ -41,7 +41,7 @@ _POOL_CONNECTIONS = 64
 
 def _transport() -> RequestsTransport:
     """One HTTP session for an account's blob and queue clients, as the app's own clients
-    have (see `batch_core.transport`)."""
+    have (see `worker.transport`)."""
     return pooled_transport(_POOL_CONNECTIONS, _CONNECTION_TIMEOUT, _READ_TIMEOUT)
 
 

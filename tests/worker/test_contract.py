@@ -45,14 +45,21 @@ def test_the_contract_imports_no_azure_package_and_nothing_else_of_the_worker() 
     assert [m for m in loaded if m.split(".")[0] == "worker"] == ["worker", "worker.contract"]
 
 
-def test_the_function_app_imports_only_the_contract_of_the_worker() -> None:
+def test_the_function_app_imports_only_what_it_shares_with_the_worker() -> None:
+    """The contract, and the SDK clients' HTTP transport; none of the worker's own code."""
     loaded = modules_loaded_by(
         "import pkgutil, importlib, batch_core\n"
         "for m in pkgutil.iter_modules(batch_core.__path__):\n"
         "    importlib.import_module('batch_core.' + m.name)"
     )
     assert "batch_core.submission" in loaded
-    assert [m for m in loaded if m.split(".")[0] == "worker"] == ["worker", "worker.contract"]
+    shared = ["worker", "worker.contract", "worker.transport"]
+    assert [m for m in loaded if m.split(".")[0] == "worker"] == shared
+
+
+def test_the_transport_imports_nothing_else_of_the_worker() -> None:
+    loaded = modules_loaded_by("import worker.transport")
+    assert [m for m in loaded if m.split(".")[0] == "worker"] == ["worker", "worker.transport"]
 
 
 def run_for(name: str, etag: str, route: str = "csv") -> Run:

@@ -1,12 +1,13 @@
-"""The HTTP transport of the app's Azure SDK clients: one pooled session per client, sized
-for the invocations a host runs at once.
+"""The HTTP transport of the SDK clients of the app and the worker: one pooled session per
+client, sized for the requests it has in flight at once.
 
 The SDKs' default transport keeps 10 connections per client; a host running 32 invocations
-at once then opens and drops a connection (and its TLS handshake) on most requests of a
-burst. And unless a proxy is configured, the session does not look at the environment on
-every request: `requests` would otherwise scan the environment for proxies and look for a
-~/.netrc file per call, a large part of the app's CPU per file; the CA bundle it would find
-there is read once instead.
+at once, or a worker with 16 batches in flight, then opens and drops a connection (and its
+TLS handshake) on most requests. And unless a proxy is configured, the session does not look
+at the environment on every request: `requests` would otherwise scan the environment for
+proxies and look for a ~/.netrc file per call, which under many threads costs more than
+the call's own work (each look-up gives up the interpreter lock and waits to take it back);
+the CA bundle it would find there is read once instead.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import requests.adapters
 from azure.core.pipeline.transport import RequestsTransport
 from urllib3.util.retry import Retry
 
-# Connections kept per endpoint: at least one per invocation a host runs at once.
+# Connections kept per endpoint by default: at least one per invocation a host runs at once.
 POOL_CONNECTIONS = 64
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
