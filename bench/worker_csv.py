@@ -199,11 +199,16 @@ def round_order(number: int) -> tuple[str, str]:
     return ("worker", "ceiling") if number % 4 in (0, 1) else ("ceiling", "worker")
 
 
-def median_of(rounds: list[_Round], variant: str) -> dict[str, Any]:
-    """The variant's figures of its median round by seconds (of an even count, the faster
-    of the middle two), with every round's seconds."""
+def median_round(rounds: list[_Round], variant: str) -> _Round:
+    """The variant's median round by seconds (of an even count, the faster of the middle
+    two)."""
     ranked = sorted(rounds, key=lambda r: r.figures[variant]["seconds"])
-    middle = ranked[(len(ranked) - 1) // 2].figures[variant]
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def median_of(rounds: list[_Round], variant: str) -> dict[str, Any]:
+    """The variant's figures of its median round, with every round's seconds."""
+    middle = median_round(rounds, variant).figures[variant]
     return middle | {"seconds_per_round": [r.figures[variant]["seconds"] for r in rounds]}
 
 
@@ -313,7 +318,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         } | {"baseline": [count(baseline_box)]}
 
     worker, ceil = median_of(rounds, "worker"), median_of(rounds, "ceiling")
-    middle = min(rounds, key=lambda r: abs(r.figures["worker"]["seconds"] - worker["seconds"]))
+    middle = median_round(rounds, "worker")
     w = worker["rows_per_second"] or 0.0
     b = figures_baseline["rows_per_second"] or 0.0
     c = ceil["rows_per_second"] or 0.0
